@@ -1,0 +1,1 @@
+"""The Gradio front end: layout and wiring only; every computation lives in `mnistsum`."""

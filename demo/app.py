@@ -1,0 +1,65 @@
+"""The whole app: a header, a banner when no model is loaded, and the Predict, Train and Learn tabs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import torch
+
+from .learn_tab import build_learn_tab
+from .predict_tab import build_predict_tab
+from .state import ModelSlot
+from .train_tab import build_train_tab
+
+INTRO = """# mnistsum
+One small network, two inputs, two answers: draw a digit, pick **n**, and it reads the digit
+*and* computes digit + n with a second head. **Predict** shows what it answers and why,
+**Train** trains your own model, **Learn** looks inside.
+"""
+CSS = """
+#headline h2 { font-size: 2.6rem; margin: 0.2rem 0 0.4rem; }
+#drawing { max-width: 440px; }
+"""
+LAUNCH_DEFAULTS: dict[str, Any] = {
+    "theme": gr.themes.Soft(),
+    "css": CSS,
+    "max_file_size": "10mb",  # a drawing is a few KB; this stops oversized uploads at the door
+    "show_error": True,  # API callers sending a non-image or a non-number learn why, not just "Error"
+}
+
+
+def _banner(slot: ModelSlot) -> dict[str, Any]:
+    """Shown above the tabs while no model is loaded, with the reason and the fix; checked
+    at every page load, so it goes away once the Train tab has swapped a model in."""
+    return gr.update(value=f"### ⚠️ No model is loaded\n{slot.error}", visible=slot.error is not None)
+
+
+def build_app(slot: ModelSlot | None = None, data_dir: str | Path | None = None) -> gr.Blocks:
+    """Build (not launch) the UI around one shared `ModelSlot`: the shipped weights by default."""
+    slot = slot or ModelSlot()
+    with gr.Blocks(title="mnistsum: a digit and digit + n", delete_cache=(3600, 3600)) as demo:
+        gr.Markdown(INTRO)
+        banner = gr.Markdown(visible=False, elem_id="model-banner")
+        with gr.Tabs():
+            with gr.Tab("Predict", id="predict"):
+                pad, n = build_predict_tab(slot, data_dir)
+            with gr.Tab("Train", id="train"):
+                build_train_tab(slot, data_dir)
+            with gr.Tab("Learn", id="learn"):
+                build_learn_tab(pad, n, lambda: slot.predictor, data_dir)
+        demo.load(fn=lambda: _banner(slot), outputs=banner, api_visibility="private")
+    return demo
+
+
+def launch(demo: gr.Blocks, **overrides: Any) -> tuple[Any, str, str | None]:
+    """Queue and launch with the app's theme, CSS and limits; `overrides` are passed to
+    `Blocks.launch` (tests pick the host and port; a Space sets them through GRADIO_SERVER_*).
+
+    Torch gets one thread: a prediction is too small to gain from more, and with several
+    visitors at once the requests themselves use the cores, while a shared thread pool
+    would make them wait on each other.
+    """
+    torch.set_num_threads(1)
+    return demo.queue().launch(**{**LAUNCH_DEFAULTS, **overrides})

@@ -1,0 +1,180 @@
+"""HTTP benchmark of `/predict`, the way API users and the browser reach it.
+
+    python -m demo.bench                       # starts `app.py` on a free loopback port
+    python -m demo.bench --url http://127.0.0.1:7860/
+
+Prints the latency of sequential calls through `gradio_client` (with and without fetching
+the three result images), then of many concurrent clients: errors, p50, p95, throughput.
+Only loopback addresses are accepted: this is a load generator, not to be aimed at others.
+Numbers depend on the machine and on what else runs on it; there are no pass/fail targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ipaddress
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import urlparse
+
+from gradio_client import Client, handle_file
+
+from .make_examples import example_path
+
+REPO = Path(__file__).resolve().parent.parent
+DIGIT = 7
+
+
+def is_loopback(url: str) -> bool:
+    host = urlparse(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served_app(timeout_s: float = 180) -> Iterator[tuple[str, int]]:
+    """`python app.py` in a child process on a free loopback port, stopped on exit;
+    yields its URL and process id."""
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}
+    child = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            if child.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"app.py did not start on {url} (exit code {child.poll()})")
+            time.sleep(0.25)
+        yield url, child.pid
+    finally:
+        child.terminate()
+        child.wait(timeout=30)
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """CPU time used so far by process `pid` (Linux /proc), or None where unavailable.
+
+    On a busy machine wall-clock latency mostly measures the neighbours; CPU time per
+    request is what the app itself costs."""
+    stat = Path(f"/proc/{pid}/stat")
+    if pid is None or not stat.exists():
+        return None
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def drawing() -> dict[str, Any]:
+    return {"background": None, "layers": [], "composite": handle_file(str(example_path(DIGIT)))}
+
+
+def call(client: Client, n: int) -> float:
+    """One `/predict` round trip in seconds; raises if the answer is not the expected one."""
+    start = time.perf_counter()
+    headline = client.predict(drawing(), n, api_name="/predict")[0]
+    elapsed = time.perf_counter() - start
+    if f"{DIGIT} + {n} " not in headline:
+        raise AssertionError(f"unexpected answer for {DIGIT} with n={n}: {headline!r}")
+    return elapsed
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def report(name: str, seconds: list[float]) -> None:
+    ms = [s * 1000 for s in seconds]
+    print(
+        f"{name}: n={len(ms)}  median {statistics.median(ms):.1f} ms  p95 {percentile(ms, 0.95):.1f} ms  "
+        f"min {min(ms):.1f} ms  max {max(ms):.1f} ms"
+    )
+
+
+def sequential(url: str, requests: int, download_files: bool, server_pid: int | None) -> None:
+    client = Client(url, verbose=False) if download_files else Client(url, verbose=False, download_files=False)
+    for n in range(5):  # warm-up: first-call costs are not what a visitor sees
+        call(client, n)
+    server_start, client_start = cpu_seconds(server_pid), time.process_time()
+    seconds = [call(client, i % 10) for i in range(requests)]
+    server_end, client_cpu = cpu_seconds(server_pid), time.process_time() - client_start
+    report(f"sequential, {'images downloaded' if download_files else 'answer only      '}", seconds)
+    cost = f"  CPU per request: client {client_cpu / requests * 1000:.1f} ms"
+    if server_start is not None and server_end is not None:
+        cost += f", server {(server_end - server_start) / requests * 1000:.1f} ms"
+    print(cost)
+
+
+def concurrent(url: str, clients: int, per_client: int) -> tuple[list[float], list[str], float]:
+    """`clients` threads, each with its own client, each making `per_client` calls at once."""
+    pool = [Client(url, verbose=False, download_files=False) for _ in range(clients)]
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    start_line = threading.Barrier(clients)
+
+    def run(client: Client) -> None:
+        start_line.wait()
+        for i in range(per_client):
+            try:
+                seconds = call(client, i % 10)
+            except Exception as err:  # every failure is counted and reported, not raised
+                with lock:
+                    errors.append(f"{type(err).__name__}: {err}")
+            else:
+                with lock:
+                    latencies.append(seconds)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in pool]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies, errors, time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Benchmark /predict over HTTP (loopback only).")
+    parser.add_argument("--url", help="a running app (default: start app.py on a free loopback port)")
+    parser.add_argument("--requests", type=int, default=100, help="sequential calls per measurement")
+    parser.add_argument("--clients", type=int, default=20, help="concurrent clients")
+    parser.add_argument("--per-client", type=int, default=25, help="calls per concurrent client")
+    args = parser.parse_args(argv)
+    if args.url and not is_loopback(args.url):
+        parser.error(f"{args.url} is not a loopback address; the benchmark only targets this machine")
+    with contextlib.nullcontext((args.url, None)) if args.url else served_app() as (url, server_pid):
+        load = ", load average %.1f" % os.getloadavg()[0] if hasattr(os, "getloadavg") else ""
+        print(f"benchmarking {url}predict with a drawn {DIGIT} ({os.cpu_count()} CPUs{load})")
+        sequential(url, args.requests, download_files=False, server_pid=server_pid)
+        sequential(url, args.requests, download_files=True, server_pid=server_pid)
+        latencies, errors, wall = concurrent(url, args.clients, args.per_client)
+        total = args.clients * args.per_client
+        report(f"{args.clients} clients x {args.per_client} calls   ", latencies)
+        print(f"  errors {len(errors)}/{total}  throughput {len(latencies) / wall:.1f} req/s  wall {wall:.1f} s")
+        for error in sorted(set(errors))[:5]:
+            print(f"  {error}")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

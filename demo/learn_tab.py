@@ -1,0 +1,305 @@
+"""The Learn tab: why the exercise's add-fusion fails, and what the network computes.
+
+Wiring only: the fusion race runs `mnistsum.race` on the app's shared job runner (it takes
+turns with the Train tab) and a `gr.Timer` polls its snapshot; the model explorer and the
+views of the current drawing come from `mnistsum.explain`. The tab follows the Predict tab's
+pad and n slider, so it always explains the drawing on screen.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any, Callable, NamedTuple
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+
+from mnistsum import render
+from mnistsum.config import ARCHS, default_data_dir
+from mnistsum.data import data_status
+from mnistsum.explain import (
+    EXERCISE_RF_SOURCE,
+    SMOOTHGRAD_SAMPLES,
+    TABLE_COLUMNS,
+    FusionView,
+    display_rows,
+    exercise_receptive_fields,
+    feature_maps,
+    fusion_view,
+    layer_table,
+    saliency,
+)
+from mnistsum.jobs import RUNNER, JobBusyError, JobRunner, JobStatus, TrainingPolicy
+from mnistsum.model import DualHeadNet
+from mnistsum.predictor import Predictor
+from mnistsum.race import RACE_JOB, RaceUpdate, race_configs, start_race
+
+from .predict_tab import _composite
+
+ACTIVE_POLL_S = 1.0
+IDLE_POLL_S = 3.0
+INSPECT_CONCURRENCY = 4
+CELL = 10  # screen pixels per input pixel in the saliency picture
+MAP_TILE = 84
+RACE_CHOICES = {
+    "Only the fusion differs (both on our backbone and recipe)": True,
+    "The exercise's whole network (seed backbone + add) vs ours": False,
+}
+CURVE_COLUMNS = ["lane", "epoch", "accuracy"]
+WHY_ADD_FAILS = """**Why adding loses information.** The exercise hands its sum head `logits + one_hot(n)`:
+ten numbers, each a digit score with n's 0/1 flag added on top. Take two drawings of a 7 whose scores differ in
+two slots only: the first scores digit 2 at 0.5 and digit 4 at 0.0, the second scores them 1.5 and −1.0. With
+n = 2 for the first and n = 4 for the second, both hand the sum head the very same ten numbers (slot 2 reads 1.5,
+slot 4 reads 0.0), yet the answers are 9 and 11: no head can get both right. And since scores swing by several
+units from one drawing to the next, the +1 that marks n is buried almost everywhere. Concatenation hands over
+twenty numbers, ten digit probabilities next to ten n flags, so nothing collides and the head only has to learn
+p(sum = s) = p(digit = s − n). Both lanes below see the same images in the same order with the same n: when they
+read the digit equally well, the gap in the sum is the fusion alone."""
+INSPECT_HINT = "*Draw a digit in the Predict tab: its feature maps, saliency and the sum head's input appear here.*"
+
+
+class InspectOutputs(NamedTuple):
+    """What the explorer shows for one drawing, in the order of the event's outputs."""
+
+    caption: str
+    model_input: np.ndarray | None
+    saliency: np.ndarray | None
+    conv1: list[tuple[np.ndarray, str]] | None
+    conv2: list[tuple[np.ndarray, str]] | None
+    digit_probs: pd.DataFrame | None
+    one_hot_n: pd.DataFrame | None
+    own_input: Any
+    other_input: Any
+
+
+BLANK = InspectOutputs(INSPECT_HINT, None, None, None, None, None, None, None, None)
+
+
+def inspect(get_predictor: Callable[[], Predictor | None], drawing: Any, n: int) -> InspectOutputs:
+    """Feature maps, saliency and the sum head's input for the drawing on the Predict tab."""
+    image = _composite(drawing)
+    predictor = get_predictor()
+    if image is None or predictor is None:
+        return BLANK
+    try:
+        model_input, _ = predictor.prepare(image)
+    except ValueError:  # blank or unreadable: the Predict tab already tells the visitor which
+        return BLANK
+    model = predictor.model
+    own = fusion_view(model, model_input, n)
+    other = fusion_view(model, model_input, n, fusion="add" if own.fusion == "concat" else "concat")
+    digit = int(own.digit_probs.argmax())
+    maps = feature_maps(model, model_input, layers=2)
+    return InspectOutputs(
+        caption=f"The network reads **{digit}**. Saliency: which pixels move the score of {digit} most "
+        f"(SmoothGrad: the input gradient averaged over {SMOOTHGRAD_SAMPLES} noisy copies of the drawing).",
+        model_input=render.pixel_grid(model_input),
+        saliency=np.repeat(np.repeat(render.colormap(saliency(model, model_input)), CELL, 0), CELL, 1),
+        conv1=_channel_tiles(maps[0], "conv1"),
+        conv2=_channel_tiles(maps[1], "conv2"),
+        digit_probs=_bars([str(d) for d in range(10)], own.digit_probs, "p(digit)"),
+        one_hot_n=_bars([str(k) for k in range(10)], own.one_hot_n, "n"),
+        own_input=_fusion_plot(own, f"What this model's sum head received ({own.fusion})"),
+        other_input=_fusion_plot(other, f"What {other.fusion} would hand over from the same logits"),
+    )
+
+
+def _channel_tiles(maps: np.ndarray, layer: str) -> list[tuple[np.ndarray, str]]:
+    """One picture per channel, all on the layer's scale so weak channels look weak."""
+    peak = maps.max() or 1.0
+    return [(render.fit(channel / peak, size=MAP_TILE), f"{layer} #{i}") for i, channel in enumerate(maps)]
+
+
+def _bars(labels: list[str], values: np.ndarray, group: str) -> pd.DataFrame:
+    return pd.DataFrame({"slot": labels, "value": values.astype(float), "carries": group})
+
+
+def _fusion_plot(view: FusionView, label: str) -> gr.BarPlot:
+    frame = pd.DataFrame({"slot": view.labels, "value": view.sum_head_input.astype(float), "carries": view.groups})
+    return gr.BarPlot(frame, sort=view.labels, label=label)
+
+
+def _layer_frame(arch: str) -> pd.DataFrame:
+    return pd.DataFrame(display_rows(layer_table(DualHeadNet(arch=arch))), columns=list(TABLE_COLUMNS))
+
+
+def _exercise_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "layer": r.layer,
+                "claimed": r.claimed,
+                "computed": r.computed,
+                "verdict": "❌ wrong" if r.wrong else "✓",
+                "working": r.note,
+            }
+            for r in exercise_receptive_fields()
+        ]
+    )
+
+
+def _start(runner: JobRunner, policy: TrainingPolicy, data_dir: str, choice: str) -> str:
+    try:
+        status = start_race(runner, RACE_CHOICES[choice], policy, data_dir=data_dir)
+    except (ValueError, JobBusyError) as err:  # PolicyError is a ValueError
+        return f"⚠️ {err}"
+    return f"Started race #{status.job_id}."
+
+
+def _stop(runner: JobRunner) -> str:
+    """Ask the race to stop at the next batch; the headline follows it, so the message is cleared."""
+    runner.stop()
+    return ""
+
+
+def _race(status: JobStatus) -> RaceUpdate | None:
+    """The race behind `status`, or None when the runner's last job was something else."""
+    return status.latest if status.name == RACE_JOB and isinstance(status.latest, RaceUpdate) else None
+
+
+def _epochs_done(status: JobStatus) -> tuple[int, ...]:
+    race = _race(status)
+    return tuple(len(lane.sum_accuracy) for lane in race.lanes) if race else ()
+
+
+def _race_headline(status: JobStatus) -> str:
+    race = _race(status)
+    if race is None:
+        if status.active:
+            return f"A **{status.name}** job is using the CPU; the race can start when it ends."
+        return "No race yet: pick the lanes and press **Start the race**."
+    if status.state == "failed":
+        return f"### ❌ The race failed\n```\n{status.error}\n```"
+    lines = [
+        f"- **{lane.label}**: {lane.progress:.0%} trained · test sum accuracy "
+        + (f"**{lane.sum_accuracy[-1]:.1%}**, digit {lane.digit_accuracy[-1]:.1%}" if lane.sum_accuracy else "…")
+        for lane in race.lanes
+    ]
+    state = "stopping…" if status.state == "stopping" else status.state
+    return f"**Race #{status.job_id}** · {state} · {status.elapsed:.0f}s\n" + "\n".join(lines)
+
+
+def _race_curves(status: JobStatus) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """(sum, digit) curves; None, not an empty frame, before the first epoch (see `_curve_plot`)."""
+    race = _race(status)
+    if race is None or not race.curve_rows():
+        return None, None
+    rows = pd.DataFrame(race.curve_rows())
+    return tuple(rows[rows["metric"] == m][CURVE_COLUMNS].reset_index(drop=True) for m in ("sum", "digit"))
+
+
+def build_learn_tab(
+    pad: gr.ImageEditor,
+    n_slider: gr.Slider,
+    get_predictor: Callable[[], Predictor | None],
+    data_dir: str | Path | None = None,
+    runner: JobRunner = RUNNER,
+    policy: TrainingPolicy | None = None,
+) -> None:
+    """Lay out the tab inside the caller's `gr.Tab` and wire it to the Predict tab's `pad` and
+    `n_slider`, the served model (`get_predictor`) and the app's shared job `runner`."""
+    policy = policy or TrainingPolicy.from_env()
+    data_dir = str(data_dir or default_data_dir())
+    add_cfg, _ = race_configs()
+
+    gr.Markdown("## 1. The fusion race: add vs concatenate")
+    gr.Markdown(WHY_ADD_FAILS)
+    if policy.enabled:
+        with gr.Row():
+            choice = gr.Radio(list(RACE_CHOICES), value=next(iter(RACE_CHOICES)), label="Lanes", scale=3)
+            start = gr.Button("▶ Start the race", variant="primary", elem_id="race-start")
+            stop = gr.Button("■ Stop", variant="stop", elem_id="race-stop")
+        gr.Markdown(
+            f"*{add_cfg.epochs} epochs on {add_cfg.limit:,} training images, seed {add_cfg.seed}; accuracy on all "
+            f"100,000 (test image, n) pairs after each epoch. About two minutes on one CPU core. "
+            f"Data: {data_status(data_dir)}*"
+        )
+        message = gr.Markdown(elem_id="race-message")
+        headline = gr.Markdown(elem_id="race-headline")
+        with gr.Row():
+            sum_plot = _curve_plot("Sum accuracy (test)", "race-sum")
+            digit_plot = _curve_plot("Digit accuracy (test)", "race-digit")
+        timer = gr.Timer(ACTIVE_POLL_S)
+        seen = gr.State()
+
+        def poll(last_seen: tuple | None) -> dict:
+            status = runner.status()
+            out: dict = {
+                headline: _race_headline(status),
+                timer: gr.Timer(ACTIVE_POLL_S if status.active else IDLE_POLL_S),
+            }
+            key = (status.job_id, status.name, _epochs_done(status))
+            if key != last_seen:  # redraw the curves only when an epoch has ended
+                out[sum_plot], out[digit_plot] = _race_curves(status)
+                out[seen] = key
+            return out
+
+        poll_event = {
+            "fn": poll,
+            "inputs": seen,
+            "outputs": [headline, timer, sum_plot, digit_plot, seen],
+            "api_visibility": "private",
+        }
+        timer.tick(**poll_event, show_progress="hidden", concurrency_limit=None)
+        start.click(
+            functools.partial(_start, runner, policy, data_dir), choice, message, api_visibility="private"
+        ).then(**poll_event)
+        stop.click(functools.partial(_stop, runner), None, message, api_visibility="private").then(**poll_event)
+    else:
+        gr.Markdown(f"*The race trains two networks, and training is switched off here. {policy.describe()}*")
+
+    gr.Markdown("## 2. Inside the network")
+    for arch in ARCHS:
+        title = "ours (default)" if arch == "default" else "the exercise's network (seed)"
+        with gr.Accordion(f"Layer by layer: {title}", open=arch == "default"):
+            gr.Dataframe(_layer_frame(arch), interactive=False, wrap=True, max_height=900)
+    gr.Markdown(
+        "*RF: receptive field, the side of the input square one value can see "
+        "(r_out = r_in + (k−1)·j_in, j_out = j_in·s); "
+        "**(all)** once it covers the whole 28×28 image. MACs: multiply-accumulates for one image.*"
+    )
+    with gr.Accordion("The exercise's receptive fields, checked", open=True):
+        gr.Markdown(f"*{EXERCISE_RF_SOURCE}*")
+        gr.Dataframe(_exercise_frame(), interactive=False, wrap=True, elem_id="exercise-rf")
+
+    caption = gr.Markdown(INSPECT_HINT, elem_id="learn-caption")
+    with gr.Row(equal_height=False):
+        model_input = gr.Image(label="What the network saw (28x28)", format="png", interactive=False)
+        heat = gr.Image(label="Saliency (brighter = matters more)", format="png", interactive=False)
+    conv1 = _tile_gallery("conv1 feature maps, after ReLU")
+    conv2 = _tile_gallery("conv2 feature maps, after ReLU")
+
+    gr.Markdown("## 3. What the network was given")
+    with gr.Row():
+        digit_probs = _bar_plot("Digit head: p(digit)")
+        one_hot_n = _bar_plot("n, one-hot")
+    with gr.Row():
+        own_input = _bar_plot("What this model's sum head received")
+        other_input = _bar_plot("What the other fusion would hand over from the same logits")
+
+    gr.on(
+        triggers=[pad.change, n_slider.change],
+        fn=functools.partial(inspect, get_predictor),
+        inputs=[pad, n_slider],
+        outputs=[caption, model_input, heat, conv1, conv2, digit_probs, one_hot_n, own_input, other_input],
+        trigger_mode="always_last",
+        concurrency_limit=INSPECT_CONCURRENCY,
+        show_progress="hidden",
+        api_visibility="private",
+    )
+
+
+def _curve_plot(label: str, elem_id: str) -> gr.LinePlot:
+    # Starts with no value: with an empty DataFrame instead, curves that arrive while the tab
+    # is hidden were drawn on nominal axes without lines (seen in Chromium, Gradio 6.31).
+    return gr.LinePlot(None, x="epoch", y="accuracy", color="lane", label=label, y_lim=[0, 1], elem_id=elem_id)
+
+
+def _bar_plot(label: str) -> gr.BarPlot:
+    return gr.BarPlot(x="slot", y="value", color="carries", label=label, height=220, min_width=240)
+
+
+def _tile_gallery(label: str) -> gr.Gallery:
+    return gr.Gallery(label=label, columns=8, height="auto", object_fit="contain", format="png", allow_preview=False)

@@ -1,0 +1,76 @@
+"""Batch augmentation that covers what people's drawings do to a digit.
+
+Preprocessing already normalises size and position (20 px box, centre of mass), so the
+geometric jitter stays mild; what drawings vary most is stroke thickness and slant. Everything
+runs on whole batches on the training device; random numbers come from a CPU generator so a
+seed gives the same augmentation on every device.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    max_rotation_deg: float = 15.0
+    scale: tuple[float, float] = (0.85, 1.15)
+    max_aspect: float = 0.15  # relative x/y stretch
+    max_shear: float = 0.3
+    max_shift_px: float = 2.5
+    thickness: tuple[float, float] = (-0.6, 1.0)  # -1 / +1: all the way to a 3x3 erosion / dilation
+
+
+def _uniform(size: int, low: float, high: float, generator: torch.Generator) -> torch.Tensor:
+    return torch.empty(size).uniform_(low, high, generator=generator)
+
+
+def change_thickness(images: torch.Tensor, amount: torch.Tensor) -> torch.Tensor:
+    """Thicken (amount > 0) or thin (amount < 0) strokes by blending with a 3x3 dilation / erosion.
+
+    Thinned strokes are brightened back to full ink: a thin pen is thin, not faint, and
+    preprocessing rescales a drawing's ink to full intensity anyway.
+    """
+    amount = amount.view(-1, 1, 1, 1)
+    dilated = F.max_pool2d(images, 3, stride=1, padding=1)
+    eroded = -F.max_pool2d(-images, 3, stride=1, padding=1)
+    target = torch.where(amount > 0, dilated, eroded)
+    out = images + amount.abs() * (target - images)
+    return out / out.amax(dim=(1, 2, 3), keepdim=True).clamp_min(0.2)
+
+
+def random_affine(
+    size: int, cfg: AugmentConfig, generator: torch.Generator
+) -> torch.Tensor:
+    """(size, 2, 3) affine matrices in `affine_grid`'s normalized coordinates."""
+    angle = _uniform(size, -1, 1, generator) * math.radians(cfg.max_rotation_deg)
+    scale = _uniform(size, *cfg.scale, generator)
+    aspect = 1 + _uniform(size, -cfg.max_aspect, cfg.max_aspect, generator)
+    shear = _uniform(size, -cfg.max_shear, cfg.max_shear, generator)
+    shift = _uniform(2 * size, -1, 1, generator).view(size, 2) * (cfg.max_shift_px / 14)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    # The grid maps output -> input coordinates, so a scale s > 1 here shrinks the digit; invert it.
+    sx, sy = 1 / (scale * aspect), aspect / scale
+    theta = torch.zeros(size, 2, 3)
+    theta[:, 0, 0] = sx * cos
+    theta[:, 0, 1] = sx * (-sin + shear * cos)
+    theta[:, 1, 0] = sy * sin
+    theta[:, 1, 1] = sy * (cos + shear * sin)
+    theta[:, :, 2] = shift
+    return theta
+
+
+def augment_batch(
+    images: torch.Tensor, generator: torch.Generator, cfg: AugmentConfig = AugmentConfig()
+) -> torch.Tensor:
+    """images: (B, 1, 28, 28) in [0, 1] on any device -> augmented batch, same shape and device."""
+    size = images.shape[0]
+    thickness = _uniform(size, *cfg.thickness, generator).to(images.device)
+    images = change_thickness(images, thickness)
+    theta = random_affine(size, cfg, generator).to(images.device, images.dtype)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

@@ -1,0 +1,115 @@
+"""MNIST as tensors in memory, and the (image, n) pairing the network trains on.
+
+The whole split is a single uint8 tensor (47 MB for the training set). Batches are built
+by indexing it on the training device, which is what makes training fast: there is no
+per-sample PIL path, no DataLoader worker and no host-to-device copy per batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from .config import NUM_DIGITS
+
+RAW_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+class DataMissingError(FileNotFoundError):
+    """MNIST is not where we looked; the message says where, the layout, and how to get it."""
+
+
+@dataclass(frozen=True)
+class MnistSplit:
+    images: torch.Tensor  # (N, 28, 28) uint8, white ink on black
+    labels: torch.Tensor  # (N,) int64
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, limit: int | None) -> "MnistSplit":
+        if limit is None or limit >= len(self):
+            return self
+        return MnistSplit(self.images[:limit], self.labels[:limit])
+
+    def to(self, device: torch.device | str) -> "MnistSplit":
+        return MnistSplit(self.images.to(device), self.labels.to(device))
+
+
+def _missing_message(root: Path) -> str:
+    raw = root / "MNIST" / "raw"
+    files = "\n".join(f"  {raw / name}(.gz)" for name in RAW_FILES)
+    return (
+        f"MNIST not found under data directory {root.resolve()}.\n"
+        f"Expected torchvision's layout:\n{files}\n"
+        "Fix: pass --download (or tick 'download' in the app) where there is internet, "
+        "or point --data-dir / the MNISTSUM_DATA environment variable at a folder that holds MNIST/raw/."
+    )
+
+
+def has_mnist(data_dir: str | Path) -> bool:
+    raw = Path(data_dir) / "MNIST" / "raw"
+    return all((raw / name).exists() or (raw / f"{name}.gz").exists() for name in RAW_FILES)
+
+
+def data_status(data_dir: str | Path) -> str:
+    """One human line for the UI: where the data was found, or what is missing."""
+    root = Path(data_dir)
+    if has_mnist(root):
+        return f"MNIST found in {(root / 'MNIST' / 'raw').resolve()}"
+    return _missing_message(root)
+
+
+def load_split(data_dir: str | Path, train: bool, download: bool = False) -> MnistSplit:
+    """Load one MNIST split through torchvision; raise `DataMissingError` if it is not there."""
+    from torchvision.datasets import MNIST
+
+    root = Path(data_dir)
+    if not download and not has_mnist(root):
+        raise DataMissingError(_missing_message(root))
+    try:
+        ds = MNIST(root=str(root), train=train, download=download)
+    except RuntimeError as err:  # torchvision's "Dataset not found" or a failed download
+        raise DataMissingError(f"{_missing_message(root)}\n(torchvision said: {err})") from err
+    return MnistSplit(ds.data.clone(), ds.targets.clone().long())
+
+
+def synthetic_split(size: int, seed: int = 0) -> MnistSplit:
+    """Tiny learnable stand-in for MNIST, for unit tests: class k is a bar at row 2k+4."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, NUM_DIGITS, (size,), generator=g)
+    images = torch.randint(0, 40, (size, 28, 28), generator=g, dtype=torch.uint8)
+    for k in range(NUM_DIGITS):
+        images[labels == k, 2 * k + 4 : 2 * k + 6, 4:24] = 255
+    return MnistSplit(images, labels)
+
+
+def draw_n(size: int, generator: torch.Generator) -> torch.Tensor:
+    """The random number paired with each image, 0..9, uniform."""
+    return torch.randint(0, NUM_DIGITS, (size,), generator=generator)
+
+
+def batches(
+    split: MnistSplit, n: torch.Tensor, batch_size: int, generator: torch.Generator
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Shuffled batches of (images in [0,1] (B,1,28,28), n, digit targets, sum targets).
+
+    The permutation comes from `generator`, which lives on the CPU so that the order is the
+    same on every device; only the indices move to the data's device.
+    """
+    order = torch.randperm(len(split), generator=generator).to(split.images.device)
+    n = n.to(split.images.device)
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        images = split.images[idx].unsqueeze(1).float().div_(255)
+        digits = split.labels[idx]
+        ns = n[idx]
+        yield images, ns, digits, digits + ns

@@ -1,0 +1,113 @@
+"""Exhaustive evaluation on the MNIST test set.
+
+The sum is judged on every (test image, n) pair -- 10,000 x 10 = 100,000 pairs -- not on one
+random n per image, so the number does not depend on a draw. The backbone runs once per
+image; only the small sum head runs ten times.
+
+CLI: `python -m mnistsum.evaluate --weights weights/mnistsum.pt --data-dir DIR --json`
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .checkpoint import atomic_write_text, load_checkpoint
+from .config import NUM_DIGITS, SHIPPED_WEIGHTS, default_data_dir
+from .data import DataMissingError, MnistSplit, load_split
+from .model import DualHeadNet
+
+
+@torch.no_grad()
+def evaluate(model: DualHeadNet, test_set: MnistSplit, batch_size: int = 1000) -> dict[str, Any]:
+    """Digit, sum, both and consistency metrics, per-n sum accuracy, confusion matrix."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    confusion = torch.zeros(NUM_DIGITS, NUM_DIGITS, dtype=torch.long)
+    sum_correct_per_n = torch.zeros(NUM_DIGITS, dtype=torch.long)
+    digit_preds = []
+    both_correct = consistent = 0
+    digit_loss = sum_loss = 0.0
+    for start in range(0, len(test_set), batch_size):
+        images = test_set.images[start : start + batch_size].to(device).unsqueeze(1).float().div_(255)
+        labels = test_set.labels[start : start + batch_size].to(device)
+        digit_logits = model.digit_logits(images)
+        digit_pred = digit_logits.argmax(1)
+        digit_preds.append(digit_pred.cpu())
+        digit_loss += F.cross_entropy(digit_logits, labels, reduction="sum").item()
+        confusion += torch.bincount(
+            (labels * NUM_DIGITS + digit_pred).cpu(), minlength=NUM_DIGITS**2
+        ).view(NUM_DIGITS, NUM_DIGITS)
+        for n in range(NUM_DIGITS):
+            ns = torch.full_like(labels, n)
+            sum_logits = model.sum_logits(digit_logits, ns)
+            sum_pred = sum_logits.argmax(1)
+            sum_loss += F.cross_entropy(sum_logits, labels + n, reduction="sum").item()
+            sum_ok = sum_pred == labels + n
+            sum_correct_per_n[n] += int(sum_ok.sum())
+            both_correct += int((sum_ok & (digit_pred == labels)).sum())
+            consistent += int((sum_pred == digit_pred + n).sum())
+    model.train(was_training)
+
+    images, pairs = len(test_set), len(test_set) * NUM_DIGITS
+    digit_correct = int(confusion.diag().sum())
+    preds, labels = torch.cat(digit_preds), test_set.labels.cpu()
+    wrong = torch.nonzero(preds != labels).flatten().tolist()
+    return {
+        "images": images,
+        "pairs": pairs,
+        "digit_accuracy": digit_correct / images,
+        "sum_accuracy": int(sum_correct_per_n.sum()) / pairs,
+        "both_accuracy": both_correct / pairs,
+        "sum_consistency": consistent / pairs,
+        "digit_loss": digit_loss / images,
+        "sum_loss": sum_loss / pairs,
+        "per_n_sum_accuracy": (sum_correct_per_n.double() / images).tolist(),
+        "confusion": confusion.tolist(),
+        "misclassified": [{"index": i, "true": int(labels[i]), "predicted": int(preds[i])} for i in wrong],
+    }
+
+
+def format_report(metrics: dict[str, Any]) -> str:
+    """The headline numbers, for people."""
+    per_n = "  ".join(f"{n}:{acc:.2%}" for n, acc in enumerate(metrics["per_n_sum_accuracy"]))
+    return (
+        f"digit accuracy   {metrics['digit_accuracy']:.2%}  ({metrics['images']:,} test images)\n"
+        f"sum accuracy     {metrics['sum_accuracy']:.2%}  (all {metrics['pairs']:,} (image, n) pairs)\n"
+        f"both correct     {metrics['both_accuracy']:.2%}\n"
+        f"sum consistency  {metrics['sum_consistency']:.2%}  (predicted sum == predicted digit + n)\n"
+        f"sum accuracy by n  {per_n}\n"
+        f"misclassified digits: {len(metrics['misclassified'])}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", default=str(SHIPPED_WEIGHTS), help="checkpoint to evaluate")
+    parser.add_argument("--data-dir", default=default_data_dir(), help="MNIST root (env MNISTSUM_DATA)")
+    parser.add_argument("--download", action="store_true", help="download MNIST if missing")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--out", help="also write the JSON metrics to this file (atomically)")
+    args = parser.parse_args(argv)
+    try:
+        model, meta = load_checkpoint(args.weights)
+        test_set = load_split(args.data_dir, train=False, download=args.download)
+    except (ValueError, DataMissingError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    metrics = {"weights": args.weights, "arch": model.arch, "fusion": model.fusion, **evaluate(model, test_set)}
+    text = json.dumps(metrics, indent=2)
+    if args.out:
+        atomic_write_text(args.out, text + "\n")
+    print(text if args.json else format_report(metrics))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

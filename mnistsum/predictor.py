@@ -1,0 +1,120 @@
+"""Inference for people's drawings: what the app, notebooks and outside checks call.
+
+    p = Predictor.load()            # the shipped weights
+    r = p.predict(image, n=3)       # any-size uint8 drawing, n in 0..9
+    r.digit, r.sum, r.digit_probs, r.sum_probs, r.model_input
+
+A `Predictor` never changes after it is built, so the app can swap in a new one while
+requests in flight finish on the old one, and many threads can share one.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .checkpoint import load_checkpoint
+from .config import NUM_DIGITS, NUM_SUMS, SHIPPED_WEIGHTS
+from .model import DualHeadNet
+from .preprocess import preprocess
+
+
+class BlankDrawingError(ValueError):
+    """Nothing was drawn (no ink, or only noise): we say so instead of guessing a digit."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    n: int
+    digit_probs: np.ndarray  # (10,), sums to 1
+    sum_probs: np.ndarray  # (19,), the learned sum head
+    analytic_sum_probs: np.ndarray  # (19,), p(sum = s) = p_digit(s - n), for comparison
+    model_input: np.ndarray  # (28, 28) float in [0, 1]: what the network saw
+    stages: dict[str, np.ndarray]  # preprocessing stages, raw -> 28x28
+
+    @property
+    def digit(self) -> int:
+        return int(self.digit_probs.argmax())
+
+    @property
+    def sum(self) -> int:
+        return int(self.sum_probs.argmax())
+
+    @property
+    def consistent(self) -> bool:
+        """Does the sum head agree with digit + n?"""
+        return self.sum == self.digit + self.n
+
+
+def analytic_sum(digit_probs: np.ndarray, n: int) -> np.ndarray:
+    """p(sum = s) = p(digit = s - n): the sum distribution implied by the digit head alone."""
+    out = np.zeros(NUM_SUMS, dtype=digit_probs.dtype)
+    out[n : n + NUM_DIGITS] = digit_probs
+    return out
+
+
+def check_n(n: Any) -> int:
+    """n must be a whole number 0..9 (3 and 3.0 are fine; 3.5, True and '3' are not)."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Real):
+        raise ValueError(f"n must be a whole number from 0 to 9, got {n!r} ({type(n).__name__})")
+    if not float(n).is_integer() or not 0 <= n <= 9:
+        raise ValueError(f"n must be a whole number from 0 to 9, got {n!r}")
+    return int(n)
+
+
+class Predictor:
+    def __init__(self, model: DualHeadNet, meta: dict[str, Any] | None = None) -> None:
+        self.model = model.eval()
+        self.meta = meta or {}
+        self.device = next(model.parameters()).device
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, device: str = "cpu") -> "Predictor":
+        """The shipped weights by default; raises `CheckpointError` (a ValueError) if unusable."""
+        model, meta = load_checkpoint(path or SHIPPED_WEIGHTS, device=device)
+        return cls(model, meta)
+
+    def prepare(self, image: Any) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Drawing -> (28x28 model input, preprocessing stages); `BlankDrawingError` if empty."""
+        if not isinstance(image, np.ndarray):
+            raise ValueError(f"image must be a numpy array, got {type(image).__name__}")
+        prepared = preprocess(image)
+        if prepared.blank:
+            raise BlankDrawingError("nothing drawn: the image has no ink")
+        return prepared.image, prepared.stages
+
+    @torch.inference_mode()
+    def probabilities(self, images28: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Batch path on already-preprocessed (B, 28, 28) inputs in [0, 1] -> (digit, sum) probs."""
+        x = torch.as_tensor(images28, dtype=torch.float32, device=self.device).unsqueeze(1)
+        ns = torch.as_tensor(n, dtype=torch.long, device=self.device)
+        digit_logits, sum_logits = self.model(x, ns)
+        return digit_logits.softmax(1).cpu().numpy(), sum_logits.softmax(1).cpu().numpy()
+
+    def predict(self, image: np.ndarray, n: int) -> Prediction:
+        """One drawing (uint8, HxW or HxWxC, any size, either polarity) and n -> a `Prediction`."""
+        n = check_n(n)
+        model_input, stages = self.prepare(image)
+        digit_probs, sum_probs = self.probabilities(model_input[None], np.array([n]))
+        return Prediction(
+            n=n,
+            digit_probs=digit_probs[0],
+            sum_probs=sum_probs[0],
+            analytic_sum_probs=analytic_sum(digit_probs[0], n),
+            model_input=model_input,
+            stages=stages,
+        )
+
+    def sum_table(self, model_input: np.ndarray) -> np.ndarray:
+        """(10, 19): the learned sum distribution for every n, for one 28x28 input.
+
+        A working sum head shows a diagonal band shifted by one column per row.
+        """
+        batch = np.repeat(model_input[None], NUM_DIGITS, axis=0)
+        _, sum_probs = self.probabilities(batch, np.arange(NUM_DIGITS))
+        return sum_probs

@@ -1,0 +1,120 @@
+"""Pictures of what the network saw and said, as plain RGB arrays (numpy and PIL only).
+
+Kept apart from the UI so the app, notebooks and the README screenshot draw the same
+thing, and so any front end can show them without a plotting library.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+GRID = (64, 64, 64)  # lines between enlarged pixels: visible on black and on white
+HIGHLIGHT = (255, 64, 64)
+LABEL = (40, 40, 40)
+PAPER = (255, 255, 255)
+# Five stops of viridis: perceptually even and readable by colour-blind viewers.
+_STOPS = np.array([(68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37)], np.float32)
+
+
+def to_uint8(plane: np.ndarray) -> np.ndarray:
+    """A float plane in [0, 1] as uint8 0..255 (values outside are clipped)."""
+    return np.round(np.clip(plane, 0, 1) * 255).astype(np.uint8)
+
+
+def pixel_grid(image: np.ndarray, cell: int = 10) -> np.ndarray:
+    """Enlarge a small [0, 1] grayscale image so every pixel is a `cell`-wide square with a
+    grid line around it: the viewer sees the 784 numbers the network saw, not a blur."""
+    h, w = image.shape
+    big = np.repeat(np.repeat(to_uint8(image), cell, axis=0), cell, axis=1)
+    out = np.empty((h * cell + 1, w * cell + 1, 3), np.uint8)
+    out[:-1, :-1] = big[..., None]
+    out[::cell, :] = GRID
+    out[:, ::cell] = GRID
+    return out
+
+
+def colormap(values: np.ndarray) -> np.ndarray:
+    """[0, 1] values -> viridis-like RGB uint8, shape (*values.shape, 3)."""
+    x = np.clip(values, 0, 1) * (len(_STOPS) - 1)
+    positions = np.arange(len(_STOPS))
+    channels = [np.interp(x, positions, _STOPS[:, c]) for c in range(3)]
+    return np.round(np.stack(channels, axis=-1)).astype(np.uint8)
+
+
+def heatmap(
+    table: np.ndarray,
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    highlight_row: int | None = None,
+    corner: str = "",
+    cell: int = 24,
+) -> np.ndarray:
+    """A labelled heatmap of a probability table (values in [0, 1]), optionally framing one row.
+
+    Rows are labelled on the left, columns along the top and `corner` names the columns,
+    so it reads without a legend beyond "brighter = more likely".
+    """
+    rows, cols = table.shape
+    if (len(row_labels), len(col_labels)) != (rows, cols):
+        raise ValueError(f"{len(row_labels)}x{len(col_labels)} labels for a {rows}x{cols} table")
+    font = _font(max(10, cell // 2))
+    left = max(int(font.getlength(label)) for label in [*row_labels, corner]) + cell // 2
+    top = cell
+    canvas = Image.new("RGB", (left + cols * cell + 2, top + rows * cell + 2), PAPER)
+    cells = np.repeat(np.repeat(colormap(table), cell, axis=0), cell, axis=1)
+    canvas.paste(Image.fromarray(cells), (left, top))
+    draw = ImageDraw.Draw(canvas)
+    for r, label in enumerate(row_labels):
+        draw.text((left - cell // 4, top + r * cell + cell // 2), label, fill=LABEL, font=font, anchor="rm")
+    draw.text((left - cell // 4, top - cell // 4), corner, fill=LABEL, font=font, anchor="rs")
+    for c, label in enumerate(col_labels):
+        draw.text((left + c * cell + cell // 2, top - cell // 4), label, fill=LABEL, font=font, anchor="ms")
+    if highlight_row is not None:
+        y = top + highlight_row * cell
+        draw.rectangle((left - 1, y - 1, left + cols * cell, y + cell), outline=HIGHLIGHT, width=2)
+    return np.asarray(canvas)
+
+
+def strip(planes: Sequence[np.ndarray], captions: Sequence[str], tile: int = 140) -> np.ndarray:
+    """Several [0, 1] planes side by side, each fitted into a `tile` square and captioned
+    underneath: one picture of a whole pipeline, read left to right."""
+    if len(planes) != len(captions):
+        raise ValueError(f"{len(planes)} planes but {len(captions)} captions")
+    font = _font(13)
+    gap, caption_height = 12, 22
+    canvas = Image.new("RGB", (len(planes) * (tile + gap) + gap, tile + caption_height + gap), PAPER)
+    draw = ImageDraw.Draw(canvas)
+    for i, (plane, caption) in enumerate(zip(planes, captions)):
+        picture = fit(plane, tile)
+        left = gap + i * (tile + gap)
+        h, w = picture.shape[:2]
+        canvas.paste(Image.fromarray(picture), (left + (tile - w) // 2, gap // 2 + (tile - h) // 2))
+        draw.text((left + tile // 2, gap // 2 + tile + 4), caption, fill=LABEL, font=font, anchor="mt")
+    return np.asarray(canvas)
+
+
+def fit(plane: np.ndarray, size: int = 140) -> np.ndarray:
+    """Show any [0, 1] plane at about `size` px: small ones as a pixel grid (so 20x20 and
+    28x28 stay countable), large ones scaled down with their aspect kept."""
+    h, w = plane.shape
+    if max(h, w) <= size // 4:
+        return pixel_grid(plane, cell=size // max(h, w))
+    factor = size / max(h, w)
+    shape = (max(1, round(w * factor)), max(1, round(h * factor)))
+    return np.asarray(Image.fromarray(to_uint8(plane)).resize(shape, Image.Resampling.BOX).convert("RGB"))
+
+
+@functools.lru_cache(maxsize=4)
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)
+
+
+def as_drawing(digit: np.ndarray, size: int = 280) -> np.ndarray:
+    """A white-on-black uint8 digit (e.g. from MNIST) as a canvas would hold it: enlarged
+    smoothly to `size` x `size`, dark ink on white paper."""
+    enlarged = Image.fromarray(np.asarray(digit, np.uint8)).resize((size, size), Image.Resampling.BILINEAR)
+    return 255 - np.asarray(enlarged)

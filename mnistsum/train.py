@@ -1,0 +1,263 @@
+"""The one training loop, shared by the CLI, the Train tab, the fusion race and the tests.
+
+`train(cfg)` is a generator: it yields a `BatchEnd` after every batch (for progress bars),
+an `EpochEnd` after every epoch (the exercise's log line plus test metrics), and finally a
+`TrainResult` holding the model. Callers drive it at their own pace and stop it through a
+`threading.Event`, which is checked between batches.
+
+CLI: `python -m mnistsum.train --preset shipped --out weights/mnistsum.pt`
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Union
+
+import torch
+import torch.nn.functional as F
+
+from .augment import augment_batch
+from .checkpoint import save_checkpoint
+from .config import PRESETS, TrainConfig
+from .data import DataMissingError, MnistSplit, batches, draw_n, load_split
+from .evaluate import evaluate
+from .model import DualHeadNet
+
+
+@dataclass(frozen=True)
+class BatchEnd:
+    epoch: int
+    batch: int  # 1-based, within the epoch
+    num_batches: int
+    samples_per_s: float
+    eta_s: float  # until the end of this epoch
+    loss: float
+
+
+@dataclass(frozen=True)
+class EpochEnd:
+    epoch: int
+    train: dict[str, float]  # digit/sum correct, accuracy, summed batch losses (the exercise's numbers)
+    test: dict[str, Any] | None  # `evaluate()` on the test set
+    log_line: str
+    seconds: float
+
+
+@dataclass
+class TrainResult:
+    model: DualHeadNet
+    config: TrainConfig
+    history: list[EpochEnd] = field(default_factory=list)
+    stopped: bool = False
+    seconds: float = 0.0
+
+    @property
+    def test_metrics(self) -> dict[str, Any] | None:
+        return self.history[-1].test if self.history else None
+
+
+TrainEvent = Union[BatchEnd, EpochEnd, TrainResult]
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def exercise_log_line(epoch: int, m: dict[str, float]) -> str:
+    """The course exercise's per-epoch line, number for number."""
+    return (
+        f"epoch: {epoch} MNIST {{Correct: {m['digit_correct']} Accuracy: {m['digit_accuracy']:.3f} "
+        f"Loss: {m['digit_loss']:.2f} }} RANDOM {{Correct: {m['sum_correct']} Accuracy: {m['sum_accuracy']:.3f} "
+        f"Loss: {m['sum_loss']:.2f} }} Total {{Correct: {m['digit_correct'] + m['sum_correct']} "
+        f"Accuracy: {(m['digit_accuracy'] + m['sum_accuracy']) / 2:.3f} loss: {m['digit_loss'] + m['sum_loss']:.2f} }}"
+    )
+
+
+def test_log_line(t: dict[str, Any]) -> str:
+    return (
+        f"         test: digit {t['digit_accuracy']:.4f}  sum {t['sum_accuracy']:.4f} "
+        f"(all {t['pairs']:,} pairs)  both {t['both_accuracy']:.4f}  consistency {t['sum_consistency']:.4f}"
+    )
+
+
+def _loss(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    if kind == "softmax_cross_entropy":  # the exercise's double softmax, kept as an exhibit
+        return F.cross_entropy(logits.softmax(dim=1), target)
+    return F.cross_entropy(logits, target)
+
+
+def _optimizer(cfg: TrainConfig, model: DualHeadNet) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def train(
+    cfg: TrainConfig,
+    train_set: MnistSplit | None = None,
+    test_set: MnistSplit | None = None,
+    stop: threading.Event | None = None,
+) -> Iterator[TrainEvent]:
+    """Train a model from scratch as `cfg` says; see the module docstring for the events."""
+    device = pick_device(cfg.device)
+    if train_set is None:
+        train_set = load_split(cfg.data_dir, train=True, download=cfg.download)
+    if test_set is None and cfg.eval_every_epoch:
+        test_set = load_split(cfg.data_dir, train=False, download=cfg.download)
+    train_set = train_set.subset(cfg.limit).to(device)
+
+    torch.manual_seed(cfg.seed)
+    model = DualHeadNet(cfg.arch, cfg.fusion).to(device)
+    optimizer = _optimizer(cfg, model)
+    num_batches = -(-len(train_set) // cfg.batch_size)
+    scheduler = (
+        torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * num_batches)
+        if cfg.schedule == "onecycle"
+        else None
+    )
+    # Separate generators: the data order and n draws depend on the seed alone, not on the
+    # model or augmentation, so two runs with one seed see exactly the same (image, n) stream.
+    data_gen = torch.Generator().manual_seed(cfg.seed)
+    aug_gen = torch.Generator().manual_seed(cfg.seed + 1)
+    n = draw_n(len(train_set), data_gen)
+    result = TrainResult(model, cfg)
+    run_start = time.perf_counter()
+
+    for epoch in range(1, cfg.epochs + 1):
+        if cfg.redraw_n and epoch > 1:
+            n = draw_n(len(train_set), data_gen)
+        model.train()
+        epoch_start = time.perf_counter()
+        totals = {"digit_correct": 0, "sum_correct": 0, "digit_loss": 0.0, "sum_loss": 0.0}
+        seen = 0
+        for batch, (images, ns, digits, sums) in enumerate(batches(train_set, n, cfg.batch_size, data_gen), 1):
+            if stop is not None and stop.is_set():
+                result.stopped = True
+                result.seconds = time.perf_counter() - run_start
+                yield result
+                return
+            if cfg.augment:
+                images = augment_batch(images, aug_gen)
+            digit_logits, sum_logits = model(images, ns)
+            digit_loss = _loss(digit_logits, digits, cfg.loss)
+            sum_loss = _loss(sum_logits, sums, cfg.loss)
+            loss = digit_loss + sum_loss
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"loss became {loss.item()} at epoch {epoch}, batch {batch}; try a lower learning rate"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+
+            seen += len(digits)
+            totals["digit_correct"] += int((digit_logits.argmax(1) == digits).sum())
+            totals["sum_correct"] += int((sum_logits.argmax(1) == sums).sum())
+            totals["digit_loss"] += digit_loss.item()
+            totals["sum_loss"] += sum_loss.item()
+            rate = seen / (time.perf_counter() - epoch_start)
+            yield BatchEnd(epoch, batch, num_batches, rate, (len(train_set) - seen) / rate, loss.item())
+
+        train_metrics = {**totals, "samples": seen}
+        train_metrics["digit_accuracy"] = totals["digit_correct"] / seen
+        train_metrics["sum_accuracy"] = totals["sum_correct"] / seen
+        test_metrics = evaluate(model, test_set) if test_set is not None else None
+        log_line = exercise_log_line(epoch, train_metrics)
+        if test_metrics is not None:
+            log_line += "\n" + test_log_line(test_metrics)
+        end = EpochEnd(epoch, train_metrics, test_metrics, log_line, time.perf_counter() - epoch_start)
+        result.history.append(end)
+        yield end
+
+    model.eval()
+    result.seconds = time.perf_counter() - run_start
+    yield result
+
+
+def run(cfg: TrainConfig, stop: threading.Event | None = None, **data: MnistSplit) -> TrainResult:
+    """Drive `train` to the end, ignoring progress events (for scripts and tests)."""
+    for event in train(cfg, stop=stop, **data):
+        if isinstance(event, TrainResult):
+            return event
+    raise RuntimeError("train() ended without a result")  # unreachable: train always yields one
+
+
+def checkpoint_meta(result: TrainResult, preset: str | None = None) -> dict[str, Any]:
+    """What a checkpoint records about how it was made."""
+    test = result.test_metrics
+    summary = {k: v for k, v in (test or {}).items() if k not in ("confusion", "misclassified")}
+    return {
+        "preset": preset,
+        "config": result.config.to_dict(),
+        "epochs_completed": len(result.history),
+        "train_seconds": round(result.seconds, 1),
+        "test_metrics": summary,
+    }
+
+
+def _progress_bar(event: BatchEnd, width: int = 30) -> str:
+    done = int(width * event.batch / event.num_batches)
+    return (
+        f"\repoch {event.epoch} [{'#' * done}{'.' * (width - done)}] {event.batch}/{event.num_batches} "
+        f"loss {event.loss:.3f}  {event.samples_per_s:,.0f} samples/s  eta {event.eta_s:4.0f}s "
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Train the dual-head MNIST + n network.")
+    parser.add_argument("--preset", default="quick", choices=sorted(PRESETS), help="named recipe (config.py)")
+    parser.add_argument("--arch", choices=["default", "seed"])
+    parser.add_argument("--fusion", choices=["concat", "add"])
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--limit", type=int, help="train on the first LIMIT training images")
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--data-dir", help="MNIST root (default: $MNISTSUM_DATA or ./data)")
+    parser.add_argument("--download", action="store_true", help="download MNIST with torchvision if missing")
+    parser.add_argument("--device", help="auto, cpu, cuda, mps")
+    parser.add_argument("--out", default="checkpoints/mnistsum.pt", help="where to write the checkpoint")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+
+    overrides = {
+        k: v
+        for k, v in vars(args).items()
+        if v is not None and k not in ("preset", "out", "quiet") and not (k == "download" and not v)
+    }
+    cfg = TrainConfig.preset(args.preset, **overrides)
+    print(f"training {cfg.arch}/{cfg.fusion} on {pick_device(cfg.device)}: {cfg}", flush=True)
+    try:
+        for event in train(cfg):
+            if isinstance(event, BatchEnd) and not args.quiet:
+                print(_progress_bar(event), end="", file=sys.stderr, flush=True)
+            elif isinstance(event, EpochEnd):
+                print(("\r" + " " * 100 + "\r") if not args.quiet else "", end="", file=sys.stderr)
+                print(f"{event.log_line}  [{event.seconds:.1f}s]", flush=True)
+            elif isinstance(event, TrainResult):
+                meta = save_checkpoint(args.out, event.model, checkpoint_meta(event, args.preset))
+                print(f"saved {args.out} after {meta['train_seconds']}s of training")
+    except DataMissingError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: nothing saved", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Shared fixtures.
+
+Real-data tests take MNIST from `$MNISTSUM_DATA` (default `../shared/data`, then `./data`).
+Where the data is optional they skip when it is absent; with `MNISTSUM_REQUIRE_DATA=1`
+(set by `.ci/run`) a missing dataset fails them instead, so CI cannot pass by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from mnistsum.data import MnistSplit, has_mnist, load_split
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _data_root() -> Path | None:
+    candidates = [os.environ.get("MNISTSUM_DATA"), REPO.parent / "shared" / "data", REPO / "data"]
+    for candidate in candidates:
+        if candidate and has_mnist(candidate):
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    root = _data_root()
+    if root is None:
+        message = "MNIST not found (set MNISTSUM_DATA to a folder holding MNIST/raw/)"
+        if os.environ.get("MNISTSUM_REQUIRE_DATA") == "1":
+            pytest.fail(message + " and MNISTSUM_REQUIRE_DATA=1 says it must be there")
+        pytest.skip(message)
+    return root
+
+
+@pytest.fixture(scope="session")
+def mnist_test(mnist_dir: Path) -> MnistSplit:
+    return load_split(mnist_dir, train=False)
+
+
+@pytest.fixture(scope="session")
+def mnist_train(mnist_dir: Path) -> MnistSplit:
+    return load_split(mnist_dir, train=True)
+
+
+# Browser and served-app fixtures (tests/test_api.py, tests/test_browser_*.py).
+
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; `playwright install` is not used
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
+
+
+@pytest.fixture(scope="session")
+def app_url() -> Iterator[str]:
+    """The whole app with the shipped weights, served on a free loopback port for the session."""
+    import socket
+
+    from demo.app import build_app, launch
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo = build_app(data_dir=_data_root())  # the Train tab and the random-digit button need MNIST
+    _, url, _ = launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield url
+    demo.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Debian Chromium through Playwright. Skips when either is missing, unless
+    MNISTSUM_REQUIRE_BROWSER=1 (set by CI), where a missing browser fails the tests."""
+
+    def missing(message: str) -> None:
+        if os.environ.get("MNISTSUM_REQUIRE_BROWSER") == "1":
+            pytest.fail(message + " and MNISTSUM_REQUIRE_BROWSER=1 says it must be there")
+        pytest.skip(message)
+
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("playwright is not installed (pip install -r requirements-test.txt)")
+    if not CHROMIUM.exists():
+        missing(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()

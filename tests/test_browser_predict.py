@@ -1,0 +1,109 @@
+"""The Predict tab in a real browser: mouse strokes on the canvas, the slider, Clear.
+
+The strokes are the ones `demo/make_examples.py` draws the examples with, replayed with
+the mouse, so what is drawn here is a digit the model is known to read.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import pytest
+
+from demo.make_examples import STROKES
+
+TIMEOUT_MS = 30_000  # generous: the machine running the tests may be busy
+START_N = 3
+
+
+@pytest.fixture(scope="module")
+def page(browser: Any, app_url: str) -> Iterator[Any]:
+    from playwright.sync_api import expect as playwright_expect
+
+    playwright_expect.set_options(timeout=TIMEOUT_MS)
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(app_url)
+    page.locator("#drawing canvas").first.wait_for(state="visible")
+    yield page
+    page.close()
+
+
+@pytest.fixture(autouse=True)
+def clean_pad(page: Any) -> Iterator[None]:
+    """Every test starts and ends with an empty pad and n at its start value."""
+    yield
+    clear(page)
+    set_n(page, START_N)
+
+
+def expect(locator: Any) -> Any:
+    """Playwright's `expect`, imported late: without Playwright the `browser` fixture skips (or fails)."""
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
+def draw(page: Any, digit: int) -> None:
+    """Replay the digit's strokes with the mouse, inside the square the canvas shows."""
+    expect(page.get_by_text("select the draw tool")).to_be_hidden()  # the brush is already selected
+    box = page.locator("#drawing canvas").first.bounding_box()
+    side = 0.75 * min(box["width"], box["height"])  # well inside the 280x280 drawing area
+    left, top = box["x"] + (box["width"] - side) / 2, box["y"] + (box["height"] - side) / 2
+    for stroke in STROKES[digit]:
+        points = [(left + x * side, top + y * side) for x, y in stroke]
+        page.mouse.move(*points[0])
+        page.mouse.down()
+        for point in points[1:]:
+            page.mouse.move(*point, steps=2)  # the canvas joins the points; each move costs a redraw
+        page.mouse.up()
+
+
+def clear(page: Any) -> None:
+    page.locator('#drawing button[aria-label="Clear canvas"]').click()
+    expect(page.locator("#headline")).to_contain_text("Draw a digit")
+
+
+def set_n(page: Any, n: int) -> None:
+    """Type n into the slider's number box: one change event, so the test does not depend
+    on how a burst of slider events is collapsed."""
+    number = page.locator("#n-slider input[type=number]")
+    number.fill(str(n))
+    number.press("Enter")
+    expect(page.locator("#n-slider input[type=range]")).to_have_value(str(n))
+
+
+@pytest.mark.parametrize("digit", [1, 7, 0, 4])
+def test_drawn_digit_gets_its_digit_and_sum(page: Any, digit: int) -> None:
+    draw(page, digit)
+    expect(page.locator("#headline")).to_contain_text(f"{digit} + {START_N} = {digit + START_N}")
+    expect(page.locator("#digit-probs")).to_contain_text(str(digit))
+    expect(page.locator("#agreement")).to_contain_text("agree")
+    expect(page.locator("#model-input img")).to_be_visible()
+    expect(page.locator("#sum-table img")).to_be_visible()
+
+
+def test_an_example_is_one_click_away(page: Any) -> None:
+    page.locator(".gallery-item").nth(9).click()  # the examples are the digits 0..9 in order
+    expect(page.locator("#headline")).to_contain_text(f"9 + {START_N} = {9 + START_N}")
+
+
+def test_moving_the_slider_changes_the_sum(page: Any) -> None:
+    draw(page, 7)
+    expect(page.locator("#headline")).to_contain_text(f"7 + {START_N} = {7 + START_N}")
+    set_n(page, 8)
+    expect(page.locator("#headline")).to_contain_text("7 + 8 = 15")
+    set_n(page, 0)
+    expect(page.locator("#headline")).to_contain_text("7 + 0 = 7")
+
+
+def test_clearing_clears_the_outputs_and_keeps_the_brush(page: Any) -> None:
+    draw(page, 1)
+    expect(page.locator("#headline")).to_contain_text("1 + 3 = 4")
+    clear(page)
+    expect(page.locator("#digit-probs")).not_to_contain_text("1")
+    expect(page.locator("#agreement")).to_have_text("")
+    expect(page.locator("#model-input img")).to_have_count(0)
+    expect(page.locator("#sum-table img")).to_have_count(0)
+    draw(page, 7)  # no "select the draw tool" step after clearing either
+    expect(page.locator("#headline")).to_contain_text("7 + 3 = 10")

@@ -1,0 +1,64 @@
+"""The Train tab in a real browser: start a run, watch it stream, reload and re-attach, stop."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from mnistsum.jobs import RUNNER
+
+pytest.importorskip("playwright")  # the `browser` fixture decides whether that skips or fails
+from playwright.sync_api import Page, expect  # noqa: E402
+
+EPOCH_1 = re.compile(r"^epoch: 1 MNIST \{Correct: \d+", re.MULTILINE)
+
+
+def open_train_tab(page: Page, url: str) -> None:
+    page.goto(url)
+    page.get_by_role("tab", name="Train").click()
+    expect(page.locator("#train-start")).to_be_visible()
+
+
+def set_slider(page: Page, elem_id: str, value: int) -> None:
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(str(value))
+    box.press("Enter")
+
+
+@pytest.fixture
+def page(browser, app_url: str, mnist_dir) -> Page:
+    page = browser.new_page(viewport={"width": 1280, "height": 1200})
+    yield page
+    page.close()
+    RUNNER.stop()
+    RUNNER.wait(120)
+
+
+def test_start_stream_reload_reattach_and_stop(page: Page, app_url: str):
+    open_train_tab(page, app_url)
+    set_slider(page, "train-epochs", 20)  # far longer than the test: it ends with Stop
+    set_slider(page, "train-limit", 2000)
+    page.locator("#train-start").click()
+
+    headline = page.locator("#train-headline")
+    expect(headline).to_contain_text("Training run #", timeout=30_000)
+    expect(page.locator("#train-progress progress")).to_be_visible(timeout=60_000)
+    expect(page.locator("#train-live-loss .vega-embed .mark-line path")).to_be_attached(timeout=60_000)
+    expect(page.locator("#train-log textarea")).to_have_value(EPOCH_1, timeout=180_000)
+    expect(page.locator("#train-accuracy .vega-embed")).to_be_attached(timeout=30_000)
+    config = RUNNER.status().latest.config
+    assert (config.epochs, config.limit) == (20, 2000)  # the form's values reached the job
+
+    page.reload()
+    open_train_tab(page, app_url)
+    expect(headline).to_contain_text("Training run #", timeout=30_000)
+    expect(page.locator("#train-log textarea")).to_have_value(EPOCH_1, timeout=30_000)
+    expect(page.locator("#train-progress progress")).to_be_visible(timeout=30_000)
+    expect(page.locator("#train-live-loss .vega-embed .mark-line path")).to_be_attached(timeout=30_000)
+    expect(page.locator("#train-start")).to_be_disabled()
+
+    page.locator("#train-stop").click()
+    expect(headline).to_contain_text("stopped", timeout=60_000)
+    expect(page.locator("#train-start")).to_be_enabled()
+    assert RUNNER.status().state == "stopped"

@@ -1,0 +1,47 @@
+"""The shipped weights hold their published numbers (weights/metrics.json) on the MNIST test set."""
+
+import json
+
+import numpy as np
+import pytest
+
+from mnistsum import Predictor
+from mnistsum.config import REPO_ROOT, SHIPPED_WEIGHTS
+from mnistsum.evaluate import evaluate
+
+METRICS = REPO_ROOT / "weights" / "metrics.json"
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return Predictor.load()
+
+
+@pytest.fixture(scope="module")
+def metrics(shipped, mnist_test):
+    return evaluate(shipped.model, mnist_test)
+
+
+def test_weights_are_small():
+    assert SHIPPED_WEIGHTS.stat().st_size <= 2 * 1024 * 1024
+
+
+def test_targets_on_the_mnist_test_set(metrics):
+    assert metrics["digit_accuracy"] >= 0.996
+    assert metrics["sum_accuracy"] >= 0.9955
+    assert metrics["sum_consistency"] >= 0.9995
+
+
+def test_published_metrics_are_the_measured_ones(metrics):
+    published = json.loads(METRICS.read_text())
+    for key in ("digit_accuracy", "sum_accuracy", "both_accuracy", "sum_consistency"):
+        assert published[key] == pytest.approx(metrics[key], abs=1e-9)
+
+
+def test_full_preprocessing_costs_at_most_a_tenth_of_a_point(shipped, mnist_test, metrics):
+    images = mnist_test.images.numpy()
+    labels = mnist_test.labels.numpy()
+    prepared = np.stack([shipped.prepare(image)[0] for image in images])
+    digit_probs, _ = shipped.probabilities(prepared, np.zeros(len(images), dtype=np.int64))
+    raw_accuracy = float((digit_probs.argmax(1) == labels).mean())
+    assert raw_accuracy >= metrics["digit_accuracy"] - 0.001

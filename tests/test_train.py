@@ -1,0 +1,95 @@
+import re
+import threading
+
+import torch
+
+import mnistsum.train as train_module
+from mnistsum.config import TrainConfig
+from mnistsum.data import synthetic_split
+from mnistsum.train import BatchEnd, EpochEnd, TrainResult, exercise_log_line, run, train
+
+TINY = TrainConfig(epochs=2, batch_size=32, lr=3e-3, device="cpu")
+
+
+def tiny_data():
+    return {"train_set": synthetic_split(192, seed=1), "test_set": synthetic_split(64, seed=2)}
+
+
+def test_event_stream_and_learning():
+    events = list(train(TINY.replace(epochs=3), **tiny_data()))
+    batch_events = [e for e in events if isinstance(e, BatchEnd)]
+    epoch_events = [e for e in events if isinstance(e, EpochEnd)]
+    assert isinstance(events[-1], TrainResult) and not events[-1].stopped
+    assert len(batch_events) == 3 * 6 and batch_events[-1].batch == batch_events[-1].num_batches == 6
+    assert [e.epoch for e in epoch_events] == [1, 2, 3]
+    assert epoch_events[-1].test["digit_accuracy"] > 0.9  # the synthetic bars are easy to learn
+    assert epoch_events[-1].train["samples"] == 192
+
+
+def test_same_seed_same_weights_other_seed_other_weights():
+    a = run(TINY, **tiny_data()).model.state_dict()
+    b = run(TINY, **tiny_data()).model.state_dict()
+    c = run(TINY.replace(seed=1), **tiny_data()).model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def _n_per_epoch(monkeypatch, cfg):
+    seen = []
+    real_batches = train_module.batches
+
+    def spy(split, n, batch_size, generator):
+        seen.append(n.clone())
+        return real_batches(split, n, batch_size, generator)
+
+    monkeypatch.setattr(train_module, "batches", spy)
+    run(cfg.replace(epochs=3, eval_every_epoch=False), train_set=synthetic_split(500))
+    return seen
+
+
+def test_n_is_redrawn_every_epoch(monkeypatch):
+    first, second, third = _n_per_epoch(monkeypatch, TINY)
+    assert (first != second).float().mean() > 0.8 and (second != third).float().mean() > 0.8
+
+
+def test_exercise_mode_keeps_one_n_per_image(monkeypatch):
+    first, second, third = _n_per_epoch(monkeypatch, TINY.replace(redraw_n=False))
+    assert torch.equal(first, second) and torch.equal(second, third)
+
+
+def test_data_order_and_n_do_not_depend_on_the_model(monkeypatch):
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(
+            _n_per_epoch(monkeypatch, TINY), _n_per_epoch(monkeypatch, TINY.replace(arch="seed", fusion="add"))
+        )
+    )
+
+
+def test_stop_mid_epoch():
+    stop = threading.Event()
+    events = []
+    for event in train(TINY, stop=stop, **tiny_data()):
+        events.append(event)
+        if isinstance(event, BatchEnd) and event.batch == 2:
+            stop.set()
+    result = events[-1]
+    assert isinstance(result, TrainResult) and result.stopped
+    assert sum(isinstance(e, BatchEnd) for e in events) == 2
+    assert result.history == []
+
+
+def test_log_line_has_the_exercise_format():
+    m = {"digit_correct": 53744, "digit_accuracy": 0.8957, "digit_loss": 470.444,
+         "sum_correct": 5750, "sum_accuracy": 0.0958, "sum_loss": 874.68}
+    assert exercise_log_line(1, m) == (
+        "epoch: 1 MNIST {Correct: 53744 Accuracy: 0.896 Loss: 470.44 } RANDOM {Correct: 5750 Accuracy: 0.096 "
+        "Loss: 874.68 } Total {Correct: 59494 Accuracy: 0.496 loss: 1345.12 }"
+    )
+
+
+def test_log_lines_of_a_run_parse():
+    events = [e for e in train(TINY, **tiny_data()) if isinstance(e, EpochEnd)]
+    pattern = r"epoch: \d+ MNIST \{Correct: \d+ Accuracy: [\d.]+ Loss: [\d.]+ \} RANDOM .* Total \{Correct: \d+"
+    assert all(re.match(pattern, e.log_line) for e in events)
+    assert all("test: digit" in e.log_line for e in events)
