@@ -4,9 +4,14 @@ Host and port come from GRADIO_SERVER_NAME and GRADIO_SERVER_PORT (Spaces set th
 the default is http://127.0.0.1:7860.
 """
 
+import torch
+
 from demo.app import build_app, launch
 
 demo = build_app()
 
 if __name__ == "__main__":
+    # One thread per request: a prediction is too small to gain from more, and with several
+    # visitors at once the requests themselves fill the cores instead of waiting on a pool.
+    torch.set_num_threads(1)
     launch(demo)

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import torch
 
 from .learn_tab import build_learn_tab
 from .predict_tab import build_predict_tab
@@ -30,10 +29,10 @@ LAUNCH_DEFAULTS: dict[str, Any] = {
 }
 
 
-def _banner(slot: ModelSlot) -> dict[str, Any]:
+def model_banner(slot: ModelSlot) -> dict[str, Any]:
     """Shown above the tabs while no model is loaded, with the reason and the fix; checked
     at every page load, so it goes away once the Train tab has swapped a model in."""
-    return gr.update(value=f"### ⚠️ No model is loaded\n{slot.error}", visible=slot.error is not None)
+    return gr.update(value=f"### ⚠ No model is loaded\n{slot.error}", visible=slot.error is not None)
 
 
 def build_app(slot: ModelSlot | None = None, data_dir: str | Path | None = None) -> gr.Blocks:
@@ -49,17 +48,11 @@ def build_app(slot: ModelSlot | None = None, data_dir: str | Path | None = None)
                 build_train_tab(slot, data_dir)
             with gr.Tab("Learn", id="learn"):
                 build_learn_tab(pad, n, lambda: slot.predictor, data_dir)
-        demo.load(fn=lambda: _banner(slot), outputs=banner, api_visibility="private")
+        demo.load(fn=lambda: model_banner(slot), outputs=banner, api_visibility="private")
     return demo
 
 
 def launch(demo: gr.Blocks, **overrides: Any) -> tuple[Any, str, str | None]:
     """Queue and launch with the app's theme, CSS and limits; `overrides` are passed to
-    `Blocks.launch` (tests pick the host and port; a Space sets them through GRADIO_SERVER_*).
-
-    Torch gets one thread: a prediction is too small to gain from more, and with several
-    visitors at once the requests themselves use the cores, while a shared thread pool
-    would make them wait on each other.
-    """
-    torch.set_num_threads(1)
+    `Blocks.launch` (tests pick the host and port; a Space sets them through GRADIO_SERVER_*)."""
     return demo.queue().launch(**{**LAUNCH_DEFAULTS, **overrides})

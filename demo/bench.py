@@ -3,8 +3,10 @@
     python -m demo.bench                       # starts `app.py` on a free loopback port
     python -m demo.bench --url http://127.0.0.1:7860/
 
-Prints the latency of sequential calls through `gradio_client` (with and without fetching
-the three result images), then of many concurrent clients: errors, p50, p95, throughput.
+Prints the latency of sequential calls through `gradio_client` -- an empty canvas (the
+floor: HTTP, queue and client, no upload or model), a drawing, and a drawing with the three
+result images fetched -- with the CPU each side spends per call, then many concurrent
+clients: errors, p50, p95, throughput.
 Only loopback addresses are accepted: this is a load generator, not to be aimed at others.
 Numbers depend on the machine and on what else runs on it; there are no pass/fail targets.
 """
@@ -83,17 +85,23 @@ def cpu_seconds(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def drawing() -> dict[str, Any]:
-    return {"background": None, "layers": [], "composite": handle_file(str(example_path(DIGIT)))}
+def drawing(drawn: bool = True) -> dict[str, Any]:
+    """A Sketchpad value holding the example digit, or an empty canvas."""
+    return {"background": None, "layers": [], "composite": handle_file(str(example_path(DIGIT))) if drawn else None}
 
 
-def call(client: Client, n: int) -> float:
-    """One `/predict` round trip in seconds; raises if the answer is not the expected one."""
+def call(client: Client, n: int, drawn: bool = True) -> float:
+    """One `/predict` round trip in seconds; raises if the answer is not the expected one.
+
+    An empty canvas costs an HTTP round trip and no upload, model or pictures: the floor
+    that `gradio_client` and the queue put under every request on this machine.
+    """
     start = time.perf_counter()
-    headline = client.predict(drawing(), n, api_name="/predict")[0]
+    headline = client.predict(drawing(drawn), n, api_name="/predict")[0]
     elapsed = time.perf_counter() - start
-    if f"{DIGIT} + {n} " not in headline:
-        raise AssertionError(f"unexpected answer for {DIGIT} with n={n}: {headline!r}")
+    expected = f"{DIGIT} + {n} " if drawn else "Draw a digit"
+    if expected not in headline:
+        raise AssertionError(f"expected {expected!r} for n={n}, got {headline!r}")
     return elapsed
 
 
@@ -110,14 +118,15 @@ def report(name: str, seconds: list[float]) -> None:
     )
 
 
-def sequential(url: str, requests: int, download_files: bool, server_pid: int | None) -> None:
-    client = Client(url, verbose=False) if download_files else Client(url, verbose=False, download_files=False)
+def sequential(url: str, name: str, requests: int, server_pid: int | None, drawn: bool = True, **client: Any) -> None:
+    """`requests` calls one after another; prints latency and the CPU each side spent per call."""
+    session = Client(url, verbose=False, **client)
     for n in range(5):  # warm-up: first-call costs are not what a visitor sees
-        call(client, n)
+        call(session, n, drawn)
     server_start, client_start = cpu_seconds(server_pid), time.process_time()
-    seconds = [call(client, i % 10) for i in range(requests)]
+    seconds = [call(session, i % 10, drawn) for i in range(requests)]
     server_end, client_cpu = cpu_seconds(server_pid), time.process_time() - client_start
-    report(f"sequential, {'images downloaded' if download_files else 'answer only      '}", seconds)
+    report(name, seconds)
     cost = f"  CPU per request: client {client_cpu / requests * 1000:.1f} ms"
     if server_start is not None and server_end is not None:
         cost += f", server {(server_end - server_start) / requests * 1000:.1f} ms"
@@ -165,11 +174,12 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.nullcontext((args.url, None)) if args.url else served_app() as (url, server_pid):
         load = ", load average %.1f" % os.getloadavg()[0] if hasattr(os, "getloadavg") else ""
         print(f"benchmarking {url}predict with a drawn {DIGIT} ({os.cpu_count()} CPUs{load})")
-        sequential(url, args.requests, download_files=False, server_pid=server_pid)
-        sequential(url, args.requests, download_files=True, server_pid=server_pid)
+        sequential(url, "floor: empty canvas          ", args.requests, server_pid, drawn=False, download_files=False)
+        sequential(url, "drawing, answer only         ", args.requests, server_pid, download_files=False)
+        sequential(url, "drawing, images downloaded   ", args.requests, server_pid)
         latencies, errors, wall = concurrent(url, args.clients, args.per_client)
         total = args.clients * args.per_client
-        report(f"{args.clients} clients x {args.per_client} calls   ", latencies)
+        report(f"{args.clients} clients x {args.per_client} calls      ", latencies)
         print(f"  errors {len(errors)}/{total}  throughput {len(latencies) / wall:.1f} req/s  wall {wall:.1f} s")
         for error in sorted(set(errors))[:5]:
             print(f"  {error}")

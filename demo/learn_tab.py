@@ -36,7 +36,7 @@ from mnistsum.model import DualHeadNet
 from mnistsum.predictor import Predictor
 from mnistsum.race import RACE_JOB, RaceUpdate, race_configs, start_race
 
-from .predict_tab import _composite
+from .predict_tab import composite
 
 ACTIVE_POLL_S = 1.0
 IDLE_POLL_S = 3.0
@@ -79,7 +79,7 @@ BLANK = InspectOutputs(INSPECT_HINT, None, None, None, None, None, None, None, N
 
 def inspect(get_predictor: Callable[[], Predictor | None], drawing: Any, n: int) -> InspectOutputs:
     """Feature maps, saliency and the sum head's input for the drawing on the Predict tab."""
-    image = _composite(drawing)
+    image = composite(drawing)
     predictor = get_predictor()
     if image is None or predictor is None:
         return BLANK

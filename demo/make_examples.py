@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 CANVAS = 280  # the Sketchpad's canvas size
-PEN = 22  # the Sketchpad's default brush size in canvas pixels
+PEN = 22  # stroke width in canvas pixels: about 1/8 of a digit's height, as in MNIST
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 
 Point = tuple[float, float]

@@ -74,7 +74,7 @@ def predict(slot: ModelSlot, drawing: dict[str, Any] | None, n: Any) -> PredictO
         n = check_n(n)
     except ValueError as err:
         raise gr.Error(str(err)) from err
-    image = _composite(drawing)
+    image = composite(drawing)
     if image is None:
         return BLANK
     predictor = slot.predictor
@@ -99,7 +99,7 @@ def predict(slot: ModelSlot, drawing: dict[str, Any] | None, n: Any) -> PredictO
     )
 
 
-def _composite(drawing: Any) -> np.ndarray | None:
+def composite(drawing: Any) -> np.ndarray | None:
     """The flattened image of a Sketchpad value; None when nothing is drawn.
 
     An empty or cleared pad sends `composite=None`, and a slider moved right after a
@@ -108,7 +108,8 @@ def _composite(drawing: Any) -> np.ndarray | None:
     if drawing is None:
         return None
     if not isinstance(drawing, dict):
-        raise gr.Error(f"Send the drawing as a Sketchpad value (a dict with 'composite'), not {type(drawing).__name__}.")
+        kind = type(drawing).__name__
+        raise gr.Error(f"Send the drawing as a Sketchpad value (a dict with 'composite'), not a {kind}.")
     return drawing.get("composite")
 
 
@@ -164,8 +165,9 @@ def build_predict_tab(slot: ModelSlot, data_dir: str | Path | None = None) -> tu
                 fixed_canvas=True,
                 image_mode="L",
                 type="numpy",
-                brush=gr.Brush(colors=["#000000"], default_size=PEN, color_mode="fixed"),
-                eraser=gr.Eraser(default_size=PEN + 8),
+                # Gradio's brush size is a radius (size 11 draws 22 px wide): strokes as wide as the examples'.
+                brush=gr.Brush(colors=["#000000"], default_size=PEN // 2, color_mode="fixed"),
+                eraser=gr.Eraser(default_size=PEN // 2 + 4),
                 layers=False,
                 transforms=(),
                 format="png",  # lossless: a drawing is a few KB either way
@@ -182,8 +184,8 @@ def build_predict_tab(slot: ModelSlot, data_dir: str | Path | None = None) -> tu
             mnist_caption = gr.Markdown(elem_id="mnist-caption")
             if not has_data:
                 gr.Markdown(
-                    f"*The button needs the MNIST test set, which is not in `{data_dir.resolve()}`: set `MNISTSUM_DATA` "
-                    "to a folder holding `MNIST/raw/`.*"
+                    f"*The button needs the MNIST test set, which is not in `{data_dir.resolve()}`: "
+                    "set `MNISTSUM_DATA` to a folder holding `MNIST/raw/`.*"
                 )
         with gr.Column(scale=6, min_width=300):
             headline = gr.Markdown(HINT, label="headline", elem_id="headline")
@@ -195,19 +197,19 @@ def build_predict_tab(slot: ModelSlot, data_dir: str | Path | None = None) -> tu
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=240):
             gr.Markdown("**What the network saw:** 28x28, one square per pixel.")
-            model_input = _picture("What the network saw (28x28)", "model-input")
+            model_input = _picture("What the network saw (28x28)", "model-input", height=300)
         with gr.Column(scale=3, min_width=300):
             gr.Markdown(
                 "**The sum head for every n:** your drawing with n = 0…9 (rows; yours is framed), brighter = more "
                 "likely. A working head draws a diagonal band, shifted one column per row."
             )
-            sum_table = _picture("Learned sum for every n", "sum-table")
+            sum_table = _picture("Learned sum for every n", "sum-table", height=300)
     with gr.Accordion("How your drawing became 28x28 (preprocessing stages)", open=False):
         gr.Markdown(
             "The steps MNIST itself used: keep the ink, crop to it, scale the longer side to 20 px, "
             "then place it in 28x28 with its centre of mass in the middle."
         )
-        stages = _picture("Preprocessing stages", "stages")
+        stages = _picture("Preprocessing stages", "stages", height=200)
 
     # A value set from the server (an example, a random digit) fires no `change` on the pad,
     # so those paths run the same prediction explicitly, in the same concurrency group.
@@ -236,11 +238,17 @@ def build_predict_tab(slot: ModelSlot, data_dir: str | Path | None = None) -> tu
     return pad, n
 
 
-def _picture(label: str, elem_id: str) -> gr.Image:
-    """An output image without the label badge, which would cover the picture's own labels;
-    the label still names the output in the API."""
+def _picture(label: str, elem_id: str, height: int) -> gr.Image:
+    """An output image shown at its own size (`height` leaves room for it), without the label
+    badge, which would cover the picture's own labels; the label still names the API output."""
     return gr.Image(
-        label=label, show_label=False, format="png", interactive=False, buttons=["fullscreen"], elem_id=elem_id
+        label=label,
+        show_label=False,
+        format="png",
+        interactive=False,
+        buttons=["fullscreen"],
+        elem_id=elem_id,
+        height=height,
     )
 
 

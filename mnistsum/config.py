@@ -113,5 +113,5 @@ PRESETS: dict[str, dict[str, Any]] = {
         "weight_decay": 0.0,
     },
     # A classroom run: 5,000 images, a few seconds an epoch on a laptop.
-    "class": {"epochs": 3, "limit": 5000},
+    "class": {"epochs": 3, "limit": 5000, "batch_size": 64},
 }

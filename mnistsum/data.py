@@ -82,6 +82,15 @@ def load_split(data_dir: str | Path, train: bool, download: bool = False) -> Mni
     return MnistSplit(ds.data.clone(), ds.targets.clone().long())
 
 
+def ensure_splits(
+    data_dir: str | Path, download: bool, train_set: MnistSplit | None, test_set: MnistSplit | None
+) -> tuple[MnistSplit, MnistSplit]:
+    """The splits a caller passed in, loading whichever is missing from `data_dir`."""
+    train_set = train_set if train_set is not None else load_split(data_dir, train=True, download=download)
+    test_set = test_set if test_set is not None else load_split(data_dir, train=False, download=download)
+    return train_set, test_set
+
+
 def synthetic_split(size: int, seed: int = 0) -> MnistSplit:
     """Tiny learnable stand-in for MNIST, for unit tests: class k is a bar at row 2k+4."""
     g = torch.Generator().manual_seed(seed)

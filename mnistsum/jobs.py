@@ -31,7 +31,7 @@ import numpy as np
 
 from .checkpoint import save_checkpoint
 from .config import SHIPPED_WEIGHTS, TrainConfig
-from .data import MnistSplit, load_split
+from .data import MnistSplit, ensure_splits
 from .train import BatchEnd, EpochEnd, TrainEvent, TrainResult, checkpoint_meta, train
 
 log = logging.getLogger(__name__)
@@ -270,8 +270,7 @@ def training_job(
     def events(stop: threading.Event) -> Iterator[TrainProgress]:
         progress = TrainProgress(cfg)
         yield progress
-        train_split = train_set if train_set is not None else load_split(cfg.data_dir, True, cfg.download)
-        test_split = test_set if test_set is not None else load_split(cfg.data_dir, False, cfg.download)
+        train_split, test_split = ensure_splits(cfg.data_dir, cfg.download, train_set, test_set)
         progress = dataclasses.replace(progress, test_set=test_split)
         for event in train(cfg, train_split, test_split, stop):
             progress = progress.advance(event)

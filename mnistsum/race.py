@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from .config import TrainConfig
-from .data import MnistSplit, load_split
+from .data import MnistSplit, ensure_splits
 from .jobs import JobRunner, JobStatus, TrainingPolicy
 from .train import BatchEnd, EpochEnd, TrainResult, train
 
@@ -126,8 +126,7 @@ def race_job(
 
     def events(stop: threading.Event) -> Iterator[RaceUpdate]:
         yield RaceUpdate(_starting_lanes(cfg_a, cfg_b))
-        train_split = train_set if train_set is not None else load_split(cfg_a.data_dir, True, cfg_a.download)
-        test_split = test_set if test_set is not None else load_split(cfg_a.data_dir, False, cfg_a.download)
+        train_split, test_split = ensure_splits(cfg_a.data_dir, cfg_a.download, train_set, test_set)
         yield from race(cfg_a, cfg_b, train_split, test_split, stop)
 
     return events

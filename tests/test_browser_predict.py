@@ -6,25 +6,19 @@ the mouse, so what is drawn here is a digit the model is known to read.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from demo.make_examples import STROKES
+from browser_helpers import draw, expect, open_app
 
-TIMEOUT_MS = 30_000  # generous: the machine running the tests may be busy
 START_N = 3
 
 
 @pytest.fixture(scope="module")
 def page(browser: Any, app_url: str) -> Iterator[Any]:
-    from playwright.sync_api import expect as playwright_expect
-
-    playwright_expect.set_options(timeout=TIMEOUT_MS)
-    page = browser.new_page(viewport={"width": 1280, "height": 1000})
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(app_url)
-    page.locator("#drawing canvas").first.wait_for(state="visible")
+    page = open_app(browser, app_url)
     yield page
     page.close()
 
@@ -35,28 +29,6 @@ def clean_pad(page: Any) -> Iterator[None]:
     yield
     clear(page)
     set_n(page, START_N)
-
-
-def expect(locator: Any) -> Any:
-    """Playwright's `expect`, imported late: without Playwright the `browser` fixture skips (or fails)."""
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(locator)
-
-
-def draw(page: Any, digit: int) -> None:
-    """Replay the digit's strokes with the mouse, inside the square the canvas shows."""
-    expect(page.get_by_text("select the draw tool")).to_be_hidden()  # the brush is already selected
-    box = page.locator("#drawing canvas").first.bounding_box()
-    side = 0.75 * min(box["width"], box["height"])  # well inside the 280x280 drawing area
-    left, top = box["x"] + (box["width"] - side) / 2, box["y"] + (box["height"] - side) / 2
-    for stroke in STROKES[digit]:
-        points = [(left + x * side, top + y * side) for x, y in stroke]
-        page.mouse.move(*points[0])
-        page.mouse.down()
-        for point in points[1:]:
-            page.mouse.move(*point, steps=2)  # the canvas joins the points; each move costs a redraw
-        page.mouse.up()
 
 
 def clear(page: Any) -> None:
@@ -86,6 +58,12 @@ def test_drawn_digit_gets_its_digit_and_sum(page: Any, digit: int) -> None:
 def test_an_example_is_one_click_away(page: Any) -> None:
     page.locator(".gallery-item").nth(9).click()  # the examples are the digits 0..9 in order
     expect(page.locator("#headline")).to_contain_text(f"9 + {START_N} = {9 + START_N}")
+
+
+def test_random_mnist_digit_is_loaded_and_read(page: Any, mnist_dir: Path) -> None:
+    page.get_by_role("button", name="Random MNIST test digit").click()
+    expect(page.locator("#mnist-caption")).to_contain_text("MNIST test image #")
+    expect(page.locator("#headline")).to_contain_text(f" + {START_N} ")
 
 
 def test_moving_the_slider_changes_the_sum(page: Any) -> None:

@@ -12,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+from demo.app import build_app, model_banner
 from demo.make_examples import CANVAS, draw_digit, example_path
 from demo.predict_tab import BLANK, PREDICT_CONCURRENCY, build_predict_tab, predict, random_mnist_digit
 from demo.state import ModelSlot
@@ -149,6 +150,10 @@ def test_one_predict_endpoint_for_pad_and_slider(slot: ModelSlot, tmp_path: Path
     assert {(t[0], t[1]) for t in dep.targets} == {(pad._id, "change"), (n._id, "change")}
     assert dep.trigger_mode == "always_last"
     assert dep.concurrency_limit == PREDICT_CONCURRENCY > 1
+    # examples and the random digit run the same prediction, privately, in the same group
+    runs = [d for d in demo.fns.values() if getattr(d.fn, "func", None) is predict]
+    assert len(runs) == 3 and {d.concurrency_id for d in runs} == {"predict"}
+    assert [d.api_visibility for d in runs].count("public") == 1
 
 
 def test_random_button_is_disabled_with_a_reason_without_data(slot: ModelSlot, tmp_path: Path) -> None:
@@ -166,3 +171,11 @@ def test_example_files_are_the_drawn_digits(slot: ModelSlot) -> None:
         image = np.asarray(Image.open(example_path(digit)))
         np.testing.assert_array_equal(image, draw_digit(digit))
         assert slot.predictor.predict(image, 0).digit == digit
+
+
+def test_app_starts_without_weights_and_says_why(tmp_path: Path) -> None:
+    slot = ModelSlot(tmp_path / "missing.pt")
+    build_app(slot, data_dir=tmp_path)  # every tab builds without a model
+    banner = model_banner(slot)
+    assert banner["visible"] is True and "No model is loaded" in banner["value"] and "not found" in banner["value"]
+    assert model_banner(ModelSlot())["visible"] is False

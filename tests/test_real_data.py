@@ -13,15 +13,15 @@ from mnistsum.train import checkpoint_meta, run
 
 @pytest.fixture(scope="module")
 def short_run(mnist_dir, mnist_train, mnist_test):
-    cfg = TrainConfig.preset("class", epochs=1, data_dir=str(mnist_dir), device="cpu")
+    cfg = TrainConfig.preset("class", data_dir=str(mnist_dir), device="cpu")
     return run(cfg, train_set=mnist_train, test_set=mnist_test)
 
 
 def test_short_training_reaches_a_sensible_accuracy(short_run):
     test = short_run.test_metrics
-    assert short_run.history[0].train["samples"] == 5000
-    assert test["digit_accuracy"] > 0.93
-    assert test["sum_accuracy"] > 0.85
+    assert [end.train["samples"] for end in short_run.history] == [5000, 5000, 5000]
+    assert test["digit_accuracy"] > 0.97  # measured 98.3% for the class preset (seed 0)
+    assert test["sum_accuracy"] > 0.95  # measured 98.0%
     assert test["pairs"] == 100_000
 
 
