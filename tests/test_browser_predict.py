@@ -58,6 +58,8 @@ def test_drawn_digit_gets_its_digit_and_sum(page: Any, digit: int) -> None:
 def test_an_example_is_one_click_away(page: Any) -> None:
     page.locator(".gallery-item").nth(9).click()  # the examples are the digits 0..9 in order
     expect(page.locator("#headline")).to_contain_text(f"9 + {START_N} = {9 + START_N}")
+    set_n(page, 5)  # the slider then works on the example, as on a drawing
+    expect(page.locator("#headline")).to_contain_text("9 + 5 = 14")
 
 
 def test_random_mnist_digit_is_loaded_and_read(page: Any, mnist_dir: Path) -> None:
