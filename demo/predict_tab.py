@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import gradio as gr
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from mnistsum import render
 from mnistsum.config import NUM_DIGITS, NUM_SUMS, default_data_dir
@@ -70,11 +71,15 @@ BLANK = PredictOutputs(HINT, {}, "", None, None, None, None, None)
 def predict(slot: ModelSlot, drawing: dict[str, Any] | None, n: Any) -> PredictOutputs:
     """The `/predict` endpoint. An empty canvas is not an error: it blanks the outputs and
     shows a hint. Bad n, an unreadable image or a missing model raise `gr.Error`."""
+    return predict_image(slot, composite(drawing), n)
+
+
+def predict_image(slot: ModelSlot, image: np.ndarray | None, n: Any) -> PredictOutputs:
+    """What `predict` shows for an image already unwrapped (None: nothing drawn)."""
     try:
         n = check_n(n)
     except ValueError as err:
         raise gr.Error(str(err)) from err
-    image = composite(drawing)
     if image is None:
         return BLANK
     predictor = slot.predictor
@@ -145,12 +150,23 @@ def _test_split(data_dir: str) -> MnistSplit:
     return load_split(data_dir, train=False)
 
 
-def random_mnist_digit(data_dir: str | Path) -> tuple[np.ndarray, str]:
-    """A random MNIST test digit as a canvas drawing, and a line saying which one it is."""
+def random_mnist_digit(slot: ModelSlot, data_dir: str | Path, n: Any) -> tuple[Any, ...]:
+    """A random MNIST test digit put on the pad, a line saying which one, and its prediction."""
     split = _test_split(str(data_dir))
     index = random.randrange(len(split))
     drawing = render.as_drawing(split.images[index].numpy(), size=CANVAS)
-    return drawing, f"MNIST test image #{index}: labelled **{int(split.labels[index])}**."
+    caption = f"MNIST test image #{index}: labelled **{int(split.labels[index])}**."
+    return (drawing, caption, *predict_image(slot, drawing, n))
+
+
+def load_example(slot: ModelSlot, index: int, n: Any) -> tuple[Any, ...]:
+    """Example `index` put on the pad, and its prediction.
+
+    Predicted here from the file, not from the pad: a value set from the server reaches the
+    pad's canvas asynchronously, so reading the pad back right away can find it still empty.
+    """
+    drawing = np.asarray(Image.open(example_path(index)).convert("L"))
+    return (drawing, "", *predict_image(slot, drawing, n))
 
 
 def build_predict_tab(slot: ModelSlot, data_dir: str | Path | None = None) -> tuple[gr.ImageEditor, gr.Slider]:
@@ -173,11 +189,12 @@ def build_predict_tab(slot: ModelSlot, data_dir: str | Path | None = None) -> tu
                 format="png",  # lossless: a drawing is a few KB either way
             )
             n = gr.Slider(0, 9, value=3, step=1, label="n (added to the digit)", elem_id="n-slider")
-            examples = gr.Examples(
-                examples=[str(example_path(d)) for d in range(NUM_DIGITS)],
-                inputs=pad,
+            examples = gr.Dataset(
+                components=[gr.Image(visible=False)],
+                samples=[[str(example_path(d))] for d in range(NUM_DIGITS)],
+                type="index",
                 label="Examples: click one, then move n",
-                examples_per_page=NUM_DIGITS,
+                samples_per_page=NUM_DIGITS,
             )
             has_data = has_mnist(data_dir)
             random_button = gr.Button("Random MNIST test digit", interactive=has_data, size="sm")
@@ -211,28 +228,28 @@ def build_predict_tab(slot: ModelSlot, data_dir: str | Path | None = None) -> tu
         )
         stages = _picture("Preprocessing stages", "stages", height=200)
 
-    # A value set from the server (an example, a random digit) fires no `change` on the pad,
-    # so those paths run the same prediction explicitly, in the same concurrency group.
-    prediction = {
-        "fn": functools.partial(predict, slot),
-        "inputs": [pad, n],
-        "outputs": [headline, digits, agreement, learned_sum, analytic_sum, model_input, sum_table, stages],
-        "trigger_mode": "always_last",
-        "concurrency_limit": PREDICT_CONCURRENCY,
-        "concurrency_id": "predict",
-        "show_progress": "hidden",
-    }
+    outputs = [headline, digits, agreement, learned_sum, analytic_sum, model_input, sum_table, stages]
+    shared = {"concurrency_limit": PREDICT_CONCURRENCY, "concurrency_id": "predict", "show_progress": "hidden"}
     gr.on(
         triggers=[pad.change, n.change],
+        fn=functools.partial(predict, slot),
+        inputs=[pad, n],
+        outputs=outputs,
+        trigger_mode="always_last",
         api_name="predict",
         api_description="Drawing (Sketchpad value; an empty canvas gives empty outputs) and n (0-9) -> headline, "
         "digit probabilities, both sum distributions, the 28x28 model input, the sum table, the preprocessing stages.",
-        **prediction,
+        **shared,
     )
-    examples.load_input_event.then(**prediction, api_visibility="private")
+    # A value set from the server fires no `change` on the pad, so these events predict themselves.
+    examples.click(
+        functools.partial(load_example, slot), [examples, n], [pad, mnist_caption, *outputs],
+        api_visibility="private", **shared,
+    )
     random_button.click(
-        fn=functools.partial(random_mnist_digit, data_dir), outputs=[pad, mnist_caption], api_visibility="private"
-    ).then(**prediction, api_visibility="private")
+        functools.partial(random_mnist_digit, slot, data_dir), n, [pad, mnist_caption, *outputs],
+        api_visibility="private", **shared,
+    )
     gr.on(triggers=None, fn=None, js=SELECT_BRUSH_JS)  # no triggers: at page load
     pad.clear(fn=lambda: "", outputs=mnist_caption, js=SELECT_BRUSH_JS, api_visibility="private")
     return pad, n

@@ -14,7 +14,15 @@ from PIL import Image
 
 from demo.app import build_app, model_banner
 from demo.make_examples import CANVAS, draw_digit, example_path
-from demo.predict_tab import BLANK, PREDICT_CONCURRENCY, build_predict_tab, predict, random_mnist_digit
+from demo.predict_tab import (
+    BLANK,
+    PREDICT_CONCURRENCY,
+    PredictOutputs,
+    build_predict_tab,
+    load_example,
+    predict,
+    random_mnist_digit,
+)
 from demo.state import ModelSlot
 from mnistsum.config import NUM_DIGITS, NUM_SUMS
 from mnistsum.data import MnistSplit
@@ -133,14 +141,25 @@ def test_swap_serves_the_new_model(slot: ModelSlot) -> None:
 
 
 def test_random_mnist_digit_is_drawn_like_a_canvas(slot: ModelSlot, mnist_dir: Path, mnist_test: MnistSplit) -> None:
-    drawing, caption = random_mnist_digit(mnist_dir)
+    drawing, caption, *shown = random_mnist_digit(slot, mnist_dir, 2)
     index = int(re.search(r"#(\d+)", caption).group(1))
-    assert f"labelled **{int(mnist_test.labels[index])}**" in caption
+    label = int(mnist_test.labels[index])
+    assert f"labelled **{label}**" in caption
     assert drawing.shape == (CANVAS, CANVAS) and drawing.dtype == np.uint8
     assert drawing[0, 0] == 255  # dark ink on white paper, like the pad
     model_input = slot.predictor.predict(drawing, 0).model_input
     original = mnist_test.images[index].numpy() / 255
     assert np.abs(model_input - original).mean() < 0.05  # preprocessing gives the digit back
+    expected = predict(slot, pad_value(drawing), 2)  # predicted in the same event, as if drawn
+    assert PredictOutputs(*shown).headline == expected.headline
+    assert np.array_equal(PredictOutputs(*shown).model_input, expected.model_input)
+
+
+@pytest.mark.parametrize("digit", [0, 4, 9])
+def test_an_example_is_loaded_and_predicted_in_one_event(slot: ModelSlot, digit: int) -> None:
+    drawing, caption, *shown = load_example(slot, digit, 5)
+    assert drawing.shape == (CANVAS, CANVAS) and caption == ""
+    assert PredictOutputs(*shown).headline.startswith(f"## {digit} + 5 = {digit + 5}")
 
 
 def test_one_predict_endpoint_for_pad_and_slider(slot: ModelSlot, tmp_path: Path) -> None:
@@ -150,8 +169,8 @@ def test_one_predict_endpoint_for_pad_and_slider(slot: ModelSlot, tmp_path: Path
     assert {(t[0], t[1]) for t in dep.targets} == {(pad._id, "change"), (n._id, "change")}
     assert dep.trigger_mode == "always_last"
     assert dep.concurrency_limit == PREDICT_CONCURRENCY > 1
-    # examples and the random digit run the same prediction, privately, in the same group
-    runs = [d for d in demo.fns.values() if getattr(d.fn, "func", None) is predict]
+    # examples and the random digit predict too, privately, in the same concurrency group
+    runs = [d for d in demo.fns.values() if getattr(d.fn, "func", None) in (predict, load_example, random_mnist_digit)]
     assert len(runs) == 3 and {d.concurrency_id for d in runs} == {"predict"}
     assert [d.api_visibility for d in runs].count("public") == 1
 
