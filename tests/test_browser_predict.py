@@ -16,19 +16,13 @@ from browser_helpers import draw, expect, open_app
 START_N = 3
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def page(browser: Any, app_url: str) -> Iterator[Any]:
+    """A fresh page per test: no canvas state or pending event carries over between tests."""
     page = open_app(browser, app_url)
+    set_n(page, START_N)
     yield page
     page.close()
-
-
-@pytest.fixture(autouse=True)
-def clean_pad(page: Any) -> Iterator[None]:
-    """Every test starts and ends with an empty pad and n at its start value."""
-    yield
-    clear(page)
-    set_n(page, START_N)
 
 
 def clear(page: Any) -> None:
