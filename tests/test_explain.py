@@ -91,11 +91,13 @@ def test_cli_prints_the_table(capsys):
     assert "MaxPool2d 2x2 stride 2" in out and "WRONG" in out
 
 
-def test_exercise_table_marks_exactly_the_layers_after_the_pool():
+def test_exercise_table_marks_the_exercises_wrong_receptive_fields():
     rows = exercise_receptive_fields()
-    assert [r.layer for r in rows if r.wrong] == ["conv4", "fc1", "fc2"]
-    assert all(r.wrong == (r.claimed != r.computed) for r in rows)
-    assert {r.layer: r.computed for r in rows}["conv4"] == 12
+    assert [r.layer for r in rows] == ["conv1", "conv2", "conv3", "pool1", "conv4"]
+    assert {r.layer: r.claimed for r in rows} == {"conv1": 3, "conv2": 35, "conv3": 7, "pool1": 14, "conv4": 17}
+    # Worked out by hand: r_out = r_in + (k - 1) * jump; the stride-2 pool doubles the jump to 2.
+    assert {r.layer: r.computed for r in rows} == {"conv1": 3, "conv2": 5, "conv3": 7, "pool1": 8, "conv4": 12}
+    assert [r.layer for r in rows if r.wrong] == ["conv2", "pool1", "conv4"]
 
 
 @pytest.mark.parametrize(
