@@ -41,6 +41,11 @@ from .predict_tab import composite
 ACTIVE_POLL_S = 1.0
 IDLE_POLL_S = 3.0
 INSPECT_CONCURRENCY = 4
+ARCH_TITLES = {
+    "default": "ours (default)",
+    "wide": "ours, wider (the shipped weights)",
+    "seed": "the exercise's network (seed)",
+}
 CELL = 10  # screen pixels per input pixel in the saliency picture
 MAP_TILE = 84
 RACE_CHOICES = {
@@ -57,7 +62,7 @@ units from one drawing to the next, the +1 that marks n is buried almost everywh
 twenty numbers, ten digit probabilities next to ten n flags, so nothing collides and the head only has to learn
 p(sum = s) = p(digit = s − n). Both lanes below see the same images in the same order with the same n: when they
 read the digit equally well, the gap in the sum is the fusion alone."""
-INSPECT_HINT = "*Draw a digit in the Predict tab: its feature maps, saliency and the sum head's input appear here.*"
+INSPECT_HINT = "*Draw a digit in the Predict tab, then come back: its feature maps, saliency and the sum head's input appear here.*"
 
 
 class InspectOutputs(NamedTuple):
@@ -191,6 +196,7 @@ def _race_curves(status: JobStatus) -> tuple[pd.DataFrame | None, pd.DataFrame |
 
 
 def build_learn_tab(
+    tab: gr.Tab,
     pad: gr.ImageEditor,
     n_slider: gr.Slider,
     get_predictor: Callable[[], Predictor | None],
@@ -198,8 +204,12 @@ def build_learn_tab(
     runner: JobRunner = RUNNER,
     policy: TrainingPolicy | None = None,
 ) -> None:
-    """Lay out the tab inside the caller's `gr.Tab` and wire it to the Predict tab's `pad` and
-    `n_slider`, the served model (`get_predictor`) and the app's shared job `runner`."""
+    """Lay out the tab inside the caller's `tab` and wire it to the Predict tab's `pad` and
+    `n_slider`, the served model (`get_predictor`) and the app's shared job `runner`.
+
+    The inspector (feature maps, SmoothGrad, ...) runs when the tab is opened, on whatever the
+    pad holds then: the pad and slider live in the Predict tab, so they cannot change while
+    this tab is on screen, and strokes drawn elsewhere cost nothing here."""
     policy = policy or TrainingPolicy.from_env()
     data_dir = str(data_dir or default_data_dir())
     add_cfg, _ = race_configs()
@@ -252,7 +262,7 @@ def build_learn_tab(
 
     gr.Markdown("## 2. Inside the network")
     for arch in ARCHS:
-        title = "ours (default)" if arch == "default" else "the exercise's network (seed)"
+        title = ARCH_TITLES[arch]
         with gr.Accordion(f"Layer by layer: {title}", open=arch == "default"):
             gr.Dataframe(_layer_frame(arch), interactive=False, wrap=True, max_height=900)
     gr.Markdown(
@@ -279,12 +289,10 @@ def build_learn_tab(
         own_input = _bar_plot("What this model's sum head received")
         other_input = _bar_plot("What the other fusion would hand over from the same logits")
 
-    gr.on(
-        triggers=[pad.change, n_slider.change],
+    tab.select(
         fn=functools.partial(inspect, get_predictor),
         inputs=[pad, n_slider],
         outputs=[caption, model_input, heat, conv1, conv2, digit_probs, one_hot_n, own_input, other_input],
-        trigger_mode="always_last",
         concurrency_limit=INSPECT_CONCURRENCY,
         show_progress="hidden",
         api_visibility="private",

@@ -2,7 +2,9 @@
 
 Wiring only: the drawing is unwrapped from the Sketchpad's dict and handed to
 `Predictor.predict`; pictures come from `mnistsum.render`. Pad and slider share one
-event, so the browser and API callers reach the same named endpoint, `/predict`.
+event, so the browser and API callers reach the same named endpoint, `/predict`. The
+preprocessing stages are a second endpoint, `/stages`, computed only while their panel
+is open: every stroke fires `/predict`, so it carries only what is always on screen.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from mnistsum import render
 from mnistsum.config import NUM_DIGITS, NUM_SUMS, default_data_dir
 from mnistsum.data import MnistSplit, has_mnist, load_split
 from mnistsum.predictor import BlankDrawingError, Prediction, check_n
+from mnistsum.preprocess import preprocess
 
 from .make_examples import CANVAS, PEN, example_path
 from .state import ModelSlot
@@ -38,6 +41,16 @@ STAGE_CAPTIONS = {
     "20x20": "4. scaled to 20 px",
     "28x28": "5. centred by mass",
 }
+# The 28x28 input is sent as it is and enlarged by the browser, square pixels kept.
+CSS = """
+#model-input img { image-rendering: pixelated; width: 280px; height: 280px; object-fit: contain; }
+#sum-table .heatmap { border-collapse: collapse; font-size: 0.8rem; margin: 0.4rem 0; }
+#sum-table .heatmap td { width: 1.35rem; height: 1.35rem; padding: 0; border: 1px solid transparent; }
+#sum-table .heatmap th { padding: 0 0.35rem; font-weight: normal; text-align: center; }
+#sum-table .heatmap tbody th { text-align: right; }
+#sum-table .heatmap tr.highlight td { border-top: 2px solid #ff4040; border-bottom: 2px solid #ff4040; }
+#sum-table .heatmap tr.highlight th { font-weight: bold; color: #ff4040; }
+"""
 SUM_ROWS = [f"n={n}" for n in range(NUM_DIGITS)]
 SUM_COLS = [str(s) for s in range(NUM_SUMS)]
 # At page load and after "Clear canvas" the editor has no tool selected; click its
@@ -60,12 +73,11 @@ class PredictOutputs(NamedTuple):
     agreement: str
     learned_sum: pd.DataFrame | None
     analytic_sum: pd.DataFrame | None
-    model_input: np.ndarray | None
-    sum_table: np.ndarray | None
-    stages: np.ndarray | None
+    model_input: np.ndarray | None  # (28, 28) uint8, white ink on black; the page shows it pixelated
+    sum_table: str  # HTML heatmap
 
 
-BLANK = PredictOutputs(HINT, {}, "", None, None, None, None, None)
+BLANK = PredictOutputs(HINT, {}, "", None, None, None, "")
 
 
 def predict(slot: ModelSlot, drawing: dict[str, Any] | None, n: Any) -> PredictOutputs:
@@ -98,10 +110,33 @@ def predict_image(slot: ModelSlot, image: np.ndarray | None, n: Any) -> PredictO
         agreement=_agreement(prediction),
         learned_sum=_sum_frame(prediction.sum_probs),
         analytic_sum=_sum_frame(prediction.analytic_sum_probs),
-        model_input=render.pixel_grid(prediction.model_input),
-        sum_table=render.heatmap(table, SUM_ROWS, SUM_COLS, highlight_row=n, corner="sum"),
-        stages=render.strip([prediction.stages[name] for name in STAGE_CAPTIONS], list(STAGE_CAPTIONS.values())),
+        model_input=render.to_uint8(prediction.model_input),
+        sum_table=render.heatmap_html(table, SUM_ROWS, SUM_COLS, highlight_row=n, corner="sum"),
     )
+
+
+def stages(drawing: dict[str, Any] | None) -> np.ndarray | None:
+    """The `/stages` endpoint: the preprocessing stages of a Sketchpad value as one picture
+    (None when nothing is drawn). It needs no model: this is what happens before the network."""
+    return stages_image(composite(drawing))
+
+
+def stages_image(image: np.ndarray | None) -> np.ndarray | None:
+    """The stages picture for an image already unwrapped (None: nothing drawn)."""
+    if image is None:
+        return None
+    try:
+        prepared = preprocess(image)
+    except ValueError as err:
+        raise gr.Error(f"Cannot read this drawing: {err}") from err
+    if prepared.blank:
+        return None
+    return render.strip([prepared.stages[name] for name in STAGE_CAPTIONS], list(STAGE_CAPTIONS.values()))
+
+
+def stages_if_open(drawing: dict[str, Any] | None, panel_open: bool) -> Any:
+    """Follow the pad with the stages only while their panel is open; otherwise change nothing."""
+    return stages(drawing) if panel_open else gr.skip()
 
 
 def composite(drawing: Any) -> np.ndarray | None:
@@ -150,23 +185,28 @@ def _test_split(data_dir: str) -> MnistSplit:
     return load_split(data_dir, train=False)
 
 
-def random_mnist_digit(slot: ModelSlot, data_dir: str | Path, n: Any) -> tuple[Any, ...]:
-    """A random MNIST test digit put on the pad, a line saying which one, and its prediction."""
+def random_mnist_digit(slot: ModelSlot, data_dir: str | Path, n: Any, panel_open: bool = False) -> tuple[Any, ...]:
+    """A random MNIST test digit put on the pad, a line saying which one, its prediction and
+    (while their panel is open) its preprocessing stages."""
     split = _test_split(str(data_dir))
     index = random.randrange(len(split))
     drawing = render.as_drawing(split.images[index].numpy(), size=CANVAS)
     caption = f"MNIST test image #{index}: labelled **{int(split.labels[index])}**."
-    return (drawing, caption, *predict_image(slot, drawing, n))
+    return (drawing, caption, *_shown(slot, drawing, n, panel_open))
 
 
-def load_example(slot: ModelSlot, index: int, n: Any) -> tuple[Any, ...]:
-    """Example `index` put on the pad, and its prediction.
+def load_example(slot: ModelSlot, index: int, n: Any, panel_open: bool = False) -> tuple[Any, ...]:
+    """Example `index` put on the pad, its prediction and (while their panel is open) its stages.
 
     Predicted here from the file, not from the pad: a value set from the server reaches the
     pad's canvas asynchronously, so reading the pad back right away can find it still empty.
     """
     drawing = np.asarray(Image.open(example_path(index)).convert("L"))
-    return (drawing, "", *predict_image(slot, drawing, n))
+    return (drawing, "", *_shown(slot, drawing, n, panel_open))
+
+
+def _shown(slot: ModelSlot, drawing: np.ndarray, n: Any, panel_open: bool) -> tuple[Any, ...]:
+    return (*predict_image(slot, drawing, n), stages_image(drawing) if panel_open else gr.skip())
 
 
 def build_predict_tab(slot: ModelSlot, data_dir: str | Path | None = None) -> tuple[gr.ImageEditor, gr.Slider]:
@@ -218,17 +258,18 @@ def build_predict_tab(slot: ModelSlot, data_dir: str | Path | None = None) -> tu
         with gr.Column(scale=3, min_width=300):
             gr.Markdown(
                 "**The sum head for every n:** your drawing with n = 0…9 (rows; yours is framed), brighter = more "
-                "likely. A working head draws a diagonal band, shifted one column per row."
+                "likely; hover a square for its value. A working head draws a diagonal band, shifted one column per row."
             )
-            sum_table = _picture("Learned sum for every n", "sum-table", height=300)
-    with gr.Accordion("How your drawing became 28x28 (preprocessing stages)", open=False):
+            sum_table = gr.HTML(label="Learned sum for every n", elem_id="sum-table")
+    with gr.Accordion("How your drawing became 28x28 (preprocessing stages)", open=False) as stages_panel:
         gr.Markdown(
             "The steps MNIST itself used: keep the ink, crop to it, scale the longer side to 20 px, "
             "then place it in 28x28 with its centre of mass in the middle."
         )
-        stages = _picture("Preprocessing stages", "stages", height=200)
+        stages_picture = _picture("Preprocessing stages", "stages", height=200)
+    panel_open = gr.State(False)
 
-    outputs = [headline, digits, agreement, learned_sum, analytic_sum, model_input, sum_table, stages]
+    outputs = [headline, digits, agreement, learned_sum, analytic_sum, model_input, sum_table]
     shared = {"concurrency_limit": PREDICT_CONCURRENCY, "concurrency_id": "predict", "show_progress": "hidden"}
     gr.on(
         triggers=[pad.change, n.change],
@@ -241,14 +282,21 @@ def build_predict_tab(slot: ModelSlot, data_dir: str | Path | None = None) -> tu
         "digit probabilities, both sum distributions, the 28x28 model input, the sum table, the preprocessing stages.",
         **shared,
     )
+    stages_panel.expand(lambda: True, None, panel_open, api_visibility="private").then(
+        stages, pad, stages_picture, api_name="stages",
+        api_description="Drawing (Sketchpad value) -> one picture of the preprocessing stages, raw to 28x28 "
+        "(None when nothing is drawn).", **shared,
+    )
+    stages_panel.collapse(lambda: False, None, panel_open, api_visibility="private")
+    pad.change(stages_if_open, [pad, panel_open], stages_picture, api_visibility="private", **shared)
     # A value set from the server fires no `change` on the pad, so these events predict themselves.
     examples.click(
-        functools.partial(load_example, slot), [examples, n], [pad, mnist_caption, *outputs],
+        functools.partial(load_example, slot), [examples, n, panel_open], [pad, mnist_caption, *outputs, stages_picture],
         api_visibility="private", **shared,
     )
     random_button.click(
-        functools.partial(random_mnist_digit, slot, data_dir), n, [pad, mnist_caption, *outputs],
-        api_visibility="private", **shared,
+        functools.partial(random_mnist_digit, slot, data_dir), [n, panel_open],
+        [pad, mnist_caption, *outputs, stages_picture], api_visibility="private", **shared,
     )
     gr.on(triggers=None, fn=None, js=SELECT_BRUSH_JS)  # no triggers: at page load
     pad.clear(fn=lambda: "", outputs=mnist_caption, js=SELECT_BRUSH_JS, api_visibility="private")

@@ -234,7 +234,10 @@ def build_train_tab(
     batch_sizes = [b for b in BATCH_SIZES if policy.max_batch_size is None or b <= policy.max_batch_size]
     with gr.Row():
         arch = gr.Dropdown(
-            list(ARCHS), value=base.arch, label="Backbone", info="default: ours · seed: the exercise's network"
+            list(ARCHS),
+            value=base.arch,
+            label="Backbone",
+            info="default: ours · wide: ours at 2.4x the compute (the shipped model) · seed: the exercise's network",
         )
         fusion = gr.Dropdown(
             list(FUSIONS), value=base.fusion, label="Fusion", info="how the sum head meets n (the exercise used add)"

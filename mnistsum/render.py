@@ -7,13 +7,13 @@ thing, and so any front end can show them without a plotting library.
 from __future__ import annotations
 
 import functools
+import html
 from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 GRID = (64, 64, 64)  # lines between enlarged pixels: visible on black and on white
-HIGHLIGHT = (255, 64, 64)
 LABEL = (40, 40, 40)
 PAPER = (255, 255, 255)
 # Five stops of viridis: perceptually even and readable by colour-blind viewers.
@@ -45,38 +45,39 @@ def colormap(values: np.ndarray) -> np.ndarray:
     return np.round(np.stack(channels, axis=-1)).astype(np.uint8)
 
 
-def heatmap(
+def heatmap_html(
     table: np.ndarray,
     row_labels: Sequence[str],
     col_labels: Sequence[str],
     highlight_row: int | None = None,
     corner: str = "",
-    cell: int = 24,
-) -> np.ndarray:
-    """A labelled heatmap of a probability table (values in [0, 1]), optionally framing one row.
+) -> str:
+    """A labelled heatmap of a probability table (values in [0, 1]) as a small HTML table,
+    optionally marking one row (class "highlight"); each cell shows its value on hover.
 
-    Rows are labelled on the left, columns along the top and `corner` names the columns,
-    so it reads without a legend beyond "brighter = more likely".
+    HTML rather than a picture: it costs a fraction of a millisecond instead of an encoded
+    image per request and stays sharp at any zoom. Rows are labelled on the left, columns
+    along the top, and `corner` names the columns.
     """
     rows, cols = table.shape
     if (len(row_labels), len(col_labels)) != (rows, cols):
         raise ValueError(f"{len(row_labels)}x{len(col_labels)} labels for a {rows}x{cols} table")
-    font = _font(max(10, cell // 2))
-    left = max(int(font.getlength(label)) for label in [*row_labels, corner]) + cell // 2
-    top = cell
-    canvas = Image.new("RGB", (left + cols * cell + 2, top + rows * cell + 2), PAPER)
-    cells = np.repeat(np.repeat(colormap(table), cell, axis=0), cell, axis=1)
-    canvas.paste(Image.fromarray(cells), (left, top))
-    draw = ImageDraw.Draw(canvas)
+    colours = colormap(table)
+    esc = html.escape
+    head = "".join(f"<th>{esc(c)}</th>" for c in col_labels)
+    body = []
     for r, label in enumerate(row_labels):
-        draw.text((left - cell // 4, top + r * cell + cell // 2), label, fill=LABEL, font=font, anchor="rm")
-    draw.text((left - cell // 4, top - cell // 4), corner, fill=LABEL, font=font, anchor="rs")
-    for c, label in enumerate(col_labels):
-        draw.text((left + c * cell + cell // 2, top - cell // 4), label, fill=LABEL, font=font, anchor="ms")
-    if highlight_row is not None:
-        y = top + highlight_row * cell
-        draw.rectangle((left - 1, y - 1, left + cols * cell, y + cell), outline=HIGHLIGHT, width=2)
-    return np.asarray(canvas)
+        cells = "".join(
+            f'<td style="background:rgb({red},{green},{blue})" '
+            f'title="{esc(label)}, {esc(corner)} {esc(col)}: {table[r, c]:.1%}"></td>'
+            for c, (col, (red, green, blue)) in enumerate(zip(col_labels, colours[r]))
+        )
+        marked = ' class="highlight"' if r == highlight_row else ""
+        body.append(f"<tr{marked}><th>{esc(label)}</th>{cells}</tr>")
+    return (
+        f'<table class="heatmap"><thead><tr><th>{esc(corner)}</th>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
 
 
 def strip(planes: Sequence[np.ndarray], captions: Sequence[str], tile: int = 140) -> np.ndarray:

@@ -27,12 +27,14 @@ def sketch(path: Path | None) -> dict:
 def test_predict_is_a_named_endpoint(client: Client) -> None:
     endpoint = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/predict"]
     assert [p["parameter_name"] for p in endpoint["parameters"]] == ["drawing", "n"]
-    assert len(endpoint["returns"]) == 8
+    assert len(endpoint["returns"]) == 7
+    stages = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/stages"]
+    assert [p["parameter_name"] for p in stages["parameters"]] == ["drawing"]
 
 
 @pytest.mark.parametrize(("digit", "n"), [(7, 3), (0, 9), (4, 5)])
 def test_drawing_returns_the_digit_and_the_sum(client: Client, digit: int, n: int) -> None:
-    headline, label, agreement, learned, analytic, model_input, table, stages = client.predict(
+    headline, label, agreement, learned, analytic, model_input, table = client.predict(
         sketch(example_path(digit)), n, api_name="/predict"
     )
     assert headline.startswith(f"## {digit} + {n} = {digit + n}\n")
@@ -41,9 +43,16 @@ def test_drawing_returns_the_digit_and_the_sum(client: Client, digit: int, n: in
     for frame in (learned, analytic):
         probabilities = [row[1] for row in frame["data"]]
         assert len(probabilities) == 19 and int(np.argmax(probabilities)) == digit + n
-    assert Image.open(model_input).size == (281, 281)
-    assert Image.open(table).size[0] > Image.open(table).size[1]  # 19 columns, 10 rows
-    assert Path(stages).is_file()
+    seen = np.asarray(Image.open(model_input))
+    assert seen.shape == (28, 28) and seen.max() == 255  # the network's input itself, white ink on black
+    assert table.count("<tr") == 11 and table.count("<td") == 190  # a header row, 10 rows of 19 sums
+    assert table.count('class="highlight"') == 1 and f"<th>n={n}</th>" in table.split('class="highlight"')[1][:40]
+
+
+def test_stages_endpoint_shows_the_preprocessing(client: Client) -> None:
+    picture = Image.open(client.predict(sketch(example_path(2)), api_name="/stages"))
+    assert picture.size[0] > 4 * picture.size[1]  # five stages side by side
+    assert client.predict(sketch(None), api_name="/stages") is None
 
 
 def test_a_photo_like_jpeg_works_too(client: Client, tmp_path: Path) -> None:
@@ -55,13 +64,13 @@ def test_a_photo_like_jpeg_works_too(client: Client, tmp_path: Path) -> None:
 
 
 def test_empty_canvas_clears_everything(client: Client) -> None:
-    headline, label, agreement, learned, analytic, model_input, table, stages = client.predict(
+    headline, label, agreement, learned, analytic, model_input, table = client.predict(
         sketch(None), 3, api_name="/predict"
     )
     assert headline.startswith("### Draw a digit")
     assert not label.get("label") and not agreement
     assert learned is None and analytic is None
-    assert model_input is None and table is None and stages is None
+    assert model_input is None and not table
 
 
 @pytest.mark.parametrize(

@@ -46,7 +46,7 @@ def test_drawn_digit_gets_its_digit_and_sum(page: Any, digit: int) -> None:
     expect(page.locator("#digit-probs")).to_contain_text(str(digit))
     expect(page.locator("#agreement")).to_contain_text("agree")
     expect(page.locator("#model-input img")).to_be_visible()
-    expect(page.locator("#sum-table img")).to_be_visible()
+    expect(page.locator("#sum-table tr.highlight")).to_contain_text(f"n={START_N}")
 
 
 def test_an_example_is_one_click_away(page: Any) -> None:
@@ -78,6 +78,15 @@ def test_clearing_clears_the_outputs_and_keeps_the_brush(page: Any) -> None:
     expect(page.locator("#digit-probs")).not_to_contain_text("1")
     expect(page.locator("#agreement")).to_have_text("")
     expect(page.locator("#model-input img")).to_have_count(0)
-    expect(page.locator("#sum-table img")).to_have_count(0)
+    expect(page.locator("#sum-table table")).to_have_count(0)
     draw(page, 7)  # no "select the draw tool" step after clearing either
     expect(page.locator("#headline")).to_contain_text("7 + 3 = 10")
+
+
+def test_stages_panel_shows_the_stages_of_the_drawing(page: Any) -> None:
+    draw(page, 2)
+    expect(page.locator("#headline")).to_contain_text(f"2 + {START_N} = {2 + START_N}")
+    page.get_by_text("How your drawing became 28x28").click()  # opening it asks /stages for this drawing
+    expect(page.locator("#stages img")).to_be_visible()
+    clear(page)
+    expect(page.locator("#stages img")).to_have_count(0)  # it follows the pad while open

@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from mnistsum.model import DualHeadNet
 
 
-@pytest.mark.parametrize("arch,fusion", [("default", "concat"), ("seed", "add"), ("default", "add")])
+@pytest.mark.parametrize("arch,fusion", [("default", "concat"), ("wide", "concat"), ("seed", "add"), ("default", "add")])
 def test_output_shapes(arch, fusion):
     model = DualHeadNet(arch, fusion).eval()
     digit, total = model(torch.rand(4, 1, 28, 28), torch.tensor([0, 3, 9, 5]))
@@ -15,6 +15,7 @@ def test_output_shapes(arch, fusion):
 def test_arch_picks_its_fusion_and_rejects_unknown():
     assert DualHeadNet("seed").fusion == "add"
     assert DualHeadNet("default").fusion == "concat"
+    assert DualHeadNet("wide").fusion == "concat"
     with pytest.raises(ValueError, match="unknown arch"):
         DualHeadNet("resnet")
 
@@ -42,3 +43,10 @@ def test_seed_arch_matches_the_exercise_layer_sizes():
     assert [(m.in_features, m.out_features) for m in linears] == [(10368, 64), (64, 10)]
     head = [m for m in model.sum_head if isinstance(m, torch.nn.Linear)]
     assert [(m.in_features, m.out_features) for m in head] == [(10, 20), (20, 19)]
+
+
+def test_wide_arch_has_more_capacity_than_default():
+    def size(arch: str) -> int:
+        return sum(p.numel() for p in DualHeadNet(arch).backbone.parameters())
+
+    assert size("default") < size("wide") < 2 * size("default")  # the shipped file stays well under 2 MB

@@ -22,6 +22,8 @@ from demo.predict_tab import (
     load_example,
     predict,
     random_mnist_digit,
+    stages,
+    stages_if_open,
 )
 from demo.state import ModelSlot
 from mnistsum.config import NUM_DIGITS, NUM_SUMS
@@ -53,8 +55,9 @@ def test_drawn_digit_gives_the_digit_and_the_sum(slot: ModelSlot, digit: int, n:
     assert out.learned_sum["probability"].sum() == pytest.approx(1, abs=1e-4)
     assert out.learned_sum["probability"].idxmax() == digit + n
     assert out.analytic_sum["probability"].idxmax() == digit + n
-    assert out.model_input.shape == (281, 281, 3)  # 28 cells of 10 px plus grid lines
-    assert out.sum_table.ndim == 3 and out.stages.ndim == 3
+    assert out.model_input.shape == (28, 28) and out.model_input.dtype == np.uint8  # enlarged by the page
+    np.testing.assert_array_equal(out.model_input, np.round(slot.predictor.predict(draw_digit(digit), n).model_input * 255))
+    assert out.sum_table.count("<td") == NUM_DIGITS * NUM_SUMS
 
 
 def test_rgba_drawing_is_read_too(slot: ModelSlot) -> None:
@@ -79,7 +82,8 @@ def test_nothing_drawn_blanks_the_outputs_without_an_error(slot: ModelSlot, draw
     out = predict(slot, drawing, 3)
     assert out == BLANK
     assert "Draw a digit" in out.headline
-    assert out.digits == {} and out.model_input is None and out.stages is None
+    assert out.digits == {} and out.model_input is None and out.sum_table == ""
+    assert stages(drawing) is None  # and the stages panel, if open, empties too
 
 
 @pytest.mark.parametrize("n", [-1, 10, 3.5, "3", None, True])
@@ -141,7 +145,7 @@ def test_swap_serves_the_new_model(slot: ModelSlot) -> None:
 
 
 def test_random_mnist_digit_is_drawn_like_a_canvas(slot: ModelSlot, mnist_dir: Path, mnist_test: MnistSplit) -> None:
-    drawing, caption, *shown = random_mnist_digit(slot, mnist_dir, 2)
+    drawing, caption, *shown, _ = random_mnist_digit(slot, mnist_dir, 2)
     index = int(re.search(r"#(\d+)", caption).group(1))
     label = int(mnist_test.labels[index])
     assert f"labelled **{label}**" in caption
@@ -157,9 +161,22 @@ def test_random_mnist_digit_is_drawn_like_a_canvas(slot: ModelSlot, mnist_dir: P
 
 @pytest.mark.parametrize("digit", [0, 4, 9])
 def test_an_example_is_loaded_and_predicted_in_one_event(slot: ModelSlot, digit: int) -> None:
-    drawing, caption, *shown = load_example(slot, digit, 5)
+    drawing, caption, *shown, stages_shown = load_example(slot, digit, 5)
     assert drawing.shape == (CANVAS, CANVAS) and caption == ""
     assert PredictOutputs(*shown).headline.startswith(f"## {digit} + 5 = {digit + 5}")
+    assert isinstance(stages_shown, type(gr.skip()))  # stages panel closed: left alone
+    *_, stages_shown = load_example(slot, digit, 5, panel_open=True)
+    np.testing.assert_array_equal(stages_shown, stages(pad_value(drawing)))
+
+
+def test_stages_picture_follows_the_pad_only_while_open(slot: ModelSlot) -> None:
+    drawing = pad_value(draw_digit(3))
+    picture = stages(drawing)
+    assert picture.ndim == 3 and picture.shape[1] > 4 * picture.shape[0]  # five stages in a row
+    assert isinstance(stages_if_open(drawing, False), type(gr.skip()))
+    np.testing.assert_array_equal(stages_if_open(drawing, True), picture)
+    with pytest.raises(gr.Error, match="Cannot read this drawing"):
+        stages(pad_value(np.zeros((CANVAS, CANVAS, 2), np.uint8)))
 
 
 def test_one_predict_endpoint_for_pad_and_slider(slot: ModelSlot, tmp_path: Path) -> None:

@@ -1,11 +1,13 @@
 import re
 import threading
 
+import pytest
 import torch
 
 import mnistsum.train as train_module
 from mnistsum.config import TrainConfig
 from mnistsum.data import synthetic_split
+from mnistsum.evaluate import evaluate
 from mnistsum.train import BatchEnd, EpochEnd, TrainResult, exercise_log_line, run, train
 
 TINY = TrainConfig(epochs=2, batch_size=32, lr=3e-3, device="cpu")
@@ -93,3 +95,20 @@ def test_log_lines_of_a_run_parse():
     pattern = r"epoch: \d+ MNIST \{Correct: \d+ Accuracy: [\d.]+ Loss: [\d.]+ \} RANDOM .* Total \{Correct: \d+"
     assert all(re.match(pattern, e.log_line) for e in events)
     assert all("test: digit" in e.log_line for e in events)
+
+
+def test_ema_returns_the_weight_average_and_evaluates_it():
+    """The returned model is the running average (it trails the raw weights), and the per-epoch
+    test metrics are measured on that same model."""
+    raw = run(TINY, **tiny_data())
+    averaged = run(TINY.replace(ema_decay=0.5), **tiny_data())
+    a, b = raw.model.state_dict(), averaged.model.state_dict()
+    assert set(a) == set(b) and not all(torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point())
+    again = evaluate(averaged.model, tiny_data()["test_set"])
+    assert again["digit_accuracy"] == averaged.test_metrics["digit_accuracy"]
+
+
+@pytest.mark.parametrize("decay", [0.0, 1.0, -0.1, 1.5])
+def test_ema_decay_must_be_a_fraction(decay):
+    with pytest.raises(ValueError, match="ema_decay"):
+        TrainConfig(ema_decay=decay)

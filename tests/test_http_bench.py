@@ -1,0 +1,37 @@
+"""`python -m demo.bench` runs against a live app and reports what it measured (never asserts speed)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from gradio_client import Client
+
+from demo.bench import call, is_loopback, main, shared_tls_context
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [("http://127.0.0.1:7860/", True), ("http://localhost:1/", True), ("http://[::1]:80/", True),
+     ("https://example.org/", False), ("http://10.0.0.1/", False), ("not a url", False)],
+)
+def test_only_loopback_targets_are_accepted(url: str, ok: bool) -> None:
+    assert is_loopback(url) is ok
+
+
+def test_a_shared_tls_context_client_gets_the_same_answer(app_url: str) -> None:
+    client = Client(app_url, verbose=False, download_files=False, ssl_verify=shared_tls_context())
+    assert call(client, 4) > 0  # `call` raises unless the headline says "7 + 4 "
+
+
+def test_benchmark_reports_every_measurement(app_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--url", app_url, "--requests", "3", "--clients", "2", "--per-client", "2"]) == 0
+    out = capsys.readouterr().out
+    for name in ("floor: empty canvas", "drawing, answer only", "drawing, shared TLS context", "image downloaded"):
+        assert re.search(rf"{name}\s*: n=3\s+median [\d.]+ ms", out), name
+    assert "2 clients x 2 calls" in out and "errors 0/4" in out
+
+
+def test_benchmark_refuses_other_hosts() -> None:
+    with pytest.raises(SystemExit):
+        main(["--url", "https://example.org/"])

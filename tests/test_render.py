@@ -1,0 +1,43 @@
+"""The pictures and tables the app shows, checked on small inputs the tests make."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mnistsum import render
+
+
+def test_heatmap_html_has_a_cell_per_value_coloured_by_value() -> None:
+    table = np.array([[0.0, 1.0, 0.5], [0.25, 0.25, 0.5]])
+    out = render.heatmap_html(table, ["a", "b"], ["x", "y", "z"], highlight_row=1, corner="sum")
+    assert out.count("<td") == 6 and out.count("<tr") == 3
+    low, high = render.colormap(np.array([0.0, 1.0]))
+    assert f"background:rgb({low[0]},{low[1]},{low[2]})" in out.split("</tr>")[1]  # row a, first cell
+    assert f"background:rgb({high[0]},{high[1]},{high[2]})" in out
+    assert 'title="a, sum y: 100.0%"' in out
+    assert '<tr class="highlight"><th>b</th>' in out and out.count("highlight") == 1
+
+
+def test_heatmap_html_escapes_labels_and_checks_their_count() -> None:
+    out = render.heatmap_html(np.zeros((1, 1)), ["<b>"], ["&"])
+    assert "<b>" not in out and "&lt;b&gt;" in out and "&amp;" in out
+    with pytest.raises(ValueError, match="labels"):
+        render.heatmap_html(np.zeros((2, 2)), ["a"], ["x", "y"])
+
+
+def test_pixel_grid_keeps_every_pixel_and_draws_lines_between() -> None:
+    image = np.zeros((3, 2))
+    image[1, 0] = 1.0
+    out = render.pixel_grid(image, cell=4)
+    assert out.shape == (13, 9, 3)
+    assert (out[5:8, 1:4] == 255).all() and (out[1:4, 5:8] == 0).all()
+    assert (out[::4, :] == render.GRID).all() and (out[:, ::4] == render.GRID).all()
+
+
+def test_strip_puts_the_stages_side_by_side() -> None:
+    planes = [np.ones((280, 280)), np.ones((20, 20)), np.ones((28, 28))]
+    out = render.strip(planes, ["raw", "20x20", "28x28"], tile=100)
+    assert out.ndim == 3 and out.shape[1] > 3 * 100 > out.shape[0]
+    with pytest.raises(ValueError, match="captions"):
+        render.strip(planes, ["one"])
