@@ -3,11 +3,16 @@
     python -m demo.bench                       # starts `app.py` on a free loopback port
     python -m demo.bench --url http://127.0.0.1:7860/
 
-Prints the latency of sequential calls through `gradio_client` -- an empty canvas (the
-floor: HTTP, queue and client, no upload or model), a drawing, the same with one TLS
-context shared by the client's requests, and a drawing with the result image fetched --
-with the CPU each side spends per call, then many concurrent clients: errors, p50, p95,
-throughput.
+Prints the latency of sequential calls, with the CPU each side spends per call:
+through `gradio_client` as it comes, for an empty canvas (the floor: HTTP, queue and
+client, no upload or model) and a drawing; the same two with one TLS context shared by
+the client's requests; and a drawing through Gradio's REST API (`/gradio_api/call/predict`)
+over one keep-alive connection, which is what the server itself takes. Then many
+concurrent clients: errors, p50, p95, throughput.
+
+gradio_client 2.x checks for the server's answer every 50 ms (a `time.sleep(0.05)` loop in
+`gradio_client.utils.stream_sse_v1plus`), so no call through it returns in under ~50 ms
+plus the request itself, however fast the server is.
 Only loopback addresses are accepted: this is a load generator, not to be aimed at others.
 Numbers depend on the machine and on what else runs on it; there are no pass/fail targets.
 """
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ipaddress
+import json
 import os
 import socket
 import ssl
@@ -30,6 +36,7 @@ from typing import Any, Iterator
 from urllib.parse import urlparse
 
 import certifi
+import httpx
 from gradio_client import Client, handle_file
 
 from .make_examples import example_path
@@ -103,7 +110,35 @@ def drawing(drawn: bool = True) -> dict[str, Any]:
     return {"background": None, "layers": [], "composite": handle_file(str(example_path(DIGIT))) if drawn else None}
 
 
-def call(client: Client, n: int, drawn: bool = True) -> float:
+class RestClient:
+    """Gradio's REST API over one keep-alive connection -- upload, `POST /gradio_api/call/<api>`,
+    then read that event's stream -- the way a curl or JavaScript caller reaches the app.
+    Mirrors `Client.predict` so `call` can drive either."""
+
+    def __init__(self, url: str) -> None:
+        self.http = httpx.Client(base_url=url.rstrip("/") + "/gradio_api", timeout=60)
+
+    def predict(self, value: dict[str, Any], n: int, api_name: str) -> list[Any]:
+        composite = value["composite"]
+        if composite is not None:
+            with open(composite["path"], "rb") as image:
+                [path] = self.http.post("/upload", files={"files": image}).raise_for_status().json()
+            composite = {"path": path, "meta": {"_type": "gradio.FileData"}}
+        body = {"data": [{**value, "composite": composite}, n]}
+        event_id = self.http.post(f"/call{api_name}", json=body).raise_for_status().json()["event_id"]
+        with self.http.stream("GET", f"/call{api_name}/{event_id}") as stream:
+            event = None
+            for line in stream.iter_lines():
+                if line.startswith("event:"):
+                    event = line.removeprefix("event:").strip()
+                elif line.startswith("data:") and event in ("complete", "error"):
+                    if event == "error":
+                        raise RuntimeError(f"{api_name} failed: {line.removeprefix('data:').strip()}")
+                    return json.loads(line.removeprefix("data:"))
+        raise RuntimeError(f"{api_name}: the event stream ended without a result")
+
+
+def call(client: Client | RestClient, n: int, drawn: bool = True) -> float:
     """One `/predict` round trip in seconds; raises if the answer is not the expected one.
 
     An empty canvas costs an HTTP round trip and no upload, model or pictures: the floor
@@ -131,9 +166,10 @@ def report(name: str, seconds: list[float]) -> None:
     )
 
 
-def sequential(url: str, name: str, requests: int, server_pid: int | None, drawn: bool = True, **client: Any) -> None:
+def sequential(
+    session: Client | RestClient, name: str, requests: int, server_pid: int | None, drawn: bool = True
+) -> None:
     """`requests` calls one after another; prints latency and the CPU each side spent per call."""
-    session = Client(url, verbose=False, **client)
     for n in range(5):  # warm-up: first-call costs are not what a visitor sees
         call(session, n, drawn)
     server_start, client_start = cpu_seconds(server_pid), time.process_time()
@@ -147,8 +183,12 @@ def sequential(url: str, name: str, requests: int, server_pid: int | None, drawn
 
 
 def concurrent(url: str, clients: int, per_client: int) -> tuple[list[float], list[str], float]:
-    """`clients` threads, each with its own client, each making `per_client` calls at once."""
-    pool = [Client(url, verbose=False, download_files=False) for _ in range(clients)]
+    """`clients` threads, each with its own client, each making `per_client` calls at once.
+
+    The clients share one TLS context: they run on the server's own cores, and per-request
+    CPU spent in the client would otherwise be measured as server slowness."""
+    tls = shared_tls_context()
+    pool = [Client(url, verbose=False, download_files=False, ssl_verify=tls) for _ in range(clients)]
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
@@ -187,16 +227,16 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.nullcontext((args.url, None)) if args.url else served_app() as (url, server_pid):
         load = ", load average %.1f" % os.getloadavg()[0] if hasattr(os, "getloadavg") else ""
         print(f"benchmarking {url}predict with a drawn {DIGIT} ({os.cpu_count()} CPUs{load})")
-        sequential(url, "floor: empty canvas          ", args.requests, server_pid, drawn=False, download_files=False)
-        sequential(url, "drawing, answer only         ", args.requests, server_pid, download_files=False)
-        sequential(
-            url, "drawing, shared TLS context  ", args.requests, server_pid,
-            download_files=False, ssl_verify=shared_tls_context(),
-        )
-        sequential(url, "drawing, image downloaded    ", args.requests, server_pid)
+        plain = Client(url, verbose=False, download_files=False)
+        tls = Client(url, verbose=False, download_files=False, ssl_verify=shared_tls_context())
+        sequential(plain, "gradio_client, empty canvas   ", args.requests, server_pid, drawn=False)
+        sequential(plain, "gradio_client, drawing        ", args.requests, server_pid)
+        sequential(tls, "+ shared TLS, empty canvas    ", args.requests, server_pid, drawn=False)
+        sequential(tls, "+ shared TLS, drawing         ", args.requests, server_pid)
+        sequential(RestClient(url), "REST API (httpx), drawing     ", args.requests, server_pid)
         latencies, errors, wall = concurrent(url, args.clients, args.per_client)
         total = args.clients * args.per_client
-        report(f"{args.clients} clients x {args.per_client} calls      ", latencies)
+        report(f"{args.clients} clients x {args.per_client} calls       ", latencies)
         print(f"  errors {len(errors)}/{total}  throughput {len(latencies) / wall:.1f} req/s  wall {wall:.1f} s")
         for error in sorted(set(errors))[:5]:
             print(f"  {error}")

@@ -103,7 +103,7 @@ def predict_image(slot: ModelSlot, image: np.ndarray | None, n: Any) -> PredictO
         return BLANK
     except ValueError as err:
         raise gr.Error(f"Cannot read this drawing: {err}") from err
-    table = predictor.sum_table(prediction.model_input)
+    table = predictor.sum_table(prediction)
     return PredictOutputs(
         headline=_headline(prediction, slot.source),
         digits={str(d): float(p) for d, p in enumerate(prediction.digit_probs)},

@@ -31,6 +31,7 @@ class BlankDrawingError(ValueError):
 @dataclass(frozen=True)
 class Prediction:
     n: int
+    digit_logits: np.ndarray  # (10,), what the sum head is computed from
     digit_probs: np.ndarray  # (10,), sums to 1
     sum_probs: np.ndarray  # (19,), the learned sum head
     analytic_sum_probs: np.ndarray  # (19,), p(sum = s) = p_digit(s - n), for comparison
@@ -96,28 +97,36 @@ class Predictor:
         digit_logits, sum_logits = self.model(x, ns)
         return digit_logits.softmax(1).cpu().numpy(), sum_logits.softmax(1).cpu().numpy()
 
+    @torch.inference_mode()
     def predict(self, image: np.ndarray, n: int) -> Prediction:
         """One drawing (uint8, HxW or HxWxC, any size, either polarity) and n -> a `Prediction`."""
         n = check_n(n)
         model_input, stages = self.prepare(image)
-        digit_probs, sum_probs = self.probabilities(model_input[None], np.array([n]))
+        x = torch.as_tensor(model_input, dtype=torch.float32, device=self.device)[None, None]
+        digit_logits = self.model.digit_logits(x)
+        sum_logits = self.model.sum_logits(digit_logits, torch.tensor([n], device=self.device))
+        digit_probs = digit_logits.softmax(1)[0].cpu().numpy()
         return Prediction(
             n=n,
-            digit_probs=digit_probs[0],
-            sum_probs=sum_probs[0],
-            analytic_sum_probs=analytic_sum(digit_probs[0], n),
+            digit_logits=digit_logits[0].cpu().numpy(),
+            digit_probs=digit_probs,
+            sum_probs=sum_logits.softmax(1)[0].cpu().numpy(),
+            analytic_sum_probs=analytic_sum(digit_probs, n),
             model_input=model_input,
             stages=stages,
         )
 
     @torch.inference_mode()
-    def sum_table(self, model_input: np.ndarray) -> np.ndarray:
-        """(10, 19): the learned sum distribution for every n, for one 28x28 input.
+    def sum_table(self, source: Prediction | np.ndarray) -> np.ndarray:
+        """(10, 19): the learned sum distribution for every n, for one drawing -- a `Prediction`
+        (reuses its digit logits: only the small sum head runs) or a 28x28 model input.
 
-        A working sum head shows a diagonal band shifted by one column per row. The image
-        goes through the backbone once; only the small sum head runs ten times.
+        A working sum head shows a diagonal band shifted by one column per row.
         """
-        x = torch.as_tensor(model_input, dtype=torch.float32, device=self.device)[None, None]
-        digit_logits = self.model.digit_logits(x).expand(NUM_DIGITS, -1)
+        if isinstance(source, Prediction):
+            digit_logits = torch.as_tensor(source.digit_logits, device=self.device)[None]
+        else:
+            x = torch.as_tensor(source, dtype=torch.float32, device=self.device)[None, None]
+            digit_logits = self.model.digit_logits(x)
         ns = torch.arange(NUM_DIGITS, device=self.device)
-        return self.model.sum_logits(digit_logits, ns).softmax(1).cpu().numpy()
+        return self.model.sum_logits(digit_logits.expand(NUM_DIGITS, -1), ns).softmax(1).cpu().numpy()

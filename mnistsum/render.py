@@ -62,20 +62,20 @@ def heatmap_html(
     rows, cols = table.shape
     if (len(row_labels), len(col_labels)) != (rows, cols):
         raise ValueError(f"{len(row_labels)}x{len(col_labels)} labels for a {rows}x{cols} table")
-    colours = colormap(table)
-    esc = html.escape
-    head = "".join(f"<th>{esc(c)}</th>" for c in col_labels)
+    colours = colormap(table).tolist()
+    rows_esc = [html.escape(label) for label in row_labels]
+    cols_esc = [f"{html.escape(corner)} {html.escape(label)}".strip() for label in col_labels]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in col_labels)
     body = []
-    for r, label in enumerate(row_labels):
+    for r, (label, row_colours, values) in enumerate(zip(rows_esc, colours, table.tolist())):
         cells = "".join(
-            f'<td style="background:rgb({red},{green},{blue})" '
-            f'title="{esc(label)}, {esc(corner)} {esc(col)}: {table[r, c]:.1%}"></td>'
-            for c, (col, (red, green, blue)) in enumerate(zip(col_labels, colours[r]))
+            f'<td style="background:rgb({red},{green},{blue})" title="{label}, {col}: {value:.1%}"></td>'
+            for col, (red, green, blue), value in zip(cols_esc, row_colours, values)
         )
         marked = ' class="highlight"' if r == highlight_row else ""
-        body.append(f"<tr{marked}><th>{esc(label)}</th>{cells}</tr>")
+        body.append(f"<tr{marked}><th>{label}</th>{cells}</tr>")
     return (
-        f'<table class="heatmap"><thead><tr><th>{esc(corner)}</th>{head}</tr></thead>'
+        f'<table class="heatmap"><thead><tr><th>{html.escape(corner)}</th>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table>"
     )
 

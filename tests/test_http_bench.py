@@ -7,7 +7,7 @@ import re
 import pytest
 from gradio_client import Client
 
-from demo.bench import call, is_loopback, main, shared_tls_context
+from demo.bench import RestClient, call, is_loopback, main, shared_tls_context
 
 
 @pytest.mark.parametrize(
@@ -24,11 +24,20 @@ def test_a_shared_tls_context_client_gets_the_same_answer(app_url: str) -> None:
     assert call(client, 4) > 0  # `call` raises unless the headline says "7 + 4 "
 
 
+def test_rest_client_gets_the_same_answer_and_the_errors(app_url: str) -> None:
+    rest = RestClient(app_url)
+    assert call(rest, 6) > 0 and call(rest, 2, drawn=False) > 0
+    with pytest.raises(RuntimeError, match="/predict failed"):
+        rest.predict({"background": None, "layers": [], "composite": None}, 12, api_name="/predict")
+
+
 def test_benchmark_reports_every_measurement(app_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--url", app_url, "--requests", "3", "--clients", "2", "--per-client", "2"]) == 0
     out = capsys.readouterr().out
-    for name in ("floor: empty canvas", "drawing, answer only", "drawing, shared TLS context", "image downloaded"):
-        assert re.search(rf"{name}\s*: n=3\s+median [\d.]+ ms", out), name
+    names = ("gradio_client, empty canvas", "gradio_client, drawing", "+ shared TLS, empty canvas",
+             "+ shared TLS, drawing", "REST API (httpx), drawing")
+    for name in names:
+        assert re.search(rf"{re.escape(name)}\s*: n=3\s+median [\d.]+ ms", out), name
     assert "2 clients x 2 calls" in out and "errors 0/4" in out
 
 

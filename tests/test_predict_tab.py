@@ -215,3 +215,11 @@ def test_app_starts_without_weights_and_says_why(tmp_path: Path) -> None:
     banner = model_banner(slot)
     assert banner["visible"] is True and "No model is loaded" in banner["value"] and "not found" in banner["value"]
     assert model_banner(ModelSlot())["visible"] is False
+
+
+def test_queue_statistics_are_not_rebuilt_after_every_request(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Gradio's per-event analytics rebuild is throttled by default, and a deployment can override it."""
+    monkeypatch.delenv("GRADIO_ANALYTICS_CACHE_FREQUENCY", raising=False)
+    assert build_app(data_dir=tmp_path)._queue.ANAYLTICS_CACHE_FREQUENCY == 200
+    monkeypatch.setenv("GRADIO_ANALYTICS_CACHE_FREQUENCY", "7")
+    assert build_app(data_dir=tmp_path)._queue.ANAYLTICS_CACHE_FREQUENCY == 7

@@ -80,7 +80,9 @@ def test_load_errors_are_value_errors(tmp_path):
 
 def test_sum_table_matches_predicting_each_n(predictor, mnist_test):
     """The table runs the backbone once; each row must equal a full prediction with that n."""
-    model_input = predictor.predict(mnist_test.images[1].numpy(), 0).model_input
+    prediction = predictor.predict(mnist_test.images[1].numpy(), 0)
+    model_input = prediction.model_input
     batch = np.repeat(model_input[None], 10, axis=0)
     _, expected = predictor.probabilities(batch, np.arange(10))
     np.testing.assert_allclose(predictor.sum_table(model_input), expected, atol=1e-6)
+    np.testing.assert_allclose(predictor.sum_table(prediction), expected, atol=1e-6)  # from its logits

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mnistsum import Predictor
-from mnistsum.config import REPO_ROOT, SHIPPED_WEIGHTS
+from mnistsum.config import REPO_ROOT, SHIPPED_WEIGHTS, TrainConfig
 from mnistsum.evaluate import evaluate
 
 METRICS = REPO_ROOT / "weights" / "metrics.json"
@@ -24,6 +24,14 @@ def metrics(shipped, mnist_test):
 
 def test_weights_are_small():
     assert SHIPPED_WEIGHTS.stat().st_size <= 2 * 1024 * 1024
+
+
+def test_weights_were_made_by_the_shipped_preset(shipped):
+    """`python -m mnistsum.train --preset shipped` is the recipe: the file says it was made by it."""
+    made_with = {k: v for k, v in shipped.meta["config"].items() if k not in ("data_dir", "device", "download")}
+    preset = {k: v for k, v in TrainConfig.preset("shipped").to_dict().items() if k in made_with}
+    assert shipped.meta["preset"] == "shipped" and made_with == preset
+    assert shipped.model.arch == preset["arch"]
 
 
 def test_floors_on_the_mnist_test_set(metrics):
