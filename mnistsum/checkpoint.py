@@ -69,7 +69,7 @@ def save_checkpoint(path: str | Path, model: DualHeadNet, meta: dict[str, Any] |
         "versions": library_versions(),
         **(meta or {}),
     }
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().clone(memory_format=torch.contiguous_format) for k, v in model.state_dict().items()}
     payload = {"format": FORMAT, "meta": json.dumps(full_meta), "state_dict": state}
     _atomic_write(path, lambda f: torch.save(payload, f))
     return full_meta
