@@ -279,7 +279,8 @@ def build_predict_tab(slot: ModelSlot, data_dir: str | Path | None = None) -> tu
         trigger_mode="always_last",
         api_name="predict",
         api_description="Drawing (Sketchpad value; an empty canvas gives empty outputs) and n (0-9) -> headline, "
-        "digit probabilities, both sum distributions, the 28x28 model input, the sum table, the preprocessing stages.",
+        "digit probabilities, whether the heads agree, both sum distributions, the 28x28 model input (PNG) and "
+        "the sum for every n (an HTML heatmap). The preprocessing stages are /stages.",
         **shared,
     )
     stages_panel.expand(lambda: True, None, panel_open, api_visibility="private").then(
