@@ -41,7 +41,8 @@ STAGE_CAPTIONS = {
     "20x20": "4. scaled to 20 px",
     "28x28": "5. centred by mass",
 }
-# The 28x28 input is sent as it is and enlarged by the browser, square pixels kept.
+# The 28x28 input is sent as it is and enlarged by the browser, square pixels kept; the sum
+# table is an HTML heatmap (mnistsum.render.heatmap_html) styled here.
 CSS = """
 #model-input img { image-rendering: pixelated; width: 280px; height: 280px; object-fit: contain; }
 #sum-table .heatmap { border-collapse: collapse; font-size: 0.8rem; margin: 0.4rem 0; }

@@ -89,12 +89,16 @@ class Predictor:
             raise BlankDrawingError("nothing drawn: the image has no ink")
         return prepared.image, prepared.stages
 
+    def _batch(self, images28: np.ndarray) -> torch.Tensor:
+        """(28, 28) or (B, 28, 28) inputs in [0, 1] -> a (B, 1, 28, 28) tensor on the model's device."""
+        x = torch.as_tensor(images28, dtype=torch.float32, device=self.device)
+        return x.reshape(-1, 1, *x.shape[-2:])
+
     @torch.inference_mode()
     def probabilities(self, images28: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Batch path on already-preprocessed (B, 28, 28) inputs in [0, 1] -> (digit, sum) probs."""
-        x = torch.as_tensor(images28, dtype=torch.float32, device=self.device).unsqueeze(1)
         ns = torch.as_tensor(n, dtype=torch.long, device=self.device)
-        digit_logits, sum_logits = self.model(x, ns)
+        digit_logits, sum_logits = self.model(self._batch(images28), ns)
         return digit_logits.softmax(1).cpu().numpy(), sum_logits.softmax(1).cpu().numpy()
 
     @torch.inference_mode()
@@ -102,9 +106,7 @@ class Predictor:
         """One drawing (uint8, HxW or HxWxC, any size, either polarity) and n -> a `Prediction`."""
         n = check_n(n)
         model_input, stages = self.prepare(image)
-        x = torch.as_tensor(model_input, dtype=torch.float32, device=self.device)[None, None]
-        digit_logits = self.model.digit_logits(x)
-        sum_logits = self.model.sum_logits(digit_logits, torch.tensor([n], device=self.device))
+        digit_logits, sum_logits = self.model(self._batch(model_input), torch.tensor([n], device=self.device))
         digit_probs = digit_logits.softmax(1)[0].cpu().numpy()
         return Prediction(
             n=n,
@@ -126,7 +128,6 @@ class Predictor:
         if isinstance(source, Prediction):
             digit_logits = torch.as_tensor(source.digit_logits, device=self.device)[None]
         else:
-            x = torch.as_tensor(source, dtype=torch.float32, device=self.device)[None, None]
-            digit_logits = self.model.digit_logits(x)
+            digit_logits = self.model.digit_logits(self._batch(source))
         ns = torch.arange(NUM_DIGITS, device=self.device)
         return self.model.sum_logits(digit_logits.expand(NUM_DIGITS, -1), ns).softmax(1).cpu().numpy()
