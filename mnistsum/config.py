@@ -24,6 +24,7 @@ FUSIONS = ("concat", "add")
 LOSSES = ("cross_entropy", "softmax_cross_entropy")
 SCHEDULES = ("onecycle", "constant")
 OPTIMIZERS = ("adamw", "adam")
+PEN_WRITERS = ("train", "train+val")  # which writers of the pen set's split a run may learn from
 
 DATA_ENV = "MNISTSUM_DATA"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +53,19 @@ class TrainConfig:
     augment: bool = False
     ema_decay: float | None = None  # keep an exponential moving average of the weights; evaluate and return it
     limit: int | None = None  # train on the first `limit` images only
+    validation: int = 0  # hold out the last `validation` MNIST training images; per-epoch metrics are measured on them
+    # Pen digits (mnistsum/pen.py) mixed into training: `pen_copies` augmented drawings of every
+    # digit by the `pen_writers` writers, rendered on the 280 px pad and preprocessed like a drawing.
+    pen_copies: int = 0  # 0: MNIST only
+    pen_writers: str = "train"  # "train+val" once the recipe is chosen; the test writers never
+    pen_width_min: float = 6.0  # pen width in px on the 280 px pad, uniform in [min, max]
+    pen_width_max: float = 40.0
+    pen_box_min: float = 120.0  # the digit's longer side on the pad, px
+    pen_box_max: float = 240.0
+    pen_rotation_deg: float = 12.0
+    pen_slant: float = 0.3  # x shift per unit of height
+    pen_aspect: float = 0.15  # relative x/y stretch
+    pen_jitter: float = 0.006  # smooth per-point wobble, share of the digit's size
     seed: int = 0
     data_dir: str = dataclasses.field(default_factory=default_data_dir)
     download: bool = False
@@ -65,6 +79,7 @@ class TrainConfig:
             "loss": LOSSES,
             "schedule": SCHEDULES,
             "optimizer": OPTIMIZERS,
+            "pen_writers": PEN_WRITERS,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -79,6 +94,12 @@ class TrainConfig:
             raise ValueError(f"ema_decay must be between 0 and 1 (exclusive) or None, got {self.ema_decay}")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit must be >= 1 or None, got {self.limit}")
+        if self.validation < 0:
+            raise ValueError(f"validation must be >= 0, got {self.validation}")
+        if self.pen_copies < 0:
+            raise ValueError(f"pen_copies must be >= 0, got {self.pen_copies}")
+        if not 0 < self.pen_width_min <= self.pen_width_max or not 0 < self.pen_box_min <= self.pen_box_max:
+            raise ValueError("pen widths and boxes must be ranges of positive numbers (min <= max)")
 
     def replace(self, **changes: Any) -> "TrainConfig":
         return dataclasses.replace(self, **changes)

@@ -43,6 +43,17 @@ class MnistSplit:
     def to(self, device: torch.device | str) -> "MnistSplit":
         return MnistSplit(self.images.to(device), self.labels.to(device))
 
+    def split_off(self, size: int) -> tuple["MnistSplit", "MnistSplit"]:
+        """(all but the last `size` images, the last `size`): MNIST's training set ends in a
+        validation part this way, the same images for every run."""
+        if not 0 <= size < len(self):
+            raise ValueError(f"cannot hold out {size} of {len(self)} images")
+        cut = len(self) - size
+        return MnistSplit(self.images[:cut], self.labels[:cut]), MnistSplit(self.images[cut:], self.labels[cut:])
+
+    def concat(self, other: "MnistSplit") -> "MnistSplit":
+        return MnistSplit(torch.cat([self.images, other.images]), torch.cat([self.labels, other.labels]))
+
 
 def _missing_message(root: Path) -> str:
     raw = root / "MNIST" / "raw"

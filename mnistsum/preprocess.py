@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 from PIL import Image
@@ -119,21 +120,41 @@ def _shrink(plane: np.ndarray, factor: int) -> np.ndarray:
 
 def _ink(raw: np.ndarray) -> np.ndarray:
     """Ink strength 0..1 (1 = strongest ink), zero wherever it is indistinguishable from
-    the background. Background level and noise come from the image border, by median and
-    90th-percentile deviation: robust to strokes crossing the border and to noise clipped
-    at white. Ink is whichever extreme lies farther from the background, so both
-    polarities work. MNIST itself (black border, no noise) passes unchanged."""
+    the background. Ink is whichever extreme lies farther from the background, so both
+    polarities work; MNIST itself (black border, no noise) passes unchanged."""
+    for background, noise in _backgrounds(raw):
+        dark, light = background - raw.min(), raw.max() - background
+        contrast = max(dark, light)
+        if contrast < max(MIN_CONTRAST, noise):
+            continue
+        ink = (background - raw) if dark >= light else (raw - background)
+        ink *= np.float32(1 / contrast)
+        ink *= ink > noise / contrast
+        return ink
+    return np.zeros_like(raw)
+
+
+def _backgrounds(raw: np.ndarray) -> Iterator[tuple[np.float32, float]]:
+    """Estimates of the background level and of how far from it noise reaches, in order.
+
+    First the image border: its median is the level, its 90th-percentile deviation the
+    noise (robust to strokes crossing the border, and to noise clipped at white). A digit
+    cropped tight to its ink has ink on much of its border, which makes that noise estimate
+    swallow the ink; so when it finds nothing, the side of the mid-level holding more of the
+    border and the image together is taken as background (a digit's ink rarely covers most
+    of both), with the noise measured by the median deviation of all its pixels, which the
+    anti-aliased edges of strokes cannot inflate.
+    """
     border = np.sort(np.concatenate([raw[0], raw[-1], raw[1:-1, 0], raw[1:-1, -1]]))
     background = border[border.size // 2]
-    noise = NOISE_MARGIN * float(np.sort(np.abs(border - background))[border.size * 9 // 10])
-    dark, light = background - raw.min(), raw.max() - background
-    contrast = max(dark, light)
-    if contrast < max(MIN_CONTRAST, noise):
-        return np.zeros_like(raw)
-    ink = (background - raw) if dark >= light else (raw - background)
-    ink *= np.float32(1 / contrast)
-    ink *= ink > noise / contrast
-    return ink
+    yield background, NOISE_MARGIN * float(np.sort(np.abs(border - background))[border.size * 9 // 10])
+    mid = (float(raw.min()) + float(raw.max())) / 2
+    dark = raw < mid
+    background_is_dark = float((border < mid).mean()) + float(dark.mean()) > 1
+    side = raw[dark == background_is_dark]
+    background = np.float32(np.median(side))
+    # For Gaussian noise the 90th-percentile deviation is 2.44 times the median one.
+    yield background, NOISE_MARGIN * 2.44 * float(np.median(np.abs(side - background)))
 
 
 def _ink_box(ink: np.ndarray) -> tuple[slice, slice] | None:

@@ -27,6 +27,7 @@ from .config import ARCHS, FUSIONS, PRESETS, SCHEDULES, TrainConfig
 from .data import DataMissingError, MnistSplit, batches, draw_n, load_split
 from .evaluate import evaluate
 from .model import DualHeadNet
+from .pen import pen_training_set
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class BatchEnd:
 class EpochEnd:
     epoch: int
     train: dict[str, float]  # digit/sum correct, accuracy, summed batch losses (the exercise's numbers)
-    test: dict[str, Any] | None  # `evaluate()` on the test set
+    test: dict[str, Any] | None  # `evaluate()` on the test set, or on the held-out images when cfg.validation
     log_line: str
     seconds: float
 
@@ -113,9 +114,15 @@ def train(
     device = pick_device(cfg.device)
     if train_set is None:
         train_set = load_split(cfg.data_dir, train=True, download=cfg.download)
-    if test_set is None and cfg.eval_every_epoch:
+    if cfg.validation:
+        # Choices are made on held-out training images; the test set is not read at all.
+        train_set, test_set = train_set.split_off(cfg.validation)
+    elif test_set is None and cfg.eval_every_epoch:
         test_set = load_split(cfg.data_dir, train=False, download=cfg.download)
-    train_set = train_set.subset(cfg.limit).to(device)
+    train_set = train_set.subset(cfg.limit)
+    if cfg.pen_copies:
+        train_set = train_set.concat(pen_training_set(cfg))
+    train_set = train_set.to(device)
 
     torch.manual_seed(cfg.seed)
     # channels_last lets oneDNN/cuDNN pick their fastest convolutions: ~15% more samples/s on a laptop CPU.

@@ -1,0 +1,167 @@
+"""Drawn digits as a first-class evaluation: pen digits of held-out writers, rendered as the
+drawing pad sends them, read through `Predictor.predict` -- the path a user's drawing takes.
+
+Every digit is drawn on a 280x280 white pad at each pen width (10, 22 and 34 px by default)
+and reported overall, per digit, per writer and per contributor, with the worst writers, a
+confusion matrix, and the sum head on the same drawings for all ten values of n.
+
+CLI: `python -m mnistsum.drawn [--weights PATH] [--writers test] [--json] [--out FILE]`
+(also `python -m mnistsum.evaluate --drawn ...`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from typing import Any, Sequence
+
+import numpy as np
+
+from .checkpoint import atomic_write_text
+from .config import NUM_DIGITS, SHIPPED_WEIGHTS, default_data_dir
+from .data import DataMissingError
+from .pen import EVAL_PEN_WIDTHS, PARTS, PenDigits, load_pen_digits, render, writer_split
+from .predictor import BlankDrawingError, Predictor
+
+BLANK = -1  # the prediction recorded when a drawing is read as empty (always wrong)
+WORST = 5  # how many of the worst writers a report lists
+
+
+def _accuracy_by(keys: np.ndarray, correct: np.ndarray) -> dict[str, dict[str, Any]]:
+    out = {}
+    for key in sorted(set(keys.tolist())):
+        mask = keys == key
+        out[str(key)] = {"digits": int(mask.sum()), "accuracy": float(correct[mask].mean())}
+    return out
+
+
+def evaluate_drawn(predictor: Predictor, digits: PenDigits, pen: float, supersample: int = 4) -> dict[str, Any]:
+    """Digit and sum metrics of `predictor` on `digits` drawn with a `pen` px pen."""
+    preds = np.empty(len(digits), np.int64)
+    sum_correct = consistent = 0
+    sums = np.arange(NUM_DIGITS)
+    for i, (strokes, label) in enumerate(zip(digits.strokes, digits.labels)):
+        try:
+            prediction = predictor.predict(render(strokes, pen=pen, supersample=supersample), 0)
+        except BlankDrawingError:
+            preds[i] = BLANK
+            continue
+        preds[i] = prediction.digit
+        sum_pred = predictor.sum_table(prediction).argmax(1)  # the sum head for n = 0..9
+        sum_correct += int((sum_pred == label + sums).sum())
+        consistent += int((sum_pred == prediction.digit + sums).sum())
+
+    correct = preds == digits.labels
+    pairs = len(digits) * NUM_DIGITS
+    confusion = np.zeros((NUM_DIGITS, NUM_DIGITS + 1), np.int64)  # last column: read as blank
+    np.add.at(confusion, (digits.labels, np.where(preds == BLANK, NUM_DIGITS, preds)), 1)
+    per_writer = _accuracy_by(digits.writers, correct)
+    worst = sorted(per_writer.items(), key=lambda kv: (kv[1]["accuracy"], -kv[1]["digits"]))[:WORST]
+    return {
+        "pen": pen,
+        "digits": len(digits),
+        "pairs": pairs,
+        "digit_accuracy": float(correct.mean()),
+        "sum_accuracy": sum_correct / pairs,
+        "sum_consistency": consistent / pairs,
+        "blank": int((preds == BLANK).sum()),
+        "per_digit": {str(d): float(correct[digits.labels == d].mean()) for d in range(NUM_DIGITS)},
+        "per_contributor": _accuracy_by(digits.contributors, correct),
+        "per_writer": per_writer,
+        "worst_writers": [{"writer": w, **v} for w, v in worst],
+        "confusion": confusion.tolist(),
+        "misclassified": [
+            {"index": int(i), "writer": str(digits.writers[i]), "true": int(digits.labels[i]), "predicted": int(preds[i])}
+            for i in np.flatnonzero(~correct)
+        ],
+    }
+
+
+def evaluate_pens(
+    predictor: Predictor, digits: PenDigits, pens: Sequence[float] = EVAL_PEN_WIDTHS, supersample: int = 4
+) -> dict[str, Any]:
+    """`evaluate_drawn` at every pen width, plus the pooled accuracy and per-digit minimum."""
+    by_pen = {str(pen): evaluate_drawn(predictor, digits, pen, supersample) for pen in pens}
+    return {
+        "digits": len(digits),
+        "writers": len(set(digits.writers.tolist())),
+        "pen_widths": list(pens),
+        "digit_accuracy": float(np.mean([m["digit_accuracy"] for m in by_pen.values()])),
+        "min_digit_accuracy": min(min(m["per_digit"].values()) for m in by_pen.values()),
+        "by_pen": by_pen,
+    }
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """Tables for people: per pen, per digit, per contributor, the worst writers, confusion."""
+    pens = list(report["by_pen"].values())
+    head = "| | " + " | ".join(f"pen {m['pen']:g}" for m in pens) + " |"
+    rule = "|---|" + "---|" * len(pens)
+
+    def row(name: str, values: Sequence[float]) -> str:
+        return f"| {name} | " + " | ".join(f"{v:.2%}" for v in values) + " |"
+
+    lines = [
+        f"{report['digits']:,} pen digits by {report['writers']} held-out writers, drawn on 280x280",
+        "",
+        head,
+        rule,
+        row("digit accuracy", [m["digit_accuracy"] for m in pens]),
+        row("sum accuracy (all 10 n)", [m["sum_accuracy"] for m in pens]),
+        row("sum consistency", [m["sum_consistency"] for m in pens]),
+    ]
+    lines += [row(f"digit {d}", [m["per_digit"][str(d)] for m in pens]) for d in range(NUM_DIGITS)]
+    contributors = pens[0]["per_contributor"]
+    lines += [
+        row(f"{c} ({v['digits']} digits)", [m["per_contributor"][c]["accuracy"] for m in pens])
+        for c, v in contributors.items()
+    ]
+    lines += ["", "worst writers (digits, accuracy) per pen:"]
+    for m in pens:
+        worst = ", ".join(f"{w['writer']} ({w['digits']}, {w['accuracy']:.1%})" for w in m["worst_writers"])
+        lines.append(f"  pen {m['pen']:g}: {worst}")
+    errors: dict[tuple[int, int], int] = defaultdict(int)
+    for m in pens:
+        for e in m["misclassified"]:
+            errors[(e["true"], e["predicted"])] += 1
+    common = sorted(errors.items(), key=lambda kv: -kv[1])[:10]
+    lines.append(
+        "most common errors, all pens (true -> read as): "
+        + ", ".join(f"{t}->{'blank' if p == BLANK else p} x{c}" for (t, p), c in common)
+    )
+    lines += ["", f"confusion at pen {pens[len(pens) // 2]['pen']:g} (rows: true digit; last column: read as blank)"]
+    for d, counts in enumerate(pens[len(pens) // 2]["confusion"]):
+        lines.append(f"  {d}: " + " ".join(f"{c:4d}" for c in counts))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", default=str(SHIPPED_WEIGHTS), help="checkpoint to evaluate")
+    parser.add_argument("--data-dir", default=default_data_dir(), help="folder holding unipen/ (env MNISTSUM_DATA)")
+    parser.add_argument("--writers", nargs="+", default=["test"], choices=PARTS, help="which writer split(s)")
+    parser.add_argument("--pens", nargs="+", type=float, default=list(EVAL_PEN_WIDTHS), help="pen widths, px")
+    parser.add_argument("--limit", type=int, help="only the first LIMIT digits of those writers (a quick look)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--out", help="also write the JSON report to this file (atomically)")
+    args = parser.parse_args(argv)
+    try:
+        predictor = Predictor.load(args.weights)
+        digits = writer_split(load_pen_digits(args.data_dir), args.writers)
+    except (ValueError, DataMissingError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.limit is not None:
+        digits = digits.take(np.arange(min(args.limit, len(digits))))
+    report = {"weights": args.weights, "writer_split": args.writers, **evaluate_pens(predictor, digits, args.pens)}
+    text = json.dumps(report, indent=1)
+    if args.out:
+        atomic_write_text(args.out, text + "\n")
+    print(text if args.json else format_report(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,254 @@
+"""Pen-drawn digits (UNIPEN 1a): trajectories, a drawing-pad renderer, stroke augmentation,
+and a split by writer.
+
+The pen set stores each digit as the strokes a stylus traced, so a digit can be drawn the
+way a drawing pad sends it -- black ink on a white 280x280 canvas with a round pen of any
+width -- and varied where people vary (pen width, slant, rotation, a shaky hand) before it
+becomes pixels. No image set allows that.
+
+Writers, not digits, are split: a model is judged on people it never saw. The split is
+stratified by contributor (each UNIPEN contributor is a lab with its own tablets and
+writers), so every part holds writers from every large contributor.
+
+The data lives in `<data_dir>/unipen/unipen_dev.npz` (its README describes the layout).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from .config import TrainConfig
+from .data import DataMissingError, MnistSplit
+from .preprocess import preprocess
+
+PEN_FILE = Path("unipen") / "unipen_dev.npz"
+CANVAS = 280  # the app's drawing pad
+BOX = 200  # a digit's longer side on the pad, in px
+EVAL_PEN_WIDTHS = (10, 22, 34)  # thin, medium and thick pens on a 280 px pad
+PARTS = ("train", "val", "test")
+PART_SHARES = {"train": 0.6, "val": 0.2, "test": 0.2}  # of each contributor's digits
+SPLIT_SEED = 13
+
+Strokes = list[np.ndarray]  # one (points, 2) float array per stroke, y down
+
+
+@dataclass(frozen=True)
+class PenDigits:
+    """Pen digits with who wrote them; `writers[i]` is "contributor/writer id"."""
+
+    strokes: list[Strokes]
+    labels: np.ndarray  # (N,) int64
+    contributors: np.ndarray  # (N,) str
+    writers: np.ndarray  # (N,) str, unique across contributors
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def take(self, index: Sequence[int] | np.ndarray) -> "PenDigits":
+        index = np.asarray(index, dtype=np.int64)
+        return PenDigits(
+            [self.strokes[i] for i in index], self.labels[index], self.contributors[index], self.writers[index]
+        )
+
+
+def pen_path(data_dir: str | Path) -> Path:
+    return Path(data_dir) / PEN_FILE
+
+
+def has_pen_digits(data_dir: str | Path) -> bool:
+    return pen_path(data_dir).is_file()
+
+
+def load_pen_digits(data_dir: str | Path) -> PenDigits:
+    """All pen digits; `DataMissingError` with the expected path when the file is absent."""
+    path = pen_path(data_dir)
+    if not path.is_file():
+        raise DataMissingError(
+            f"pen digits not found: expected {path.resolve()}.\n"
+            "Fix: point --data-dir / the MNISTSUM_DATA environment variable at the folder holding unipen/."
+        )
+    with np.load(path) as d:
+        points, stroke_ends, digit_ends = d["points"], d["stroke_ends"], d["digit_ends"]
+        labels, contributors, writer_ids = d["labels"], d["contributor"], d["writer"]
+    strokes = np.split(points, stroke_ends[:-1])
+    digits = [strokes[a:b] for a, b in zip(np.r_[0, digit_ends[:-1]], digit_ends)]
+    writers = np.char.add(np.char.add(contributors.astype(str), "/"), writer_ids.astype(str))
+    return PenDigits(digits, labels.astype(np.int64), contributors.astype(str), writers)
+
+
+def split_writers(digits: PenDigits, seed: int = SPLIT_SEED) -> dict[str, list[str]]:
+    """Writers per part ("train", "val", "test"), fixed by `seed`.
+
+    Within each contributor the writers are shuffled, then each goes to the part furthest
+    below its share of that contributor's digits (60/20/20), so the parts stay near their
+    shares even when one writer wrote a thousand digits and another seven.
+    """
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list[str]] = {part: [] for part in PARTS}
+    for contributor in sorted(set(digits.contributors)):
+        mine = digits.writers[digits.contributors == contributor]
+        names, counts = np.unique(mine, return_counts=True)
+        total = counts.sum()
+        held = dict.fromkeys(PARTS, 0)
+        for i in rng.permutation(len(names)):
+            part = max(PARTS, key=lambda p: PART_SHARES[p] - held[p] / total)
+            parts[part].append(str(names[i]))
+            held[part] += int(counts[i])
+    return {part: sorted(names) for part, names in parts.items()}
+
+
+def writer_split(digits: PenDigits, parts: str | Sequence[str], seed: int = SPLIT_SEED) -> PenDigits:
+    """The digits of the writers in `parts` ("test", or e.g. ("train", "val"))."""
+    parts = (parts,) if isinstance(parts, str) else tuple(parts)
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise ValueError(f"unknown writer split part(s) {sorted(unknown)}; choose from {PARTS}")
+    by_part = split_writers(digits, seed)
+    chosen = {w for part in parts for w in by_part[part]}
+    return digits.take(np.flatnonzero(np.isin(digits.writers, list(chosen))))
+
+
+def render(
+    strokes: Strokes,
+    pen: float = 22,
+    canvas: int = CANVAS,
+    box: float = BOX,
+    centre: tuple[float, float] | None = None,
+    supersample: int = 4,
+) -> np.ndarray:
+    """Strokes -> uint8 (canvas, canvas) drawing, 255 background, 0 ink, as a drawing pad
+    with a round pen draws it: the longer side of the digit spans `box` px around `centre`
+    (default: the canvas centre). `supersample` sets the anti-aliasing (4 for evaluation,
+    1 is ~10x faster and good enough for training pools)."""
+    pts = np.concatenate(strokes).astype(np.float64)
+    lo, hi = pts.min(0), pts.max(0)
+    scale = box / max(float((hi - lo).max()), 1e-9)
+    cx, cy = centre if centre is not None else (canvas / 2, canvas / 2)
+    k = supersample
+    img = Image.new("L", (canvas * k, canvas * k), 255)
+    draw = ImageDraw.Draw(img)
+    width = max(1, round(pen * k))
+    r = width / 2
+    for s in strokes:
+        p = ((s.astype(np.float64) - (lo + hi) / 2) * scale + (cx, cy)) * k
+        if len(p) > 1:
+            draw.line(p.ravel().tolist(), fill=0, width=width, joint="curve")
+        for x, y in p:
+            draw.ellipse([x - r, y - r, x + r, y + r], fill=0)
+    return np.asarray(img.reduce(k) if k > 1 else img)
+
+
+@dataclass(frozen=True)
+class StrokeAugment:
+    """How a pen digit is varied before rendering; every range is sampled uniformly."""
+
+    pen_width: tuple[float, float] = (6.0, 40.0)  # px on the 280 px pad
+    box: tuple[float, float] = (120.0, 240.0)  # the digit's longer side, px
+    max_rotation_deg: float = 12.0
+    max_slant: float = 0.3  # x shift per unit of height (italic writing)
+    max_aspect: float = 0.15  # relative x/y stretch
+    jitter: float = 0.006  # a shaky hand: smooth per-point noise, as a share of the digit's size
+
+    @classmethod
+    def from_config(cls, cfg: TrainConfig) -> "StrokeAugment":
+        return cls(
+            pen_width=(cfg.pen_width_min, cfg.pen_width_max),
+            box=(cfg.pen_box_min, cfg.pen_box_max),
+            max_rotation_deg=cfg.pen_rotation_deg,
+            max_slant=cfg.pen_slant,
+            max_aspect=cfg.pen_aspect,
+            jitter=cfg.pen_jitter,
+        )
+
+
+def augment_strokes(strokes: Strokes, rng: np.random.Generator, cfg: StrokeAugment = StrokeAugment()) -> Strokes:
+    """Rotate, slant, stretch and shake the trajectory (before any pixel exists)."""
+    pts = np.concatenate(strokes).astype(np.float64)
+    lo, hi = pts.min(0), pts.max(0)
+    size = max(float((hi - lo).max()), 1e-9)
+    angle = math.radians(rng.uniform(-cfg.max_rotation_deg, cfg.max_rotation_deg))
+    slant = rng.uniform(-cfg.max_slant, cfg.max_slant)
+    aspect = 1 + rng.uniform(-cfg.max_aspect, cfg.max_aspect)
+    cos, sin = math.cos(angle), math.sin(angle)
+    # y grows downward: x' = x - slant * y leans the top of the digit to the right for slant > 0
+    matrix = np.array([[cos, -sin], [sin, cos]]) @ np.array([[aspect, -slant], [0.0, 1 / aspect]])
+    out = []
+    for s in strokes:
+        p = (s - (lo + hi) / 2) @ matrix.T
+        kernel = np.ones(5) / 5  # smooth the noise along the stroke: a wobble, not salt
+        if cfg.jitter > 0 and len(p) >= len(kernel):
+            noise = rng.normal(0, cfg.jitter * size, p.shape)
+            noise = np.stack([np.convolve(noise[:, j], kernel, mode="same") for j in range(2)], 1)
+            p = p + noise
+        out.append(p)
+    return out
+
+
+def random_drawing(
+    strokes: Strokes,
+    rng: np.random.Generator,
+    cfg: StrokeAugment = StrokeAugment(),
+    canvas: int = CANVAS,
+    supersample: int = 1,
+) -> np.ndarray:
+    """An augmented drawing of one pen digit: new trajectory, pen width, size and place on
+    the pad, the whole digit and its pen inside the canvas."""
+    moved = augment_strokes(strokes, rng, cfg)
+    pen = rng.uniform(*cfg.pen_width)
+    box = min(rng.uniform(*cfg.box), canvas - pen - 2)
+    pts = np.concatenate(moved)
+    extent = pts.max(0) - pts.min(0)
+    half = extent * box / max(float(extent.max()), 1e-9) / 2 + pen / 2 + 1  # half the inked size
+    centre = tuple(rng.uniform(h, canvas - h) for h in half)
+    return render(moved, pen=pen, canvas=canvas, box=box, centre=centre, supersample=supersample)
+
+
+def pen_pool(
+    digits: PenDigits, copies: int, seed: int, cfg: StrokeAugment = StrokeAugment()
+) -> tuple[np.ndarray, np.ndarray]:
+    """`copies` augmented drawings of every digit, through the app's preprocessing:
+    ((N * copies, 28, 28) uint8 white-on-black, like MNIST, and (N * copies,) labels)."""
+    rng = np.random.default_rng(seed)
+    images = np.zeros((len(digits) * copies, 28, 28), np.uint8)
+    labels = np.repeat(digits.labels, copies)
+    for i, strokes in enumerate(digits.strokes):
+        for c in range(copies):
+            prepared = preprocess(random_drawing(strokes, rng, cfg))
+            images[i * copies + c] = np.round(prepared.image * 255).astype(np.uint8)
+    return images, labels
+
+
+def _cache_dir() -> Path:
+    """Where rendered pools are kept between runs: outside the repository, per user."""
+    return Path(os.environ.get("MNISTSUM_CACHE") or Path.home() / ".cache" / "mnistsum")
+
+
+def pen_training_set(cfg: TrainConfig) -> MnistSplit:
+    """The pen part of a run's training set, as `cfg` describes it (cached by its settings).
+
+    Only the writers of `cfg.pen_writers` are drawn; the test writers never are.
+    """
+    digits = writer_split(load_pen_digits(cfg.data_dir), cfg.pen_writers.split("+"))
+    augment = StrokeAugment.from_config(cfg)
+    key = json.dumps([len(digits), cfg.pen_writers, cfg.pen_copies, cfg.seed, repr(augment), SPLIT_SEED])
+    path = _cache_dir() / f"pen_pool_{hashlib.sha1(key.encode()).hexdigest()[:16]}.npz"
+    if path.is_file():
+        with np.load(path) as cached:
+            images, labels = cached["images"], cached["labels"]
+    else:
+        images, labels = pen_pool(digits, cfg.pen_copies, cfg.seed + 2, augment)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
+        np.savez(tmp, images=images, labels=labels)
+        os.replace(tmp, path)
+    return MnistSplit(torch.from_numpy(images), torch.from_numpy(labels))
