@@ -67,7 +67,7 @@ def evaluate_drawn(predictor: Predictor, digits: PenDigits, pen: float, supersam
         "sum_accuracy": sum_correct / pairs,
         "sum_consistency": consistent / pairs,
         "blank": int((preds == BLANK).sum()),
-        "per_digit": {str(d): float(correct[digits.labels == d].mean()) for d in range(NUM_DIGITS)},
+        "per_digit": {str(d): float(correct[digits.labels == d].mean()) for d in range(NUM_DIGITS) if d in digits.labels},
         "per_contributor": _accuracy_by(digits.contributors, correct),
         "per_writer": per_writer,
         "worst_writers": [{"writer": w, **v} for w, v in worst],
@@ -83,7 +83,7 @@ def evaluate_pens(
     predictor: Predictor, digits: PenDigits, pens: Sequence[float] = EVAL_PEN_WIDTHS, supersample: int = 4
 ) -> dict[str, Any]:
     """`evaluate_drawn` at every pen width, plus the pooled accuracy and per-digit minimum."""
-    by_pen = {str(pen): evaluate_drawn(predictor, digits, pen, supersample) for pen in pens}
+    by_pen = {f"{pen:g}": evaluate_drawn(predictor, digits, pen, supersample) for pen in pens}
     return {
         "digits": len(digits),
         "writers": len(set(digits.writers.tolist())),
@@ -112,7 +112,7 @@ def format_report(report: dict[str, Any]) -> str:
         row("sum accuracy (all 10 n)", [m["sum_accuracy"] for m in pens]),
         row("sum consistency", [m["sum_consistency"] for m in pens]),
     ]
-    lines += [row(f"digit {d}", [m["per_digit"][str(d)] for m in pens]) for d in range(NUM_DIGITS)]
+    lines += [row(f"digit {d}", [m["per_digit"][d] for m in pens]) for d in pens[0]["per_digit"]]
     contributors = pens[0]["per_contributor"]
     lines += [
         row(f"{c} ({v['digits']} digits)", [m["per_contributor"][c]["accuracy"] for m in pens])

@@ -38,6 +38,7 @@ EVAL_PEN_WIDTHS = (10, 22, 34)  # thin, medium and thick pens on a 280 px pad
 PARTS = ("train", "val", "test")
 PART_SHARES = {"train": 0.6, "val": 0.2, "test": 0.2}  # of each contributor's digits
 SPLIT_SEED = 13
+POOL_VERSION = 1  # bump when the pool drawing code changes, so no stale cached pool is used
 
 Strokes = list[np.ndarray]  # one (points, 2) float array per stroke, y down
 
@@ -205,10 +206,11 @@ def random_drawing(
     the pad, the whole digit and its pen inside the canvas."""
     moved = augment_strokes(strokes, rng, cfg)
     pen = rng.uniform(*cfg.pen_width)
-    box = min(rng.uniform(*cfg.box), canvas - pen - 2)
+    margin = pen / 2 + 2  # the round pen reaches half its width (and a rounding pixel) beyond the path
+    box = min(rng.uniform(*cfg.box), canvas - 2 * margin)
     pts = np.concatenate(moved)
     extent = pts.max(0) - pts.min(0)
-    half = extent * box / max(float(extent.max()), 1e-9) / 2 + pen / 2 + 1  # half the inked size
+    half = extent * box / max(float(extent.max()), 1e-9) / 2 + margin  # half the inked size
     centre = tuple(rng.uniform(h, canvas - h) for h in half)
     return render(moved, pen=pen, canvas=canvas, box=box, centre=centre, supersample=supersample)
 
@@ -240,7 +242,7 @@ def pen_training_set(cfg: TrainConfig) -> MnistSplit:
     """
     digits = writer_split(load_pen_digits(cfg.data_dir), cfg.pen_writers.split("+"))
     augment = StrokeAugment.from_config(cfg)
-    key = json.dumps([len(digits), cfg.pen_writers, cfg.pen_copies, cfg.seed, repr(augment), SPLIT_SEED])
+    key = json.dumps([POOL_VERSION, len(digits), cfg.pen_writers, cfg.pen_copies, cfg.seed, repr(augment), SPLIT_SEED])
     path = _cache_dir() / f"pen_pool_{hashlib.sha1(key.encode()).hexdigest()[:16]}.npz"
     if path.is_file():
         with np.load(path) as cached:

@@ -14,27 +14,45 @@ from typing import Any, Iterator
 import pytest
 
 from mnistsum.data import MnistSplit, has_mnist, load_split
+from mnistsum.pen import PenDigits, has_pen_digits, load_pen_digits
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _data_root() -> Path | None:
+def _data_root(has: Any = has_mnist) -> Path | None:
     candidates = [os.environ.get("MNISTSUM_DATA"), REPO.parent / "shared" / "data", REPO / "data"]
     for candidate in candidates:
-        if candidate and has_mnist(candidate):
+        if candidate and has(candidate):
             return Path(candidate)
     return None
+
+
+def _missing_data(message: str) -> None:
+    if os.environ.get("MNISTSUM_REQUIRE_DATA") == "1":
+        pytest.fail(message + " and MNISTSUM_REQUIRE_DATA=1 says it must be there")
+    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
     root = _data_root()
     if root is None:
-        message = "MNIST not found (set MNISTSUM_DATA to a folder holding MNIST/raw/)"
-        if os.environ.get("MNISTSUM_REQUIRE_DATA") == "1":
-            pytest.fail(message + " and MNISTSUM_REQUIRE_DATA=1 says it must be there")
-        pytest.skip(message)
+        _missing_data("MNIST not found (set MNISTSUM_DATA to a folder holding MNIST/raw/)")
     return root
+
+
+@pytest.fixture(scope="session")
+def pen_dir() -> Path:
+    """The folder holding unipen/unipen_dev.npz (the pen-drawn digits)."""
+    root = _data_root(has_pen_digits)
+    if root is None:
+        _missing_data("pen digits not found (set MNISTSUM_DATA to a folder holding unipen/unipen_dev.npz)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def pen_digits(pen_dir: Path) -> PenDigits:
+    return load_pen_digits(pen_dir)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,117 @@
+"""The pen set: renderer, stroke augmentation, training pool and the split by writer."""
+
+import numpy as np
+import pytest
+
+from mnistsum.config import TrainConfig
+from mnistsum.pen import (
+    CANVAS,
+    PARTS,
+    PenDigits,
+    StrokeAugment,
+    augment_strokes,
+    pen_pool,
+    pen_training_set,
+    random_drawing,
+    render,
+    split_writers,
+    writer_split,
+)
+from mnistsum.preprocess import preprocess
+
+
+def seven() -> list[np.ndarray]:
+    """A crossed seven in tablet units (y down): bar, stem, cross stroke."""
+    return [
+        np.array([[0, 0], [300, 0], [120, 500]], np.float32),
+        np.array([[80, 250], [260, 250]], np.float32),
+    ]
+
+
+def ink_rows_cols(drawing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    ink = drawing < 128
+    return np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
+
+
+def test_render_draws_the_digit_in_the_box_with_the_pen():
+    drawing = render(seven(), pen=22)
+    assert drawing.shape == (CANVAS, CANVAS) and drawing.dtype == np.uint8
+    assert drawing[0].min() == 255 and drawing[:, 0].min() == 255  # white pad, ink inside
+    rows, cols = ink_rows_cols(drawing)
+    # the longer side spans the 200 px box plus the pen's round caps, centred on the pad
+    assert 200 + 22 - 3 <= rows[-1] - rows[0] + 1 <= 200 + 22 + 1
+    assert abs((rows[0] + rows[-1]) / 2 - CANVAS / 2) <= 1.5
+    thin, thick = (float((render(seven(), pen=p) < 128).mean()) for p in (10, 34))
+    assert thick > 2.5 * thin
+
+
+def test_rendered_digit_survives_preprocessing():
+    for pen in (10, 22, 34):
+        prepared = preprocess(render(seven(), pen=pen))
+        assert not prepared.blank
+        assert prepared.image.max() == 1.0 and max(ink_rows_cols(255 - prepared.image * 255)[0].size, 0) > 0
+    coarse, fine = (preprocess(render(seven(), supersample=k)).image for k in (1, 4))
+    assert np.abs(coarse - fine).mean() < 0.03  # the fast training render matches the evaluation one
+
+
+def test_stroke_augmentation_moves_the_trajectory_but_keeps_its_shape():
+    rng = np.random.default_rng(0)
+    moved = augment_strokes(seven(), rng)
+    assert [s.shape for s in moved] == [s.shape for s in seven()]
+    assert not np.allclose(np.concatenate(moved), np.concatenate(seven()) - [150, 250])
+    still = augment_strokes(seven(), rng, StrokeAugment(max_rotation_deg=0, max_slant=0, max_aspect=0, jitter=0))
+    assert np.allclose(np.concatenate(still), np.concatenate(seven()) - [150, 250])  # centred, otherwise as drawn
+
+
+def test_augmented_drawings_stay_inside_the_canvas():
+    rng = np.random.default_rng(1)
+    wide = StrokeAugment(pen_width=(40, 60), box=(230, 270), max_rotation_deg=30, max_slant=0.6)
+    for _ in range(40):
+        drawing = random_drawing(seven(), rng, wide)
+        assert drawing[[0, -1]].min() == 255 and drawing[:, [0, -1]].min() == 255
+        assert (drawing < 128).sum() > 500
+
+
+def test_pool_is_deterministic_under_a_seed():
+    digits = PenDigits([seven(), seven()[:1]], np.array([7, 7]), np.array(["x", "x"]), np.array(["x/a", "x/b"]))
+    a_images, a_labels = pen_pool(digits, copies=3, seed=5)
+    b_images, _ = pen_pool(digits, copies=3, seed=5)
+    c_images, _ = pen_pool(digits, copies=3, seed=6)
+    assert a_images.shape == (6, 28, 28) and a_images.dtype == np.uint8 and list(a_labels) == [7] * 6
+    assert np.array_equal(a_images, b_images) and not np.array_equal(a_images, c_images)
+    assert not np.array_equal(a_images[0], a_images[1])  # copies differ
+    assert all(image.max() == 255 and image[0].max() == 0 for image in a_images)  # MNIST-like, white on black
+
+
+def test_writers_are_split_not_digits(pen_digits):
+    parts = split_writers(pen_digits)
+    assert split_writers(pen_digits) == parts  # fixed
+    names = [set(parts[p]) for p in PARTS]
+    assert not (names[0] & names[1] or names[0] & names[2] or names[1] & names[2])
+    assert set().union(*names) == set(pen_digits.writers.tolist())
+    sizes = {p: len(writer_split(pen_digits, p)) for p in PARTS}
+    assert sum(sizes.values()) == len(pen_digits)
+    for part, share in (("train", 0.6), ("val", 0.2), ("test", 0.2)):
+        assert abs(sizes[part] / len(pen_digits) - share) < 0.05, sizes
+    test = writer_split(pen_digits, "test")
+    for contributor in ("aga", "apb", "gmd", "syn", "uqb"):  # every large contributor is in the test part
+        assert contributor in set(test.contributors.tolist())
+    for d in range(10):
+        assert (test.labels == d).sum() >= 100
+
+
+def test_training_pool_never_holds_test_writers(pen_dir, pen_digits, tmp_path, monkeypatch):
+    monkeypatch.setenv("MNISTSUM_CACHE", str(tmp_path))
+    cfg = TrainConfig(data_dir=str(pen_dir), pen_copies=1, pen_writers="train")
+    pool = pen_training_set(cfg)
+    train = writer_split(pen_digits, "train")
+    assert len(pool) == len(train) and np.array_equal(pool.labels.numpy(), train.labels)
+    cached = pen_training_set(cfg)  # second call reads the cache
+    assert list(tmp_path.iterdir()) and np.array_equal(cached.images.numpy(), pool.images.numpy())
+    both = TrainConfig(data_dir=str(pen_dir), pen_copies=1, pen_writers="train+val")
+    assert len(pen_training_set(both)) == len(writer_split(pen_digits, ("train", "val")))
+
+
+def test_unknown_split_part_is_refused(pen_digits):
+    with pytest.raises(ValueError, match="unknown writer split"):
+        writer_split(pen_digits, "all")
