@@ -211,7 +211,7 @@ def random_drawing(
     pts = np.concatenate(moved)
     extent = pts.max(0) - pts.min(0)
     half = extent * box / max(float(extent.max()), 1e-9) / 2 + margin  # half the inked size
-    centre = tuple(rng.uniform(h, canvas - h) for h in half)
+    centre = tuple(rng.uniform(min(h, canvas / 2), max(canvas - h, canvas / 2)) for h in half)
     return render(moved, pen=pen, canvas=canvas, box=box, centre=centre, supersample=supersample)
 
 

@@ -188,3 +188,80 @@ def test_real_mnist_digits_come_back_unchanged(mnist_test: MnistSplit):
     diff = np.abs(out - digits / np.float32(255))
     assert diff.mean() < 2e-4
     assert (diff.max(axis=(1, 2)) > 1.5 / 255).mean() <= 0.002  # MNIST's own few with a 19 px box
+
+
+# A digit cropped tight to its ink (a scan's 32x32 cell, a crop tool) has ink on much of its
+# border, where the background is normally measured. It must be read, not called blank.
+
+
+def crop_to_ink(image: np.ndarray, ink_is_dark: bool, margin: int = 0) -> np.ndarray:
+    ink = image < 255 if ink_is_dark else image > 0  # every trace of ink stays inside
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    tight = image[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    return np.pad(tight, margin, constant_values=255 if ink_is_dark else 0)
+
+
+@pytest.mark.parametrize("margin", [0, 1])
+@pytest.mark.parametrize("ink_is_dark", [True, False])
+def test_digit_cropped_to_its_ink_is_read(reference, margin, ink_is_dark):
+    drawing = draw_digit() if ink_is_dark else 255 - draw_digit()
+    result = preprocess(crop_to_ink(drawing, ink_is_dark, margin))
+    assert not result.blank
+    assert distance(result.image, reference) < 0.01
+
+
+@pytest.mark.parametrize("ink_is_dark", [True, False])
+def test_binary_32x32_rendering_is_read(reference, ink_is_dark):
+    tight = crop_to_ink(draw_digit(), ink_is_dark=True)  # 202 x 113: 32 x 18 in a 32 x 32 cell
+    cell = np.pad(np.asarray(Image.fromarray(tight).resize((18, 32), Image.BILINEAR)) >= 128, ((0, 0), (7, 7)), constant_values=True)
+    image = np.where(cell, 255, 0).astype(np.uint8) if ink_is_dark else np.where(cell, 0, 255).astype(np.uint8)
+    assert (image[0] != image[0, 0]).any() or (image[:, 0] != image[0, 0]).any()  # ink touches the border
+    result = preprocess(image)
+    assert not result.blank
+    assert distance(result.image, reference) < 0.08
+
+
+@pytest.mark.parametrize("ink_is_dark", [True, False])
+def test_mnist_digits_cropped_to_their_ink_are_read_as_themselves(mnist_train: MnistSplit, ink_is_dark):
+    """Validation images (the end of the training set) cropped to every inked pixel, in either
+    polarity: with a 1 px margin the digit comes back exactly; without one the border is
+    mostly ink, so the faintest anti-aliased pixels may be taken for paper, never the digit."""
+    digits = mnist_train.images[-300:].numpy()
+    tight = []
+    for digit in digits:
+        image = 255 - digit if ink_is_dark else digit
+        as_made = preprocess(digit).image
+        assert distance(preprocess(crop_to_ink(image, ink_is_dark, margin=1)).image, as_made) < 1e-4
+        result = preprocess(crop_to_ink(image, ink_is_dark, margin=0))
+        assert not result.blank
+        tight.append(distance(result.image, as_made))
+    assert np.mean(np.array(tight) < 0.01) >= 0.9 and max(tight) < 0.1
+
+
+def test_pen_drawings_cropped_to_their_ink_are_read(pen_digits):
+    from mnistsum.pen import render
+
+    for strokes in pen_digits.strokes[::450]:
+        for pen in (10, 34):
+            drawing = render(strokes, pen=pen)
+            as_drawn = preprocess(drawing).image
+            for ink_is_dark in (True, False):
+                image = drawing if ink_is_dark else 255 - drawing
+                for margin in (0, 1):
+                    result = preprocess(crop_to_ink(image, ink_is_dark, margin))
+                    assert not result.blank
+                    assert distance(result.image, as_drawn) < 0.03
+
+
+@pytest.mark.parametrize("level", [0, 1, 77, 128, 254, 255])
+@pytest.mark.parametrize("size", [(32, 32), (280, 280), (5, 40)])
+def test_uniform_images_stay_blank(level, size):
+    assert preprocess(np.full(size, level, np.uint8)).blank
+
+
+@pytest.mark.parametrize("size", [(32, 32), (280, 280)])
+def test_noise_alone_stays_blank(size):
+    rng = np.random.default_rng(0)
+    assert preprocess(rng.integers(0, 256, size).astype(np.uint8)).blank
+    assert preprocess(np.clip(rng.normal(200, 15, size), 0, 255).astype(np.uint8)).blank
+    assert preprocess(np.clip(rng.normal(250, 15, size), 0, 255).astype(np.uint8)).blank  # clipped at white
