@@ -131,7 +131,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # on validation runs (weights/MODEL_CARD.md), so no test curves are computed.
     "shipped": {
         "arch": "wide",
-        "epochs": 16,
+        "epochs": 10,
         "augment": True,
         "lr": 4e-3,
         "schedule": "constant",

@@ -26,6 +26,7 @@ LUMA = (np.float32(0.299), np.float32(0.587), np.float32(0.114))
 MIN_CONTRAST = 0.15  # ink must differ from the background by this much, else blank
 NOISE_MARGIN = 6.0  # pixels within this many times the border's typical deviation are background
 MAX_MIDTONES = 0.4  # an image with more pixels in the middle half of its range is no ink on paper
+MIN_LEVEL_SHARE = 0.05  # ... and so is one whose darkest or lightest quarter holds fewer than this
 STRAY_SHARE = 0.1  # a separate end piece with less ink than this share ...
 STRAY_GAP = 0.25  # ... and at least this share of the image away is a stray mark, not digit
 THIN_STROKE = 0.8  # strokes thinner than this at 20 px scale get thickened (MNIST test min: 0.9)
@@ -141,18 +142,20 @@ def _backgrounds(raw: np.ndarray) -> Iterator[tuple[np.float32, float]]:
     First the image border: its median is the level, its 90th-percentile deviation the
     noise (robust to strokes crossing the border, and to noise clipped at white). A digit
     cropped tight to its ink has ink on much of its border, which makes that noise estimate
-    swallow the ink. So when it finds nothing, an image made of two levels (ink and paper,
-    few pixels in between: not noise, not a photo of blank paper) is read a second way: the
-    side of the mid-level holding more of the border and the image together is background
-    (a digit's ink rarely covers most of both), with the noise taken from the lower quartile
-    of its pixels' deviations, which the anti-aliased edges of strokes cannot inflate.
+    swallow the ink. So when it finds nothing, an image of two levels (ink and paper, each a
+    real share of the pixels, few in between: not noise, not blank paper) is read a second
+    way: the side of the mid-level holding more of the border and the image together is the
+    background (a digit's ink rarely covers most of both), with the noise taken from the
+    lower quartile of its pixels' deviations, which anti-aliased stroke edges cannot inflate.
     """
     border = np.sort(np.concatenate([raw[0], raw[-1], raw[1:-1, 0], raw[1:-1, -1]]))
     background = border[border.size // 2]
     yield background, NOISE_MARGIN * float(np.sort(np.abs(border - background))[border.size * 9 // 10])
     lo, hi = float(raw.min()), float(raw.max())
     mid = (lo + hi) / 2
-    if (np.abs(raw - mid) < (hi - lo) / 4).mean() > MAX_MIDTONES:
+    quarter = (hi - lo) / 4
+    near_lo, near_hi = float((raw < lo + quarter).mean()), float((raw > hi - quarter).mean())
+    if 1 - near_lo - near_hi > MAX_MIDTONES or min(near_lo, near_hi) < MIN_LEVEL_SHARE:
         return
     dark = raw < mid
     background_is_dark = float((border < mid).mean()) + float(dark.mean()) > 1
