@@ -29,6 +29,23 @@ BLANK = -1  # the prediction recorded when a drawing is read as empty (always wr
 WORST = 5  # how many of the worst writers a report lists
 
 
+def styles(digits: PenDigits) -> dict[str, np.ndarray]:
+    """Writing styles MNIST rarely has, found from the trajectories (cheap proxies, not a
+    hand labelling): masks over `digits`."""
+    strokes = np.array([len(s) for s in digits.strokes])
+    extent = np.array([np.ptp(np.concatenate(s), axis=0) for s in digits.strokes]).reshape(-1, 2)
+    width_to_height = extent[:, 0] / np.maximum(extent[:, 1], 1e-9)
+    labels = digits.labels
+    return {
+        "0 with a slash or a dot (2+ strokes)": (labels == 0) & (strokes >= 2),
+        "1 with a flag or a foot (width >= 0.3 height)": (labels == 1) & (width_to_height >= 0.3),
+        "1 as a bare stroke": (labels == 1) & (width_to_height < 0.3),
+        "7 with a separate bar or a cross (2+ strokes)": (labels == 7) & (strokes >= 2),
+        "4 in one stroke (closed)": (labels == 4) & (strokes == 1),
+        "4 in 2+ strokes (open or crossed)": (labels == 4) & (strokes >= 2),
+    }
+
+
 def _accuracy_by(keys: np.ndarray, correct: np.ndarray) -> dict[str, dict[str, Any]]:
     out = {}
     for key in sorted(set(keys.tolist())):
@@ -70,6 +87,11 @@ def evaluate_drawn(predictor: Predictor, digits: PenDigits, pen: float, supersam
         "per_digit": {str(d): float(correct[digits.labels == d].mean()) for d in range(NUM_DIGITS) if d in digits.labels},
         "per_contributor": _accuracy_by(digits.contributors, correct),
         "per_writer": per_writer,
+        "per_style": {
+            name: {"digits": int(mask.sum()), "accuracy": float(correct[mask].mean())}
+            for name, mask in styles(digits).items()
+            if mask.any()
+        },
         "worst_writers": [{"writer": w, **v} for w, v in worst],
         "confusion": confusion.tolist(),
         "misclassified": [
@@ -117,6 +139,10 @@ def format_report(report: dict[str, Any]) -> str:
     lines += [
         row(f"{c} ({v['digits']} digits)", [m["per_contributor"][c]["accuracy"] for m in pens])
         for c, v in contributors.items()
+    ]
+    lines += [
+        row(f"{name} ({v['digits']})", [m["per_style"][name]["accuracy"] for m in pens])
+        for name, v in pens[0]["per_style"].items()
     ]
     lines += ["", "worst writers (digits, accuracy) per pen:"]
     for m in pens:

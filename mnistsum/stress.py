@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageFilter
 
+from .checkpoint import atomic_write_text
 from .config import SHIPPED_WEIGHTS, default_data_dir
 from .data import load_split
 from .predictor import Predictor
@@ -83,11 +84,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=default_data_dir())
     parser.add_argument("--count", type=int, default=2000, help="test images per set")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--out", help="also write the JSON results to this file (atomically)")
     args = parser.parse_args(argv)
     test = load_split(args.data_dir, train=False)
     results = stress_accuracy(
         Predictor.load(args.weights), test.images[: args.count].numpy(), test.labels[: args.count].numpy()
     )
+    if args.out:
+        atomic_write_text(args.out, json.dumps({"count": args.count, "accuracy": results}, indent=2) + "\n")
     if args.json:
         print(json.dumps(results, indent=2))
     else:
