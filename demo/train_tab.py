@@ -18,7 +18,7 @@ import gradio as gr
 import pandas as pd
 
 from mnistsum import render
-from mnistsum.config import TrainConfig, default_data_dir
+from mnistsum.config import TrainConfig, apply_values, default_data_dir
 from mnistsum.data import data_status, has_mnist
 from mnistsum.jobs import (
     RUNNER,
@@ -59,30 +59,13 @@ Training here would slow the demo down for every visitor, so this deployment set
 or use the command line: `python -m mnistsum.train --preset class`."""
 
 
-def form_config(
-    base: TrainConfig,
-    arch: str,
-    fusion: str,
-    epochs: float,
-    batch_size: float,
-    lr: float,
-    seed: float,
-    augment: bool,
-    limit: float,
-    download: bool,
-) -> TrainConfig:
-    """The form's values on top of the preset; `TrainConfig` validates them."""
-    return base.replace(
-        arch=arch,
-        fusion=fusion,
-        epochs=int(epochs),
-        batch_size=int(batch_size),
-        lr=float(lr),
-        seed=int(seed),
-        augment=bool(augment),
-        limit=int(limit),
-        download=bool(download),
-    )
+FORM_FIELDS = ("arch", "fusion", "epochs", "batch_size", "lr", "seed", "augment", "limit", "download")
+
+
+def form_config(base: TrainConfig, *values: Any) -> TrainConfig:
+    """The form's values (in `FORM_FIELDS` order) on top of the preset; `apply_values` checks
+    their types, `TrainConfig` their range."""
+    return apply_values(base, dict(zip(FORM_FIELDS, values, strict=True)))
 
 
 def _start(runner: JobRunner, policy: TrainingPolicy, base: TrainConfig, *form: Any) -> str:

@@ -9,7 +9,8 @@ started from any of them means the same thing. Named presets are complete recipe
 A new setting is one field below: its metadata carries the help text, the allowed
 choices, whether it belongs to the recipe, and (for settings added after checkpoints
 were first written) the value runs used before it was recorded. `SETTINGS` lists the
-fields for command lines and forms; `add_arguments`/`config_from_args` are the CLI.
+fields for command lines and forms: `add_arguments`/`config_from_args` are the CLI,
+`apply_values` takes a form's or an API call's values.
 """
 
 from __future__ import annotations
@@ -194,6 +195,20 @@ class Setting:
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
 
+    def coerce(self, value: Any) -> Any:
+        """A form's or an API caller's value as this field's type: 3.0 is a fine int, 3.5 is not."""
+        if value is None and self.optional:
+            return None
+        if self.type is bool and isinstance(value, bool):
+            return value
+        if self.type is int and isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer():
+            return int(value)
+        if self.type is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if self.type is str and isinstance(value, str):
+            return value
+        raise ValueError(f"{self.name} must be {'an' if self.type is int else 'a'} {self.type.__name__}, got {value!r}")
+
     def parse(self, text: str) -> Any:
         """A command-line string as this field's type ("none" for an optional field)."""
         if self.optional and text.lower() == "none":
@@ -217,6 +232,16 @@ def _settings() -> tuple[Setting, ...]:
 
 
 SETTINGS: tuple[Setting, ...] = _settings()
+
+
+def apply_values(base: TrainConfig, values: dict[str, Any]) -> TrainConfig:
+    """`base` with the given fields replaced by a form's or an API call's values (see `Setting.coerce`);
+    ValueError names an unknown field or a bad value."""
+    settings = {s.name: s for s in SETTINGS}
+    unknown = sorted(set(values) - set(settings))
+    if unknown:
+        raise ValueError(f"unknown setting(s): {', '.join(unknown)}")
+    return base.replace(**{name: settings[name].coerce(value) for name, value in values.items()})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

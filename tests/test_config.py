@@ -5,7 +5,7 @@ import dataclasses
 
 import pytest
 
-from mnistsum.config import PRESETS, SETTINGS, TrainConfig, add_arguments, config_from_args
+from mnistsum.config import PRESETS, SETTINGS, TrainConfig, add_arguments, apply_values, config_from_args
 from mnistsum.model import FUSIONS, NETWORKS
 
 
@@ -81,3 +81,14 @@ def test_recipe_leaves_out_where_the_run_executes():
     b = TrainConfig(data_dir="/b", device="auto")
     assert a.recipe() == b.recipe()
     assert a.recipe() != a.replace(aug_shear=0.1).recipe()
+
+
+def test_form_values_are_checked_against_each_field_type():
+    base = TrainConfig.preset("class")
+    cfg = apply_values(base, {"epochs": 2.0, "lr": 1, "augment": True, "limit": None, "arch": "wide"})
+    assert (cfg.epochs, cfg.lr, cfg.augment, cfg.limit, cfg.arch) == (2, 1.0, True, None, "wide")
+    assert isinstance(cfg.epochs, int) and isinstance(cfg.lr, float)
+    for bad, message in [({"epochs": 2.5}, "epochs must be an int"), ({"augment": "yes"}, "augment must be a bool"),
+                         ({"seed": None}, "seed must be an int"), ({"colour": "red"}, "unknown setting")]:
+        with pytest.raises(ValueError, match=message):
+            apply_values(base, bad)
