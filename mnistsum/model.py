@@ -16,6 +16,7 @@ happen inside, so every caller (training, evaluation, the app) feeds it the same
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -148,6 +149,15 @@ def check_fusion(name: str) -> str:
     if name not in FUSIONS:
         raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}; got {name!r}")
     return name
+
+
+def check_n(n: Any) -> int:
+    """n must be a whole number 0..9 (3 and 3.0 are fine; 3.5, True and '3' are not)."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Real):
+        raise ValueError(f"n must be a whole number from 0 to 9, got {n!r} ({type(n).__name__})")
+    if not float(n).is_integer() or not 0 <= n < NUM_DIGITS:
+        raise ValueError(f"n must be a whole number from 0 to 9, got {n!r}")
+    return int(n)
 
 
 class DualHeadNet(nn.Module):
