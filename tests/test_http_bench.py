@@ -9,6 +9,8 @@ from gradio_client import Client
 
 from demo.http_bench import RestClient, call, is_loopback, main, shared_tls_context
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize(
     ("url", "ok"),
