@@ -137,18 +137,15 @@ FUSIONS: dict[str, Fusion] = {
 }
 
 
+def _registered(kind: str, name: str, registry: dict[str, Any]) -> str:
+    if name not in registry:
+        raise ValueError(f"{kind} must be one of {', '.join(registry)}; got {name!r}")
+    return name
+
+
 def canonical_arch(name: str) -> str:
     """The registry name for `name` (old names map to new ones); ValueError for an unknown one."""
-    name = ARCH_ALIASES.get(name, name)
-    if name not in NETWORKS:
-        raise ValueError(f"arch must be one of {', '.join(NETWORKS)}; got {name!r}")
-    return name
-
-
-def check_fusion(name: str) -> str:
-    if name not in FUSIONS:
-        raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}; got {name!r}")
-    return name
+    return _registered("arch", ARCH_ALIASES.get(name, name), NETWORKS)
 
 
 def check_n(n: Any) -> int:
@@ -164,7 +161,7 @@ class DualHeadNet(nn.Module):
     def __init__(self, arch: str = "default", fusion: str | None = None) -> None:
         super().__init__()
         self.arch = canonical_arch(arch)
-        self.fusion = check_fusion(fusion or NETWORKS[self.arch].fusion)
+        self.fusion = _registered("fusion", fusion or NETWORKS[self.arch].fusion, FUSIONS)
         self.backbone = NETWORKS[self.arch].build()
         self.sum_head = FUSIONS[self.fusion].head()
         self.register_buffer("mean", torch.tensor(MNIST_MEAN), persistent=False)
