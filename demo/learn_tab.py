@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mnistsum import render
-from mnistsum.config import ARCHS, default_data_dir
+from mnistsum.config import default_data_dir
 from mnistsum.data import data_status
 from mnistsum.explain import (
     EXERCISE_RF_SOURCE,
@@ -31,26 +31,22 @@ from mnistsum.explain import (
     layer_table,
     saliency,
 )
-from mnistsum.jobs import RUNNER, JobBusyError, JobRunner, JobStatus, TrainingPolicy
-from mnistsum.model import DualHeadNet
-from mnistsum.predictor import Predictor
+from mnistsum.jobs import RUNNER, JobRunner, JobStatus, TrainingPolicy
+from mnistsum.model import NETWORKS, DualHeadNet
+from mnistsum.predictor import Predictor, check_n
 from mnistsum.race import RACE_JOB, RaceUpdate, race_configs, start_race
 
 from .predict_tab import composite
+from .state import REFUSALS, refusal
 
 ACTIVE_POLL_S = 1.0
 IDLE_POLL_S = 3.0
 INSPECT_CONCURRENCY = 4
-ARCH_TITLES = {
-    "default": "ours (default)",
-    "wide": "ours, wider (the shipped weights)",
-    "seed": "the exercise's network (seed)",
-}
 CELL = 10  # screen pixels per input pixel in the saliency picture
 MAP_TILE = 84
 RACE_CHOICES = {
     "Only the fusion differs (both on our backbone and recipe)": True,
-    "The exercise's whole network (seed backbone + add) vs ours": False,
+    "The exercise's whole network (its backbone + add) vs ours": False,
 }
 CURVE_COLUMNS = ["lane", "epoch", "accuracy"]
 WHY_ADD_FAILS = """**Why adding loses information.** The exercise hands its sum head `logits + one_hot(n)`:
@@ -84,6 +80,10 @@ BLANK = InspectOutputs(INSPECT_HINT, None, None, None, None, None, None, None, N
 
 def inspect(get_predictor: Callable[[], Predictor | None], drawing: Any, n: int) -> InspectOutputs:
     """Feature maps, saliency and the sum head's input for the drawing on the Predict tab."""
+    try:
+        n = check_n(n)
+    except REFUSALS as err:
+        return BLANK._replace(caption=refusal(err))
     image = composite(drawing)
     predictor = get_predictor()
     if image is None or predictor is None:
@@ -148,8 +148,8 @@ def _exercise_frame() -> pd.DataFrame:
 def _start(runner: JobRunner, policy: TrainingPolicy, data_dir: str, choice: str) -> str:
     try:
         status = start_race(runner, RACE_CHOICES[choice], policy, data_dir=data_dir)
-    except (ValueError, JobBusyError) as err:  # PolicyError is a ValueError
-        return f"⚠️ {err}"
+    except REFUSALS as err:
+        return refusal(err)
     return f"Started race #{status.job_id}."
 
 
@@ -223,7 +223,7 @@ def build_learn_tab(
             stop = gr.Button("■ Stop", variant="stop", elem_id="race-stop")
         gr.Markdown(
             f"*{add_cfg.epochs} epochs on {add_cfg.limit:,} training images, seed {add_cfg.seed}; accuracy on all "
-            f"100,000 (test image, n) pairs after each epoch. About two minutes on one CPU core. "
+            f"100,000 (test image, n) pairs after each epoch; a couple of minutes on a laptop CPU. "
             f"Data: {data_status(data_dir)}*"
         )
         message = gr.Markdown(elem_id="race-message")
@@ -261,9 +261,8 @@ def build_learn_tab(
         gr.Markdown(f"*The race trains two networks, and training is switched off here. {policy.describe()}*")
 
     gr.Markdown("## 2. Inside the network")
-    for arch in ARCHS:
-        title = ARCH_TITLES[arch]
-        with gr.Accordion(f"Layer by layer: {title}", open=arch == "default"):
+    for arch, network in NETWORKS.items():
+        with gr.Accordion(f"Layer by layer: {network.title} ({arch})", open=arch == "default"):
             gr.Dataframe(_layer_frame(arch), interactive=False, wrap=True, max_height=900)
     gr.Markdown(
         "*RF: receptive field, the side of the input square one value can see "

@@ -21,7 +21,7 @@ import numpy as np
 
 from .checkpoint import atomic_write_text
 from .config import NUM_DIGITS, SHIPPED_WEIGHTS, default_data_dir
-from .data import DataMissingError
+from .cli import exits_cleanly
 from .pen import EVAL_PEN_WIDTHS, PARTS, PenDigits, load_pen_digits, render, writer_split
 from .predictor import BlankDrawingError, Predictor
 
@@ -163,6 +163,7 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+@exits_cleanly
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default=str(SHIPPED_WEIGHTS), help="checkpoint to evaluate")
@@ -173,12 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--out", help="also write the JSON report to this file (atomically)")
     args = parser.parse_args(argv)
-    try:
-        predictor = Predictor.load(args.weights)
-        digits = writer_split(load_pen_digits(args.data_dir), args.writers)
-    except (ValueError, DataMissingError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    predictor = Predictor.load(args.weights)
+    digits = writer_split(load_pen_digits(args.data_dir), args.writers)
     if args.limit is not None:
         digits = digits.take(np.arange(min(args.limit, len(digits))))
     report = {"weights": args.weights, "writer_split": args.writers, **evaluate_pens(predictor, digits, args.pens)}

@@ -10,7 +10,6 @@ requests in flight finish on the old one, and many threads can share one.
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,8 @@ import numpy as np
 import torch
 
 from .checkpoint import load_checkpoint
-from .config import NUM_DIGITS, NUM_SUMS, SHIPPED_WEIGHTS
-from .model import DualHeadNet
+from .config import SHIPPED_WEIGHTS
+from .model import NUM_DIGITS, NUM_SUMS, DualHeadNet, check_n, image_batch
 from .preprocess import preprocess
 
 
@@ -59,15 +58,6 @@ def analytic_sum(digit_probs: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def check_n(n: Any) -> int:
-    """n must be a whole number 0..9 (3 and 3.0 are fine; 3.5, True and '3' are not)."""
-    if isinstance(n, bool) or not isinstance(n, numbers.Real):
-        raise ValueError(f"n must be a whole number from 0 to 9, got {n!r} ({type(n).__name__})")
-    if not float(n).is_integer() or not 0 <= n <= 9:
-        raise ValueError(f"n must be a whole number from 0 to 9, got {n!r}")
-    return int(n)
-
-
 class Predictor:
     def __init__(self, model: DualHeadNet, meta: dict[str, Any] | None = None) -> None:
         self.model = model.eval()
@@ -89,16 +79,11 @@ class Predictor:
             raise BlankDrawingError("nothing drawn: the image has no ink")
         return prepared.image, prepared.stages
 
-    def _batch(self, images28: np.ndarray) -> torch.Tensor:
-        """(28, 28) or (B, 28, 28) inputs in [0, 1] -> a (B, 1, 28, 28) tensor on the model's device."""
-        x = torch.as_tensor(images28, dtype=torch.float32, device=self.device)
-        return x.reshape(-1, 1, *x.shape[-2:])
-
     @torch.inference_mode()
     def probabilities(self, images28: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Batch path on already-preprocessed (B, 28, 28) inputs in [0, 1] -> (digit, sum) probs."""
         ns = torch.as_tensor(n, dtype=torch.long, device=self.device)
-        digit_logits, sum_logits = self.model(self._batch(images28), ns)
+        digit_logits, sum_logits = self.model(image_batch(images28, self.device), ns)
         return digit_logits.softmax(1).cpu().numpy(), sum_logits.softmax(1).cpu().numpy()
 
     @torch.inference_mode()
@@ -106,7 +91,7 @@ class Predictor:
         """One drawing (uint8, HxW or HxWxC, any size, either polarity) and n -> a `Prediction`."""
         n = check_n(n)
         model_input, stages = self.prepare(image)
-        digit_logits, sum_logits = self.model(self._batch(model_input), torch.tensor([n], device=self.device))
+        digit_logits, sum_logits = self.model(image_batch(model_input, self.device), torch.tensor([n], device=self.device))
         digit_probs = digit_logits.softmax(1)[0].cpu().numpy()
         return Prediction(
             n=n,
@@ -128,6 +113,6 @@ class Predictor:
         if isinstance(source, Prediction):
             digit_logits = torch.as_tensor(source.digit_logits, device=self.device)[None]
         else:
-            digit_logits = self.model.digit_logits(self._batch(source))
+            digit_logits = self.model.digit_logits(image_batch(source, self.device))
         ns = torch.arange(NUM_DIGITS, device=self.device)
         return self.model.sum_logits(digit_logits.expand(NUM_DIGITS, -1), ns).softmax(1).cpu().numpy()

@@ -1,3 +1,4 @@
+import dataclasses
 import re
 import threading
 
@@ -8,7 +9,9 @@ import mnistsum.train as train_module
 from mnistsum.config import TrainConfig
 from mnistsum.data import synthetic_split
 from mnistsum.evaluate import evaluate
-from mnistsum.train import BatchEnd, EpochEnd, TrainResult, exercise_log_line, run, train
+from mnistsum.metrics import EvalMetrics, TrainTotals
+from mnistsum.checkpoint import load_checkpoint
+from mnistsum.train import BatchEnd, EpochEnd, TrainResult, exercise_log_line, report, run, train
 
 TINY = TrainConfig(epochs=2, batch_size=32, lr=3e-3, device="cpu")
 
@@ -24,8 +27,8 @@ def test_event_stream_and_learning():
     assert isinstance(events[-1], TrainResult) and not events[-1].stopped
     assert len(batch_events) == 3 * 6 and batch_events[-1].batch == batch_events[-1].num_batches == 6
     assert [e.epoch for e in epoch_events] == [1, 2, 3]
-    assert epoch_events[-1].test["digit_accuracy"] > 0.9  # the synthetic bars are easy to learn
-    assert epoch_events[-1].train["samples"] == 192
+    assert epoch_events[-1].test.digit_accuracy > 0.9  # the synthetic bars are easy to learn
+    assert epoch_events[-1].train.samples == 192 and epoch_events[-1].train.batches == 6
 
 
 def test_same_seed_same_weights_other_seed_other_weights():
@@ -63,7 +66,7 @@ def test_data_order_and_n_do_not_depend_on_the_model(monkeypatch):
     assert all(
         torch.equal(a, b)
         for a, b in zip(
-            _n_per_epoch(monkeypatch, TINY), _n_per_epoch(monkeypatch, TINY.replace(arch="seed", fusion="add"))
+            _n_per_epoch(monkeypatch, TINY), _n_per_epoch(monkeypatch, TINY.replace(arch="exercise", fusion="add"))
         )
     )
 
@@ -82,9 +85,9 @@ def test_stop_mid_epoch():
 
 
 def test_log_line_has_the_exercise_format():
-    m = {"digit_correct": 53744, "digit_accuracy": 0.8957, "digit_loss": 470.444,
-         "sum_correct": 5750, "sum_accuracy": 0.0958, "sum_loss": 874.68}
-    assert exercise_log_line(1, m) == (
+    totals = TrainTotals(samples=60000, batches=469, digit_correct=53744, sum_correct=5750,
+                         digit_loss_batch_sum=470.444, sum_loss_batch_sum=874.68)
+    assert exercise_log_line(1, totals) == (
         "epoch: 1 MNIST {Correct: 53744 Accuracy: 0.896 Loss: 470.44 } RANDOM {Correct: 5750 Accuracy: 0.096 "
         "Loss: 874.68 } Total {Correct: 59494 Accuracy: 0.496 loss: 1345.12 }"
     )
@@ -105,10 +108,23 @@ def test_ema_returns_the_weight_average_and_evaluates_it():
     a, b = raw.model.state_dict(), averaged.model.state_dict()
     assert set(a) == set(b) and not all(torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point())
     again = evaluate(averaged.model, tiny_data()["test_set"])
-    assert again["digit_accuracy"] == averaged.test_metrics["digit_accuracy"]
+    assert again.digit_accuracy == averaged.test_metrics.digit_accuracy
 
 
 @pytest.mark.parametrize("decay", [0.0, 1.0, -0.1, 1.5])
 def test_ema_decay_must_be_a_fraction(decay):
     with pytest.raises(ValueError, match="ema_decay"):
         TrainConfig(ema_decay=decay)
+
+
+def test_the_cli_reports_each_epoch_and_saves_the_whole_config(tmp_path, capsys):
+    result = report(train(TINY, **tiny_data()), str(tmp_path / "m.pt"), "quick")
+    out, err = capsys.readouterr()
+    assert [line.split(" MNIST")[0] for line in out.splitlines() if line.startswith("epoch:")] == ["epoch: 1", "epoch: 2"]
+    assert f"saved {tmp_path / 'm.pt'}" in out
+    assert "\r" not in out + err  # output that is not a terminal gets no progress bar
+    _, meta = load_checkpoint(tmp_path / "m.pt")
+    assert TrainConfig.from_dict(meta["config"]) == result.config == TINY
+    assert EvalMetrics.from_dict(meta["test_metrics"]) == dataclasses.replace(
+        result.test_metrics, confusion=(), misclassified=()
+    )
