@@ -128,3 +128,23 @@ def test_the_cli_reports_each_epoch_and_saves_the_whole_config(tmp_path, capsys)
     assert EvalMetrics.from_dict(meta["test_metrics"]) == dataclasses.replace(
         result.test_metrics, confusion=(), misclassified=()
     )
+
+
+def test_validation_holds_out_the_end_of_the_training_set_and_replaces_the_test_set():
+    train_set = synthetic_split(300, seed=3)
+    cfg = TrainConfig(epochs=1, batch_size=50, validation=100, eval_every_epoch=True)
+    events = list(train(cfg, train_set=train_set, test_set=synthetic_split(64, seed=4)))
+    first = next(e for e in events if isinstance(e, BatchEnd))
+    assert first.num_batches == 4  # 200 of the 300 images are trained on
+    assert events[-1].history[-1].test.images == 100  # measured on the 100 held out, not on the test set
+
+
+@pytest.mark.slow
+def test_pen_digits_are_mixed_in(pen_dir, tmp_path, monkeypatch):
+    from mnistsum.pen import load_pen_digits, writer_split
+
+    monkeypatch.setenv("MNISTSUM_CACHE", str(tmp_path))
+    cfg = TrainConfig(epochs=1, batch_size=1000, data_dir=str(pen_dir), pen_copies=1, eval_every_epoch=False)
+    first = next(e for e in train(cfg, train_set=synthetic_split(500)) if isinstance(e, BatchEnd))
+    pen_train = len(writer_split(load_pen_digits(pen_dir), "train"))
+    assert first.num_batches == -(-(500 + pen_train) // 1000)
