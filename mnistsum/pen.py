@@ -235,12 +235,17 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("MNISTSUM_CACHE") or Path.home() / ".cache" / "mnistsum")
 
 
+def training_digits(cfg: TrainConfig) -> PenDigits:
+    """The pen digits a run may learn from: those of the `cfg.pen_writers` writers."""
+    return writer_split(load_pen_digits(cfg.data_dir), cfg.pen_writers.split("+"))
+
+
 def pen_training_set(cfg: TrainConfig) -> MnistSplit:
     """The pen part of a run's training set, as `cfg` describes it (cached by its settings).
 
     Only the writers of `cfg.pen_writers` are drawn; the test writers never are.
     """
-    digits = writer_split(load_pen_digits(cfg.data_dir), cfg.pen_writers.split("+"))
+    digits = training_digits(cfg)
     augment = StrokeAugment.from_config(cfg)
     key = json.dumps([POOL_VERSION, len(digits), cfg.pen_writers, cfg.pen_copies, cfg.seed, repr(augment), SPLIT_SEED])
     path = _cache_dir() / f"pen_pool_{hashlib.sha1(key.encode()).hexdigest()[:16]}.npz"

@@ -15,6 +15,7 @@ from mnistsum.pen import (
     random_drawing,
     render,
     split_writers,
+    training_digits,
     writer_split,
 )
 from mnistsum.preprocess import preprocess
@@ -108,8 +109,9 @@ def test_training_pool_never_holds_test_writers(pen_dir, pen_digits, tmp_path, m
     assert len(pool) == len(train) and np.array_equal(pool.labels.numpy(), train.labels)
     cached = pen_training_set(cfg)  # second call reads the cache
     assert list(tmp_path.iterdir()) and np.array_equal(cached.images.numpy(), pool.images.numpy())
-    both = TrainConfig(data_dir=str(pen_dir), pen_copies=1, pen_writers="train+val")
-    assert len(pen_training_set(both)) == len(writer_split(pen_digits, ("train", "val")))
+    both = training_digits(TrainConfig(data_dir=str(pen_dir), pen_writers="train+val"))
+    assert len(both) == len(writer_split(pen_digits, ("train", "val")))
+    assert not set(both.writers.tolist()) & set(split_writers(pen_digits)["test"])
 
 
 def test_unknown_split_part_is_refused(pen_digits):

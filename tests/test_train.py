@@ -139,11 +139,16 @@ def test_validation_holds_out_the_end_of_the_training_set_and_replaces_the_test_
     assert events[-1].history[-1].test.images == 100  # measured on the 100 held out, not on the test set
 
 
-@pytest.mark.slow
 def test_pen_digits_are_mixed_in(pen_dir, tmp_path, monkeypatch):
+    import numpy as np
+
+    import mnistsum.pen as pen
     from mnistsum.pen import load_pen_digits, writer_split
 
     monkeypatch.setenv("MNISTSUM_CACHE", str(tmp_path))
+    # the drawings themselves are tested in test_pen.py; here only how many join the run
+    monkeypatch.setattr(pen, "pen_pool", lambda digits, copies, seed, cfg: (
+        np.zeros((len(digits) * copies, 28, 28), np.uint8), np.repeat(digits.labels, copies)))
     cfg = TrainConfig(epochs=1, batch_size=1000, data_dir=str(pen_dir), pen_copies=1, eval_every_epoch=False)
     first = next(e for e in train(cfg, train_set=synthetic_split(500)) if isinstance(e, BatchEnd))
     pen_train = len(writer_split(load_pen_digits(pen_dir), "train"))
