@@ -2,6 +2,7 @@
 
     python -m demo.bench                       # starts `app.py` on a free loopback port
     python -m demo.bench --url http://127.0.0.1:7860/
+    python -m demo.bench --browser             # the Predict tab in Chromium (demo/browser_bench.py)
 
 Prints the latency of sequential calls, with the CPU each side spends per call:
 through `gradio_client` as it comes, for an empty canvas (the floor: HTTP, queue and
@@ -221,9 +222,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=100, help="sequential calls per measurement")
     parser.add_argument("--clients", type=int, default=20, help="concurrent clients")
     parser.add_argument("--per-client", type=int, default=25, help="calls per concurrent client")
+    parser.add_argument("--browser", action="store_true", help="time the Predict tab in Chromium instead")
+    parser.add_argument("--rounds", type=int, default=10, help="--browser: rounds of stroke, Undo, Redo, Undo")
     args = parser.parse_args(argv)
     if args.url and not is_loopback(args.url):
         parser.error(f"{args.url} is not a loopback address; the benchmark only targets this machine")
+    if args.browser:
+        return browser_main(args.url, args.rounds)
     with contextlib.nullcontext((args.url, None)) if args.url else served_app() as (url, server_pid):
         load = ", load average %.1f" % os.getloadavg()[0] if hasattr(os, "getloadavg") else ""
         print(f"benchmarking {url}predict with a drawn {DIGIT} ({os.cpu_count()} CPUs{load})")
@@ -241,6 +246,16 @@ def main(argv: list[str] | None = None) -> int:
         for error in sorted(set(errors))[:5]:
             print(f"  {error}")
     return 1 if errors else 0
+
+
+def browser_main(url: str | None, rounds: int) -> int:
+    from .browser_bench import report, run
+
+    with contextlib.nullcontext((url, None)) if url else served_app() as (served, _):
+        load = ", load average %.1f" % os.getloadavg()[0] if hasattr(os, "getloadavg") else ""
+        print(f"browser benchmark of {served} in headless Chromium ({os.cpu_count()} CPUs{load})")
+        report(run(served, rounds=rounds))
+    return 0
 
 
 if __name__ == "__main__":

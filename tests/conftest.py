@@ -49,16 +49,7 @@ def mnist_train(mnist_dir: Path) -> MnistSplit:
 
 # Browser and served-app fixtures (tests/test_api.py, tests/test_browser_*.py).
 
-CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; `playwright install` is not used
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
+from demo.browser import CHROMIUM, CHROMIUM_FLAGS  # Debian's package; `playwright install` is not used  # noqa: E402
 
 
 @pytest.fixture(scope="session")

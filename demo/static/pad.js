@@ -153,11 +153,26 @@ function finish(event) {
 canvas.addEventListener("pointerup", finish);
 canvas.addEventListener("pointercancel", finish);
 
-buttons.brush.addEventListener("click", () => { tool = "brush"; refreshButtons(); });
-buttons.eraser.addEventListener("click", () => { tool = "eraser"; refreshButtons(); });
-buttons.undo.addEventListener("click", undo);
-buttons.redo.addEventListener("click", redo);
-buttons.clear.addEventListener("click", clear);
+// A finger or pen acts on pointer-up: right after a stroke Chromium sometimes swallows the
+// tap's click (seen with touch input), and a tool that ignores a tap feels broken. The click
+// that may follow is then skipped; mouse and keyboard act on click as usual.
+function onPress(button, action) {
+  let pressedAt = -Infinity;
+  button.addEventListener("pointerup", (event) => {
+    if (event.pointerType === "mouse" || button.disabled) return;
+    pressedAt = event.timeStamp;
+    action();
+  });
+  button.addEventListener("click", (event) => {
+    if (event.timeStamp - pressedAt < 1000) { pressedAt = -Infinity; return; }
+    action();
+  });
+}
+onPress(buttons.brush, () => { tool = "brush"; refreshButtons(); });
+onPress(buttons.eraser, () => { tool = "eraser"; refreshButtons(); });
+onPress(buttons.undo, undo);
+onPress(buttons.redo, redo);
+onPress(buttons.clear, clear);
 
 root.addEventListener("keydown", (event) => {
   if (!(event.ctrlKey || event.metaKey)) return;
