@@ -208,15 +208,18 @@ def report(results: Results) -> None:
         print(note)
 
 
-def run(url: str, rounds: int = 10, first_strokes: int = 5, slider_steps: int = 20) -> Results:
+def run(url: str, rounds: int = 10, first_strokes: int = 5, slider_steps: int = 20, browser: Any = None) -> Results:
+    """All interactions against the app at `url`, in `browser` (default: a fresh system Chromium)."""
+    results = Results()
+    if browser is not None:
+        desktop(browser, url, rounds, first_strokes, slider_steps, results)
+        phone(browser, url, max(2, rounds // 2), results)
+        return results
     from playwright.sync_api import sync_playwright
 
-    results = Results()
     with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
+        own = launch_chromium(playwright)
         try:
-            desktop(browser, url, rounds, first_strokes, slider_steps, results)
-            phone(browser, url, max(3, rounds // 2), results)
+            return run(url, rounds, first_strokes, slider_steps, own)
         finally:
-            browser.close()
-    return results
+            own.close()

@@ -192,3 +192,18 @@ def test_a_finger_draws_on_a_phone_and_the_answer_stays_in_view(browser: Any, ap
         expect(headline(page)).to_contain_text("1 + 3 = 4")
     finally:
         page.context.close()
+
+
+def test_the_browser_benchmark_measures_every_interaction(browser: Any, app_url: str) -> None:
+    """`python -m demo.bench --browser` in miniature: every kind is timed, and the page sends
+    one /predict (join + stream) per stroke and nothing for a slider step. Speed is not asserted."""
+    from demo.browser_bench import run
+
+    results = run(app_url, rounds=1, first_strokes=1, slider_steps=3, browser=browser)
+    kinds = ["first stroke (a 1)", "later stroke (1 -> 7)", "Undo (7 -> 1)", "Redo (1 -> 7)",
+             "slider step (arrow key)", "phone: first finger stroke", "phone: later finger stroke"]
+    assert list(results.latency_ms) == kinds
+    assert all(ms > 0 for values in results.latency_ms.values() for ms in values)
+    assert results.requests["slider step (arrow key)"] == [0, 0, 0]
+    assert max(results.requests["later stroke (1 -> 7)"] + results.requests["Undo (7 -> 1)"]) <= 2
+    assert "scrolled during 0/2" in results.notes[0] and "out of view after 0/2" in results.notes[0]
