@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import os
 import re
 import threading
@@ -32,6 +31,7 @@ import numpy as np
 from .checkpoint import save_checkpoint
 from .config import SHIPPED_WEIGHTS, TrainConfig
 from .data import MnistSplit, ensure_splits
+from .metrics import EvalMetrics
 from .train import BatchEnd, EpochEnd, TrainEvent, TrainResult, checkpoint_meta, train
 
 log = logging.getLogger(__name__)
@@ -189,7 +189,7 @@ class TrainProgress:
         return "\n".join(end.log_line for end in self.history)
 
     @property
-    def final_test(self) -> dict[str, Any] | None:
+    def final_test(self) -> EvalMetrics | None:
         """Test metrics of a completed run (with the confusion matrix and misclassified list)."""
         return self.result.test_metrics if self.completed and self.result else None
 
@@ -199,11 +199,11 @@ class TrainProgress:
         if final is None or self.test_set is None:
             return []
         images = self.test_set.images
-        return [(images[m["index"]].numpy() / 255.0, m["true"], m["predicted"]) for m in final["misclassified"][:limit]]
+        return [(images[m.index].numpy() / 255.0, m.true, m.predicted) for m in final.misclassified[:limit]]
 
     def epoch_rows(self) -> list[dict[str, Any]]:
         """One flat row per epoch: train and test, digit and sum, accuracy and mean loss."""
-        return [epoch_row(end, self.config.batch_size) for end in self.history]
+        return [epoch_row(end) for end in self.history]
 
     def curve_rows(self) -> list[dict[str, Any]]:
         """Long-format rows (epoch, metric, series, value) for line plots, one series per split and head."""
@@ -238,27 +238,31 @@ class TrainProgress:
         }
 
 
-def _final_summary(test: dict[str, Any]) -> dict[str, Any]:
+def _final_summary(test: EvalMetrics) -> dict[str, Any]:
     """Final test metrics with the misclassified list reduced to its length (it can be thousands long)."""
-    summary = {k: v for k, v in test.items() if k != "misclassified"}
-    summary["misclassified_count"] = len(test["misclassified"])
-    return summary
+    return {**test.summary(), "confusion": test.confusion, "misclassified_count": len(test.misclassified)}
 
 
-def epoch_row(end: EpochEnd, batch_size: int) -> dict[str, Any]:
-    """Flatten an `EpochEnd`. Train losses become means per batch, comparable with the test means."""
-    batches = math.ceil(end.train["samples"] / batch_size)
+def epoch_row(end: EpochEnd) -> dict[str, Any]:
+    """Flatten an `EpochEnd`. Losses are means (per batch in training, per image or pair on the test set)."""
     row: dict[str, Any] = {
         "epoch": end.epoch,
         "seconds": round(end.seconds, 2),
-        "train_digit_accuracy": end.train["digit_accuracy"],
-        "train_sum_accuracy": end.train["sum_accuracy"],
-        "train_digit_loss": end.train["digit_loss"] / batches,
-        "train_sum_loss": end.train["sum_loss"] / batches,
+        "train_digit_accuracy": end.train.digit_accuracy,
+        "train_sum_accuracy": end.train.sum_accuracy,
+        "train_digit_loss": end.train.digit_loss_batch_mean,
+        "train_sum_loss": end.train.sum_loss_batch_mean,
     }
     if end.test is not None:
-        for key in ("digit_accuracy", "sum_accuracy", "both_accuracy", "sum_consistency", "digit_loss", "sum_loss"):
-            row[f"test_{key}"] = end.test[key]
+        t = end.test
+        row |= {
+            "test_digit_accuracy": t.digit_accuracy,
+            "test_sum_accuracy": t.sum_accuracy,
+            "test_both_accuracy": t.both_accuracy,
+            "test_sum_consistency": t.sum_consistency,
+            "test_digit_loss": t.digit_loss_per_image,
+            "test_sum_loss": t.sum_loss_per_pair,
+        }
     return row
 
 

@@ -34,7 +34,7 @@ def test_inspect_explains_the_drawing_on_screen():
 
 
 def test_inspect_is_quiet_without_a_drawing_or_a_model():
-    predictor = Predictor(DualHeadNet(arch="seed"))
+    predictor = Predictor(DualHeadNet(arch="exercise"))
     assert inspect(lambda: predictor, None, 3) == BLANK
     assert inspect(lambda: predictor, np.full((280, 280), 255, np.uint8), 3) == BLANK  # white page
     assert inspect(lambda: None, _drawing(7), 3) == BLANK
