@@ -209,3 +209,7 @@ watch("value", () => {
 paper();
 refreshButtons();
 root.dataset.ready = "true";
+// Gradio's status tracker first uses the theme's monospace font during the first event, so
+// the first stroke would fetch it too: fetch it with the page instead.
+const mono = getComputedStyle(document.body).getPropertyValue("--font-mono");
+if (mono && document.fonts) document.fonts.load(`1em ${mono}`).catch(() => {});
