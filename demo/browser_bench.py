@@ -65,7 +65,7 @@ class RequestLog:
 
     def _seen(self, request: Any) -> None:
         fn = None
-        if request.url.split("?")[0].endswith("/queue/join") and request.post_data:
+        if request.url.split("?")[0].endswith("/queue/join") and request.post_data:  # timers are queued
             try:
                 fn = json.loads(request.post_data).get("fn_index")
             except ValueError:

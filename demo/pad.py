@@ -45,7 +45,7 @@ def _pad_template(label: str, size: int, pen: int, eraser: int) -> str:
     )
     # No ${value} here: the template never changes, so Gradio never re-renders the canvas.
     return (
-        f'<div class="pad" tabindex="0" data-pen="{pen}" data-eraser="{eraser}" '
+        f'<div class="pad" role="group" tabindex="0" data-pen="{pen}" data-eraser="{eraser}" '
         f'aria-label="{html.escape(label)}: drawing pad. Ctrl+Z undoes, Ctrl+Shift+Z redoes.">'
         f'<div class="pad-label">{html.escape(label)}</div>'
         f'<canvas width="{size}" height="{size}" aria-label="Drawing area"></canvas>'

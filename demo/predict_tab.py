@@ -197,11 +197,15 @@ def build_predict_tab(slot: ModelSlot, data_dir: str | Path | None = None) -> tu
     shared = {"concurrency_limit": PREDICT_CONCURRENCY, "concurrency_id": "predict", "show_progress": "hidden"}
     # The one list of what a prediction reads: the API sees (drawing, n); states are hidden.
     predict_inputs = [pad, n, panel_open]
+    # The page calls /predict without the queue: one POST per stroke instead of a join and an
+    # event stream, and less of Gradio's per-event work on a busy server (measured with
+    # `python -m demo.bench --browser`). API callers still reach it through the queue's routes.
     pad.change(
         functools.partial(predict, slot),
         inputs=predict_inputs,
         outputs=[shown, stages_view, received],
         trigger_mode="always_last",
+        queue=False,
         api_name="predict",
         api_description="Drawing (an image data URL: data:image/png;base64,...; '' for an empty pad) and n (0-9) "
         "-> the answer as one JSON object (digit, sum, heads_agree, digit_probs, sum_probs, analytic_sum_probs, "
