@@ -31,10 +31,12 @@ from mnistsum.explain import (
     layer_table,
     saliency,
 )
-from mnistsum.jobs import RUNNER, JobBusyError, JobRunner, JobStatus, TrainingPolicy
+from mnistsum.jobs import RUNNER, JobRunner, JobStatus, TrainingPolicy
 from mnistsum.model import NETWORKS, DualHeadNet
-from mnistsum.predictor import Predictor
+from mnistsum.predictor import Predictor, check_n
 from mnistsum.race import RACE_JOB, RaceUpdate, race_configs, start_race
+
+from .state import REFUSALS, refusal
 
 ACTIVE_POLL_S = 1.0
 IDLE_POLL_S = 3.0
@@ -78,6 +80,10 @@ BLANK = InspectOutputs(INSPECT_HINT, None, None, None, None, None, None, None, N
 def inspect(get_predictor: Callable[[], Predictor | None], image: np.ndarray | None, n: int) -> InspectOutputs:
     """Feature maps, saliency and the sum head's input for the drawing the Predict tab last sent
     (the image the server received; None when nothing is drawn)."""
+    try:
+        n = check_n(n)
+    except REFUSALS as err:
+        return BLANK._replace(caption=refusal(err))
     predictor = get_predictor()
     if image is None or predictor is None:
         return BLANK
@@ -141,8 +147,8 @@ def _exercise_frame() -> pd.DataFrame:
 def _start(runner: JobRunner, policy: TrainingPolicy, data_dir: str, choice: str) -> str:
     try:
         status = start_race(runner, RACE_CHOICES[choice], policy, data_dir=data_dir)
-    except (ValueError, JobBusyError) as err:  # PolicyError is a ValueError
-        return f"⚠️ {err}"
+    except REFUSALS as err:
+        return refusal(err)
     return f"Started race #{status.job_id}."
 
 
@@ -217,7 +223,7 @@ def build_learn_tab(
             stop = gr.Button("■ Stop", variant="stop", elem_id="race-stop")
         gr.Markdown(
             f"*{add_cfg.epochs} epochs on {add_cfg.limit:,} training images, seed {add_cfg.seed}; accuracy on all "
-            f"100,000 (test image, n) pairs after each epoch. About two minutes on one CPU core. "
+            f"100,000 (test image, n) pairs after each epoch; a couple of minutes on a laptop CPU. "
             f"Data: {data_status(data_dir)}*"
         )
         message = gr.Markdown(elem_id="race-message")

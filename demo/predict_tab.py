@@ -20,13 +20,14 @@ import numpy as np
 from PIL import Image
 
 from mnistsum import render
+from mnistsum.render import CANVAS
 from mnistsum.config import NUM_DIGITS, NUM_SUMS, default_data_dir
 from mnistsum.data import MnistSplit, has_mnist, load_split
 from mnistsum.drawing import DrawingPayloadError, answer, blank_answer, decode_drawing, png_data_url
 from mnistsum.predictor import BlankDrawingError, Predictor, check_n
 from mnistsum.preprocess import preprocess
 
-from .make_examples import CANVAS, PEN, example_path
+from .make_examples import PEN, example_path
 from .pad import AnswerView, DrawingPad
 from .state import ModelSlot
 

@@ -6,7 +6,19 @@ from pathlib import Path
 
 from mnistsum.checkpoint import CheckpointError
 from mnistsum.config import REPO_ROOT, SHIPPED_WEIGHTS
+from mnistsum.jobs import JobBusyError
 from mnistsum.predictor import Predictor
+
+# What visitors and API callers can cause, and are told about rather than shown an error:
+# bad values (ValueError, which covers CheckpointError, PolicyError and BlankDrawingError),
+# wrong types, missing data or an existing file (OSError), a job already running.
+REFUSALS = (TypeError, ValueError, OSError, JobBusyError)
+
+
+def refusal(err: Exception) -> str:
+    """A refusal as every tab's message line shows it."""
+    return f"⚠️ {err}"
+
 
 RETRAIN = "python -m mnistsum.train --preset shipped --out weights/mnistsum.pt"
 

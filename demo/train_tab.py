@@ -22,7 +22,6 @@ from mnistsum.config import TrainConfig, apply_values, default_data_dir
 from mnistsum.data import data_status, has_mnist
 from mnistsum.jobs import (
     RUNNER,
-    JobBusyError,
     JobRunner,
     JobStatus,
     TrainingPolicy,
@@ -38,7 +37,7 @@ from mnistsum.model import FUSIONS, NETWORKS
 from mnistsum.predictor import Predictor
 from mnistsum.train import checkpoint_meta
 
-from .state import ModelSlot
+from .state import REFUSALS, ModelSlot, refusal
 
 PRESET = "class"
 ACTIVE_POLL_S = 0.5  # smooth progress while a job runs
@@ -47,7 +46,6 @@ TRAIN_IMAGES = 60_000
 UI_MAX_EPOCHS = 30
 BATCH_SIZES = [32, 64, 128, 256, 512, 1024]
 GALLERY_SIZE = 32
-REFUSED = (TypeError, ValueError, JobBusyError)  # bad or missing values, the policy, a job already running
 CURVE_COLORS = {"digit train": "#9ecae1", "digit test": "#08519c", "sum train": "#fdae6b", "sum test": "#a63603"}
 INTRO = """### Train a network from scratch
 The same training loop as `python -m mnistsum.train`, running on this server while you watch.
@@ -73,8 +71,8 @@ def _start(runner: JobRunner, policy: TrainingPolicy, base: TrainConfig, *form: 
     A started run needs no message: the headline and progress bar take over."""
     try:
         start_training(runner, form_config(base, *form), policy)
-    except REFUSED as err:
-        return f"⚠️ {err}"
+    except REFUSALS as err:
+        return refusal(err)
     return ""
 
 
@@ -87,8 +85,8 @@ def _stop(runner: JobRunner) -> str:
 def _use_weights(runner: JobRunner, slot: ModelSlot) -> str:
     try:
         result = completed_result(runner.status())
-    except ValueError as err:
-        return f"⚠️ {err}"
+    except REFUSALS as err:
+        return refusal(err)
     slot.swap(
         Predictor(result.model, checkpoint_meta(result)),
         f"trained in the app ({result.config.arch}/{result.config.fusion}, {result.config.epochs} epochs on "
@@ -100,8 +98,8 @@ def _use_weights(runner: JobRunner, slot: ModelSlot) -> str:
 def _save(runner: JobRunner, name: str) -> str:
     try:
         path = save_trained(completed_result(runner.status()), name)
-    except (ValueError, OSError) as err:  # FileExistsError is an OSError
-        return f"⚠️ {err}"
+    except REFUSALS as err:
+        return refusal(err)
     return f"✅ Saved `{path}`."
 
 
@@ -372,7 +370,7 @@ def _register_api(runner: JobRunner, policy: TrainingPolicy, base: TrainConfig) 
         try:
             form = (arch, fusion, epochs, batch_size, lr, seed, augment, limit, download)
             status = start_training(runner, form_config(base, *form), policy)
-        except REFUSED as err:
+        except REFUSALS as err:
             raise gr.Error(str(err)) from err
         return status_dict(status)
 

@@ -16,6 +16,8 @@ from demo.app import build_app, launch
 from demo.make_examples import example_path
 from mnistsum.jobs import RUNNER
 
+pytestmark = pytest.mark.slow
+
 SMALL = {"epochs": 1, "limit": 2000}  # ~2,000 real images: seconds, not minutes
 EXERCISE_LINE = re.compile(
     r"epoch: 1 MNIST \{Correct: \d+ Accuracy: [01]\.\d{3} Loss: [\d.]+ \} RANDOM \{Correct: \d+ Accuracy: [01]\.\d{3} "
