@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=10, help="--browser: rounds of stroke, Undo, Redo, Undo")
     parser.add_argument("--url", help="a running app (default: start app.py on a free loopback port)")
     args, rest = parser.parse_known_args(argv)
+    if not args.browser and {"-h", "--help"} & set(rest):
+        print(__doc__)
     if not args.browser:
         return http_main(sys.argv[1:] if argv is None else argv)
     if args.url and not is_loopback(args.url):
