@@ -133,7 +133,8 @@ def desktop(browser: Any, url: str, rounds: int, first_strokes: int, slider_step
         box = page.locator("#drawing canvas").bounding_box()
         one, bar = canvas_points(box, STROKES[1][0]), canvas_points(box, TOP_BAR)
         seven, single = f"7 + {START_N} = {7 + START_N}", f"1 + {START_N} = {1 + START_N}"
-        undo, redo = page.get_by_role("button", name="Undo"), page.get_by_role("button", name="Redo")
+        tools = page.locator("#drawing")
+        undo, redo = tools.get_by_role("button", name="Undo"), tools.get_by_role("button", name="Redo")
         measure(page, log, results, "first stroke (a 1)", single, lambda: mouse_stroke(page, one))
         for _ in range(rounds):  # 1 -> 7 -> 1 -> 7 -> 1
             measure(page, log, results, "later stroke (1 -> 7)", seven, lambda: mouse_stroke(page, bar))
@@ -173,7 +174,7 @@ def phone(browser: Any, url: str, rounds: int, results: Results) -> None:
             measure(page, log, results, "phone: later finger stroke", seven, lambda: touch_stroke(page, bar))
             scrolled += page.evaluate("window.scrollY") != before
             hidden += not in_view(page, "#headline")
-            page.get_by_role("button", name="Undo").tap()
+            page.locator("#drawing").get_by_role("button", name="Undo").tap()
             page.wait_for_function(f"document.querySelector('#headline').textContent.includes('{single}')")
         results.notes.append(
             f"phone 390x844: page scrolled during {scrolled}/{rounds} finger strokes; "

@@ -198,15 +198,14 @@ def build_predict_tab(slot: ModelSlot, data_dir: str | Path | None = None) -> tu
     shared = {"concurrency_limit": PREDICT_CONCURRENCY, "concurrency_id": "predict", "show_progress": "hidden"}
     # The one list of what a prediction reads: the API sees (drawing, n); states are hidden.
     predict_inputs = [pad, n, panel_open]
-    # The page calls /predict without the queue: one POST per stroke instead of a join and an
-    # event stream, and less of Gradio's per-event work on a busy server (measured with
-    # `python -m demo.bench --browser`). API callers still reach it through the queue's routes.
+    # Queued, although the page would then send one request per stroke instead of two (a join
+    # and its event stream): without the queue, Gradio 6.31 shows the visitor no error message.
     pad.change(
         functools.partial(predict, slot),
         inputs=predict_inputs,
         outputs=[shown, stages_view, received],
         trigger_mode="always_last",
-        queue=False,
+        queue=True,
         api_name="predict",
         api_description="Drawing (an image data URL: data:image/png;base64,...; '' for an empty pad) and n (0-9) "
         "-> the answer as one JSON object (digit, sum, heads_agree, digit_probs, sum_probs, analytic_sum_probs, "

@@ -59,14 +59,18 @@ def shared(browser: Any, app_url: str) -> Iterator[tuple[Any, Requests]]:
 def page(shared: tuple[Any, Requests]) -> Any:
     """The module's page with a cleared pad, n = START_N and the stages panel closed."""
     page, requests = shared
-    clear = page.get_by_role("button", name="Clear")
+    clear = pad_button(page, "Clear")
     if clear.is_enabled():
         clear.click()
     expect(headline(page)).to_contain_text("Draw a digit")
     set_n(page, START_N)
-    page.get_by_role("button", name="Brush").click()
+    pad_button(page, "Brush").click()
     requests.reset()
     return page
+
+
+def pad_button(page: Any, name: str) -> Any:
+    return page.locator("#drawing").get_by_role("button", name=name)
 
 
 def headline(page: Any) -> Any:
@@ -91,7 +95,7 @@ def test_strokes_undo_and_redo_each_cost_one_call(page: Any, shared: tuple[Any, 
     expect(page.locator("#sum-table tr.highlight")).to_contain_text(f"n={START_N}")
     stroke(page, TOP_BAR)  # a bar across the top makes the 1 a 7
     expect(headline(page)).to_contain_text("7 + 3 = 10")
-    undo, redo = page.get_by_role("button", name="Undo"), page.get_by_role("button", name="Redo")
+    undo, redo = pad_button(page, "Undo"), pad_button(page, "Redo")
     undo.click()
     expect(headline(page)).to_contain_text("1 + 3 = 4")
     redo.click()
@@ -128,17 +132,17 @@ def test_a_burst_of_slider_steps_is_answered_in_the_page(page: Any, shared: tupl
 def test_clear_and_the_eraser_empty_the_answer_and_keep_drawing_possible(page: Any) -> None:
     draw(page, 1)
     expect(headline(page)).to_contain_text("1 + 3 = 4")
-    page.get_by_role("button", name="Clear").click()
+    pad_button(page, "Clear").click()
     expect(headline(page)).to_contain_text("Draw a digit")
     expect(page.locator("#digit-probs li")).to_have_count(0)
     expect(page.locator("#agreement")).to_have_text("")
     expect(page.locator("#model-input img")).to_have_count(0)
     expect(page.locator("#sum-table table")).to_have_count(0)
-    expect(page.get_by_role("button", name="Brush")).to_have_attribute("aria-pressed", "true")
+    expect(pad_button(page, "Brush")).to_have_attribute("aria-pressed", "true")
     draw(page, 1)  # straight after clearing, with the brush still selected
     expect(headline(page)).to_contain_text("1 + 3 = 4")
-    page.get_by_role("button", name="Eraser").click()
-    expect(page.get_by_role("button", name="Eraser")).to_have_attribute("aria-pressed", "true")
+    pad_button(page, "Eraser").click()
+    expect(pad_button(page, "Eraser")).to_have_attribute("aria-pressed", "true")
     stroke(page, *STROKES[1])  # erase the 1 along its own path: nothing left to read
     expect(headline(page)).to_contain_text("Draw a digit")
 
@@ -148,7 +152,7 @@ def test_an_example_is_one_click_away(page: Any) -> None:
     expect(headline(page)).to_contain_text(f"9 + {START_N} = {9 + START_N}")
     set_n(page, 5)  # the slider then works on the example, as on a drawing
     expect(headline(page)).to_contain_text("9 + 5 = 14")
-    page.get_by_role("button", name="Undo").click()  # loading it was a step of the pad's history
+    pad_button(page, "Undo").click()  # loading it was a step of the pad's history
     expect(headline(page)).to_contain_text("Draw a digit")
 
 
@@ -169,7 +173,7 @@ def test_stages_panel_follows_the_received_drawing(page: Any) -> None:
     first = page.locator("#stages img").get_attribute("src")
     stroke(page, [(0.1, 0.9), (0.3, 0.9)])
     expect(page.locator("#stages img")).not_to_have_attribute("src", first)  # it follows each stroke while open
-    page.get_by_role("button", name="Clear").click()
+    pad_button(page, "Clear").click()
     expect(page.locator("#stages img")).to_have_count(0)
     panel.click()
 
@@ -189,7 +193,7 @@ def test_a_finger_draws_on_a_phone_and_the_answer_stays_in_view(browser: Any, ap
         assert page.evaluate("window.scrollY") == before  # drawing did not scroll the page
         shown = headline(page).bounding_box()
         assert shown["y"] >= 0 and shown["y"] + shown["height"] <= 844  # visible while drawing
-        page.get_by_role("button", name="Undo").tap()
+        pad_button(page, "Undo").tap()
         expect(headline(page)).to_contain_text("1 + 3 = 4")
     finally:
         page.context.close()
@@ -197,7 +201,7 @@ def test_a_finger_draws_on_a_phone_and_the_answer_stays_in_view(browser: Any, ap
 
 def test_the_browser_benchmark_measures_every_interaction(browser: Any, app_url: str) -> None:
     """`python -m demo.bench --browser` in miniature: every kind is timed, and the page sends
-    one request per stroke (a POST to /predict) and nothing for a slider step. Speed is not asserted."""
+    one /predict per stroke (a join and its event stream) and nothing for a slider step. Speed is not asserted."""
     from demo.browser_bench import run
 
     results = run(app_url, rounds=1, first_strokes=1, slider_steps=3, browser=browser)
@@ -206,5 +210,5 @@ def test_the_browser_benchmark_measures_every_interaction(browser: Any, app_url:
     assert list(results.latency_ms) == kinds
     assert all(ms > 0 for values in results.latency_ms.values() for ms in values)
     assert results.requests["slider step (arrow key)"] == [0, 0, 0]
-    assert max(results.requests["later stroke (1 -> 7)"] + results.requests["Undo (7 -> 1)"]) == 1
+    assert max(results.requests["later stroke (1 -> 7)"] + results.requests["Undo (7 -> 1)"]) <= 2
     assert "scrolled during 0/2" in results.notes[0] and "out of view after 0/2" in results.notes[0]
