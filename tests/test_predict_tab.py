@@ -196,6 +196,7 @@ def test_one_server_event_per_stroke_and_none_per_slider_step(slot: ModelSlot, t
     assert [(t[0], t[1]) for t in dep.targets] == [(pad._id, "change")]
     assert [b._id for b in dep.inputs][:2] == [pad._id, n._id]  # the API sees (drawing, n)
     assert dep.trigger_mode == "always_last"
+    assert dep.queue is not False  # unqueued, Gradio 6.31 shows the visitor no error message
     assert dep.concurrency_limit == PREDICT_CONCURRENCY > 1
     server_events_on = {(t[0], t[1]) for d in demo.fns.values() if d.fn is not None for t in d.targets}
     assert (n._id, "change") not in server_events_on  # n is answered in the page
