@@ -212,3 +212,27 @@ def test_the_browser_benchmark_measures_every_interaction(browser: Any, app_url:
     assert results.requests["slider step (arrow key)"] == [0, 0, 0]
     assert max(results.requests["later stroke (1 -> 7)"] + results.requests["Undo (7 -> 1)"]) <= 2
     assert "scrolled during 0/2" in results.notes[0] and "out of view after 0/2" in results.notes[0]
+
+
+def test_a_server_error_reaches_the_visitor_as_a_message(browser: Any, tmp_path: Path) -> None:
+    """Without a model a stroke cannot be read: the page says why (Gradio's error toast), and
+    clearing the pad still works."""
+    import socket
+
+    from demo.app import build_app, launch
+    from demo.state import ModelSlot
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo = build_app(ModelSlot(tmp_path / "missing.pt"), data_dir=tmp_path)
+    _, url, _ = launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    page = open_app(browser, url)
+    try:
+        draw(page, 7)
+        expect(page.get_by_test_id("toast-body").first).to_contain_text("No model is loaded")
+        pad_button(page, "Clear").click()
+        expect(headline(page)).to_contain_text("Draw a digit")
+    finally:
+        page.close()
+        demo.close()
