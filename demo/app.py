@@ -9,7 +9,7 @@ from typing import Any
 import gradio as gr
 
 from .learn_tab import build_learn_tab
-from .predict_tab import CSS as PREDICT_CSS
+from .pad import css as pad_css
 from .predict_tab import build_predict_tab
 from .state import ModelSlot
 from .train_tab import build_train_tab
@@ -19,10 +19,7 @@ One small network, two inputs, two answers: draw a digit, pick **n**, and it rea
 *and* computes digit + n with a second head. **Predict** shows what it answers and why,
 **Train** trains your own model, **Learn** looks inside.
 """
-CSS = """
-#headline h2 { font-size: 2.6rem; margin: 0.2rem 0 0.4rem; }
-#drawing { max-width: 440px; }
-""" + PREDICT_CSS
+CSS = pad_css()
 LAUNCH_DEFAULTS: dict[str, Any] = {
     "theme": gr.themes.Soft(),
     "css": CSS,
@@ -54,11 +51,11 @@ def build_app(slot: ModelSlot | None = None, data_dir: str | Path | None = None)
         banner = gr.Markdown(visible=False, elem_id="model-banner")
         with gr.Tabs():
             with gr.Tab("Predict", id="predict"):
-                pad, n = build_predict_tab(slot, data_dir)
+                received, n = build_predict_tab(slot, data_dir)
             with gr.Tab("Train", id="train"):
                 build_train_tab(slot, data_dir)
             with gr.Tab("Learn", id="learn") as learn:
-                build_learn_tab(learn, pad, n, lambda: slot.predictor, data_dir)
+                build_learn_tab(learn, received, n, lambda: slot.predictor, data_dir)
         demo.load(fn=lambda: model_banner(slot), outputs=banner, api_visibility="private")
     return demo
 

@@ -3,7 +3,7 @@
 Wiring only: the fusion race runs `mnistsum.race` on the app's shared job runner (it takes
 turns with the Train tab) and a `gr.Timer` polls its snapshot; the model explorer and the
 views of the current drawing come from `mnistsum.explain`. The tab follows the Predict tab's
-pad and n slider, so it always explains the drawing on screen.
+received drawing and n slider, so it always explains the drawing on screen.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ from mnistsum.model import NETWORKS, DualHeadNet
 from mnistsum.predictor import Predictor, check_n
 from mnistsum.race import RACE_JOB, RaceUpdate, race_configs, start_race
 
-from .predict_tab import composite
 from .state import REFUSALS, refusal
 
 ACTIVE_POLL_S = 1.0
@@ -78,13 +77,13 @@ class InspectOutputs(NamedTuple):
 BLANK = InspectOutputs(INSPECT_HINT, None, None, None, None, None, None, None, None)
 
 
-def inspect(get_predictor: Callable[[], Predictor | None], drawing: Any, n: int) -> InspectOutputs:
-    """Feature maps, saliency and the sum head's input for the drawing on the Predict tab."""
+def inspect(get_predictor: Callable[[], Predictor | None], image: np.ndarray | None, n: int) -> InspectOutputs:
+    """Feature maps, saliency and the sum head's input for the drawing the Predict tab last sent
+    (the image the server received; None when nothing is drawn)."""
     try:
         n = check_n(n)
     except REFUSALS as err:
         return BLANK._replace(caption=refusal(err))
-    image = composite(drawing)
     predictor = get_predictor()
     if image is None or predictor is None:
         return BLANK
@@ -197,19 +196,20 @@ def _race_curves(status: JobStatus) -> tuple[pd.DataFrame | None, pd.DataFrame |
 
 def build_learn_tab(
     tab: gr.Tab,
-    pad: gr.ImageEditor,
+    drawing: gr.State,
     n_slider: gr.Slider,
     get_predictor: Callable[[], Predictor | None],
     data_dir: str | Path | None = None,
     runner: JobRunner = RUNNER,
     policy: TrainingPolicy | None = None,
 ) -> None:
-    """Lay out the tab inside the caller's `tab` and wire it to the Predict tab's `pad` and
-    `n_slider`, the served model (`get_predictor`) and the app's shared job `runner`.
+    """Lay out the tab inside the caller's `tab` and wire it to the Predict tab's received
+    `drawing` (a per-session state) and `n_slider`, the served model (`get_predictor`) and the
+    app's shared job `runner`.
 
-    The inspector (feature maps, SmoothGrad, ...) runs when the tab is opened, on whatever the
-    pad holds then: the pad and slider live in the Predict tab, so they cannot change while
-    this tab is on screen, and strokes drawn elsewhere cost nothing here."""
+    The inspector (feature maps, SmoothGrad, ...) runs when the tab is opened, on the drawing the
+    server last received from the Predict tab: the pad and slider live there, so they cannot
+    change while this tab is on screen, and strokes drawn elsewhere cost nothing here."""
     policy = policy or TrainingPolicy.from_env()
     data_dir = str(data_dir or default_data_dir())
     add_cfg, _ = race_configs()
@@ -290,7 +290,7 @@ def build_learn_tab(
 
     tab.select(
         fn=functools.partial(inspect, get_predictor),
-        inputs=[pad, n_slider],
+        inputs=[drawing, n_slider],
         outputs=[caption, model_input, heat, conv1, conv2, digit_probs, one_hot_n, own_input, other_input],
         concurrency_limit=INSPECT_CONCURRENCY,
         show_progress="hidden",

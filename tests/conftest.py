@@ -94,16 +94,7 @@ def shipped_evaluation(mnist_dir: Path, tmp_path_factory: pytest.TempPathFactory
 
 # Browser and served-app fixtures (tests/test_api.py, tests/test_browser_*.py).
 
-CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; `playwright install` is not used
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
+from demo.browser import CHROMIUM, CHROMIUM_FLAGS  # Debian's package; `playwright install` is not used  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -116,9 +116,8 @@ def test_a_capped_deployment_refuses_bigger_runs_and_survives_missing_data(monke
         assert status["error"].startswith("DataMissingError: MNIST not found under data directory")
         assert "tick 'download'" in status["error"] and "MNISTSUM_DATA" in status["error"]
 
-        drawing = {"background": None, "layers": [], "composite": handle_file(str(example_path(7)))}
-        headline = client.predict(drawing, 2, api_name="/predict")[0]
-        assert headline.startswith("## 7 + 2 = 9")  # predict keeps serving
+        answer = client.predict(handle_file(str(example_path(7))), 2, api_name="/predict_json")
+        assert (answer["digit"], answer["sum"]) == (7, 9)  # predict keeps serving
 
 
 def test_with_training_switched_off_the_api_says_why(monkeypatch, tmp_path):
