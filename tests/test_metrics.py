@@ -4,8 +4,7 @@ import json
 
 import pytest
 
-from mnistsum.checkpoint import load_checkpoint
-from mnistsum.config import REPO_ROOT, SHIPPED_WEIGHTS
+from mnistsum.config import REPO_ROOT
 from mnistsum.metrics import EvalMetrics, Misclassified, TrainTotals
 
 
@@ -26,12 +25,16 @@ def test_eval_metrics_round_trip_through_json():
     assert "confusion" not in m.summary() and m.summary()["digit_loss_per_image"] == 0.7
 
 
-@pytest.mark.parametrize("source", ["checkpoint", "metrics.json"])
+@pytest.mark.parametrize("source", ["old names", "metrics.json"])
 def test_metrics_written_before_the_rename_still_read(source):
-    """The shipped checkpoint and metrics.json predate the loss names: digit_loss was per image."""
-    old = load_checkpoint(SHIPPED_WEIGHTS)[1]["test_metrics"] if source == "checkpoint" else json.loads(
-        (REPO_ROOT / "weights" / "metrics.json").read_text()
-    )
+    """Files written before the loss names changed (digit_loss was per image, sum_loss per pair)
+    read as today's; the shipped metrics.json reads as it is. (The shipped checkpoint records no
+    test metrics: its recipe evaluates nothing during training.)"""
+    published = json.loads((REPO_ROOT / "weights" / "metrics.json").read_text())
+    old = published
+    if source == "old names":
+        renamed = {"digit_loss_per_image": "digit_loss", "sum_loss_per_pair": "sum_loss"}
+        old = {renamed.get(k, k): v for k, v in published.items()}
     m = EvalMetrics.from_dict(old)
     loss_key = "digit_loss" if "digit_loss" in old else "digit_loss_per_image"
     assert m.digit_loss_per_image == old[loss_key] and m.digit_accuracy == old["digit_accuracy"]
