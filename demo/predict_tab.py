@@ -26,7 +26,7 @@ from mnistsum.predictor import BlankDrawingError, Prediction, check_n
 from mnistsum.preprocess import preprocess
 
 from .make_examples import CANVAS, PEN, example_path
-from .state import ModelSlot
+from .state import ModelSlot, VisitorModels
 
 PAD_ID = "drawing"
 # Visitors are served in parallel: one prediction is ~10 ms of CPU, so a handful of
@@ -210,8 +210,12 @@ def _shown(slot: ModelSlot, drawing: np.ndarray, n: Any, panel_open: bool) -> tu
     return (*predict_image(slot, drawing, n), stages_image(drawing) if panel_open else gr.skip())
 
 
-def build_predict_tab(slot: ModelSlot, data_dir: str | Path | None = None) -> tuple[gr.ImageEditor, gr.Slider]:
-    """Lay out the tab and wire it; returns the pad and the n slider for other tabs to follow."""
+def build_predict_tab(
+    models: VisitorModels, visitor: gr.State, data_dir: str | Path | None = None
+) -> tuple[gr.ImageEditor, gr.Slider]:
+    """Lay out the tab and wire it; returns the pad and the n slider for other tabs to follow.
+    Every prediction uses the model of the visitor whose token `visitor` holds (a `gr.State`,
+    so it is not part of `/predict`'s API: callers send the drawing and n, and get the default model)."""
     data_dir = Path(data_dir or default_data_dir())
     with gr.Row(equal_height=False):
         with gr.Column(scale=4, min_width=300):
@@ -274,8 +278,8 @@ def build_predict_tab(slot: ModelSlot, data_dir: str | Path | None = None) -> tu
     shared = {"concurrency_limit": PREDICT_CONCURRENCY, "concurrency_id": "predict", "show_progress": "hidden"}
     gr.on(
         triggers=[pad.change, n.change],
-        fn=functools.partial(predict, slot),
-        inputs=[pad, n],
+        fn=lambda drawing, n, token: predict(models.for_visitor(token), drawing, n),
+        inputs=[pad, n, visitor],
         outputs=outputs,
         trigger_mode="always_last",
         api_name="predict",
@@ -293,11 +297,13 @@ def build_predict_tab(slot: ModelSlot, data_dir: str | Path | None = None) -> tu
     pad.change(stages_if_open, [pad, panel_open], stages_picture, api_visibility="private", **shared)
     # A value set from the server fires no `change` on the pad, so these events predict themselves.
     examples.click(
-        functools.partial(load_example, slot), [examples, n, panel_open], [pad, mnist_caption, *outputs, stages_picture],
+        lambda index, n_value, panel, token: load_example(models.for_visitor(token), index, n_value, panel),
+        [examples, n, panel_open, visitor], [pad, mnist_caption, *outputs, stages_picture],
         api_visibility="private", **shared,
     )
     random_button.click(
-        functools.partial(random_mnist_digit, slot, data_dir), [n, panel_open],
+        lambda n_value, panel, token: random_mnist_digit(models.for_visitor(token), data_dir, n_value, panel),
+        [n, panel_open, visitor],
         [pad, mnist_caption, *outputs, stages_picture], api_visibility="private", **shared,
     )
     gr.on(triggers=None, fn=None, js=SELECT_BRUSH_JS)  # no triggers: at page load

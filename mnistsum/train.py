@@ -43,9 +43,10 @@ class BatchEnd:
 class EpochEnd:
     epoch: int
     train: dict[str, float]  # digit/sum correct, accuracy, summed batch losses (the exercise's numbers)
-    test: dict[str, Any] | None  # `evaluate()` on the test set
+    test: dict[str, Any] | None  # `evaluate()` on the test set (with `val_size`, after the last epoch only)
     log_line: str
     seconds: float
+    val: dict[str, Any] | None = None  # `evaluate()` on the held-out training images, when `val_size` > 0
 
 
 @dataclass
@@ -84,9 +85,9 @@ def exercise_log_line(epoch: int, m: dict[str, float]) -> str:
     )
 
 
-def test_log_line(t: dict[str, Any]) -> str:
+def test_log_line(t: dict[str, Any], split: str = "test") -> str:
     return (
-        f"         test: digit {t['digit_accuracy']:.4f}  sum {t['sum_accuracy']:.4f} "
+        f"{split:>13}: digit {t['digit_accuracy']:.4f}  sum {t['sum_accuracy']:.4f} "
         f"(all {t['pairs']:,} pairs)  both {t['both_accuracy']:.4f}  consistency {t['sum_consistency']:.4f}"
     )
 
@@ -115,6 +116,13 @@ def train(
         train_set = load_split(cfg.data_dir, train=True, download=cfg.download)
     if test_set is None and cfg.eval_every_epoch:
         test_set = load_split(cfg.data_dir, train=False, download=cfg.download)
+    val_set = None
+    if cfg.val_size:
+        if cfg.val_size >= len(train_set):
+            raise ValueError(f"val_size {cfg.val_size} leaves no training images out of {len(train_set)}")
+        held_out = len(train_set) - cfg.val_size
+        val_set = MnistSplit(train_set.images[held_out:], train_set.labels[held_out:])
+        train_set = train_set.subset(min(cfg.limit or held_out, held_out))
     train_set = train_set.subset(cfg.limit).to(device)
 
     torch.manual_seed(cfg.seed)
@@ -185,11 +193,15 @@ def train(
         train_metrics = {**totals, "samples": seen}
         train_metrics["digit_accuracy"] = totals["digit_correct"] / seen
         train_metrics["sum_accuracy"] = totals["sum_correct"] / seen
-        test_metrics = evaluate(final, test_set) if test_set is not None else None
+        val_metrics = evaluate(final, val_set) if val_set is not None and cfg.eval_every_epoch else None
+        last = epoch == cfg.epochs
+        test_metrics = evaluate(final, test_set) if test_set is not None and (val_set is None or last) else None
         log_line = exercise_log_line(epoch, train_metrics)
+        if val_metrics is not None:
+            log_line += "\n" + test_log_line(val_metrics, "validation")
         if test_metrics is not None:
             log_line += "\n" + test_log_line(test_metrics)
-        end = EpochEnd(epoch, train_metrics, test_metrics, log_line, time.perf_counter() - epoch_start)
+        end = EpochEnd(epoch, train_metrics, test_metrics, log_line, time.perf_counter() - epoch_start, val_metrics)
         result.history.append(end)
         yield end
 
