@@ -61,20 +61,38 @@ CHROMIUM_FLAGS = [
 ]
 
 
-@pytest.fixture(scope="session")
-def app_url() -> Iterator[str]:
-    """The whole app with the shipped weights, served on a free loopback port for the session."""
+def free_port() -> int:
     import socket
-
-    from demo.app import build_app, launch
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo = build_app(data_dir=_data_root())  # the Train tab and the random-digit button need MNIST
-    _, url, _ = launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield url
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory) -> Iterator[tuple[str, Any]]:
+    """The whole app with the shipped weights, served on a free loopback port for the session,
+    with its state (leaderboard, visitors' models) in a fresh folder: (url, its `AppState`)."""
+    from demo.app import build_app, launch
+    from demo.state import AppState
+    from mnistsum.jobs import TrainingPolicy
+
+    state = AppState(policy=TrainingPolicy.from_env({}), state_dir=tmp_path_factory.mktemp("state"))
+    demo = build_app(data_dir=_data_root(), state=state)  # the Train tab and the random-digit button need MNIST
+    _, url, _ = launch(demo, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    yield url, state
     demo.close()
+    state.queue.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(served) -> str:
+    return served[0]
+
+
+@pytest.fixture(scope="session")
+def app_state(served) -> Any:
+    return served[1]
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,7 @@ from demo.predict_tab import (
     stages,
     stages_if_open,
 )
-from demo.state import ModelSlot
+from demo.state import ModelSlot, VisitorModels
 from mnistsum.config import NUM_DIGITS, NUM_SUMS
 from mnistsum.data import MnistSplit
 from mnistsum.predictor import Predictor
@@ -185,22 +185,31 @@ def test_stages_picture_follows_the_pad_only_while_open(slot: ModelSlot) -> None
         stages(pad_value(np.zeros((CANVAS, CANVAS, 2), np.uint8)))
 
 
-def test_one_predict_endpoint_for_pad_and_slider(slot: ModelSlot, tmp_path: Path) -> None:
+def _tab(slot: ModelSlot, tmp_path: Path):
+    """The Predict tab alone, its visitor's model coming from `slot`."""
+    models = VisitorModels(slot, tmp_path / "models")
     with gr.Blocks() as demo:
-        pad, n = build_predict_tab(slot, data_dir=tmp_path)
+        visitor = gr.State()
+        pad, n = build_predict_tab(models, visitor, data_dir=tmp_path)
+    return demo, pad, n, visitor
+
+
+def test_one_predict_endpoint_for_pad_and_slider(slot: ModelSlot, tmp_path: Path) -> None:
+    demo, pad, n, visitor = _tab(slot, tmp_path)
     [dep] = [d for d in demo.fns.values() if d.api_name == "predict"]
     assert {(t[0], t[1]) for t in dep.targets} == {(pad._id, "change"), (n._id, "change")}
     assert dep.trigger_mode == "always_last"
     assert dep.concurrency_limit == PREDICT_CONCURRENCY > 1
+    assert [c._id for c in dep.inputs] == [pad._id, n._id, visitor._id]  # the visitor's token picks the model
     # examples and the random digit predict too, privately, in the same concurrency group
-    runs = [d for d in demo.fns.values() if getattr(d.fn, "func", None) in (predict, load_example, random_mnist_digit)]
+    headline = dep.outputs[0]
+    runs = [d for d in demo.fns.values() if headline in d.outputs]
     assert len(runs) == 3 and {d.concurrency_id for d in runs} == {"predict"}
     assert [d.api_visibility for d in runs].count("public") == 1
 
 
 def test_random_button_is_disabled_with_a_reason_without_data(slot: ModelSlot, tmp_path: Path) -> None:
-    with gr.Blocks() as demo:
-        build_predict_tab(slot, data_dir=tmp_path)
+    demo, *_ = _tab(slot, tmp_path)
     [button] = [b for b in demo.blocks.values() if isinstance(b, gr.Button) and "MNIST" in str(b.value)]
     assert button.interactive is False
     notes = [b.value for b in demo.blocks.values() if isinstance(b, gr.Markdown) and "MNISTSUM_DATA" in str(b.value)]

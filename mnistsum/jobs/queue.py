@@ -152,9 +152,10 @@ class JobQueue:
         with self._cond:
             if self._closed:
                 raise JobRefused("the job queue is shut down")
-            mine = self._active_of(owner)
-            if mine is not None:
-                what = f"place {self._place(mine.job_id)} in the queue" if mine.state == "queued" else mine.state
+            job = self._active_of(owner)
+            if job is not None:
+                mine = self._view(job.status.job_id)
+                what = f"place {mine.place} in the queue" if mine.state == "queued" else mine.state
                 raise OwnerBusyError(
                     f"you already have a {mine.name} (#{mine.job_id}, {what}); stop it or wait for it to finish"
                 )
