@@ -77,7 +77,8 @@ def served(tmp_path_factory) -> Iterator[tuple[str, Any]]:
     from demo.state import AppState
     from mnistsum.jobs import TrainingPolicy
 
-    state = AppState(policy=TrainingPolicy.from_env({}), state_dir=tmp_path_factory.mktemp("state"))
+    # One worker, whatever the machine: the tests watch the second visitor's run wait its turn.
+    state = AppState(policy=TrainingPolicy(workers=1), state_dir=tmp_path_factory.mktemp("state"))
     demo = build_app(data_dir=_data_root(), state=state)  # the Train tab and the random-digit button need MNIST
     _, url, _ = launch(demo, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     yield url, state
