@@ -193,8 +193,10 @@ def train(
         train_metrics = {**totals, "samples": seen}
         train_metrics["digit_accuracy"] = totals["digit_correct"] / seen
         train_metrics["sum_accuracy"] = totals["sum_correct"] / seen
-        val_metrics = evaluate(final, val_set) if val_set is not None and cfg.eval_every_epoch else None
+        # With a validation split: validation after each epoch but the last, the test set once after the last.
         last = epoch == cfg.epochs
+        use_val = val_set is not None and cfg.eval_every_epoch and not (last and test_set is not None)
+        val_metrics = evaluate(final, val_set) if use_val else None
         test_metrics = evaluate(final, test_set) if test_set is not None and (val_set is None or last) else None
         log_line = exercise_log_line(epoch, train_metrics)
         if val_metrics is not None:
