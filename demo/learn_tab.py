@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mnistsum import render
-from mnistsum.config import ARCHS, default_data_dir
+from mnistsum.config import default_data_dir
 from mnistsum.data import data_status
 from mnistsum.explain import (
     EXERCISE_RF_SOURCE,
@@ -32,7 +32,7 @@ from mnistsum.explain import (
     saliency,
 )
 from mnistsum.jobs import JobStatus
-from mnistsum.model import DualHeadNet
+from mnistsum.model import NETWORKS, DualHeadNet
 from mnistsum.predictor import Predictor
 from mnistsum.race import RACE_JOB, RaceUpdate, race_configs, start_race
 
@@ -41,16 +41,11 @@ from .predict_tab import composite
 from .state import AppState
 
 INSPECT_CONCURRENCY = 4
-ARCH_TITLES = {
-    "default": "ours (default)",
-    "wide": "ours, wider (the shipped weights)",
-    "seed": "the exercise's network (seed)",
-}
 CELL = 10  # screen pixels per input pixel in the saliency picture
 MAP_TILE = 84
 RACE_CHOICES = {
     "Only the fusion differs (both on our backbone and recipe)": True,
-    "The exercise's whole network (seed backbone + add) vs ours": False,
+    "The exercise's whole network (its backbone + add) vs ours": False,
 }
 CURVE_COLUMNS = ["lane", "epoch", "accuracy"]
 WHY_ADD_FAILS = """**Why adding loses information.** The exercise hands its sum head `logits + one_hot(n)`:
@@ -235,9 +230,8 @@ def build_learn_tab(
         gr.Markdown(f"*The race trains two networks, and training is switched off here. {policy.describe()}*")
 
     gr.Markdown("## 2. Inside the network")
-    for arch in ARCHS:
-        title = ARCH_TITLES[arch]
-        with gr.Accordion(f"Layer by layer: {title}", open=arch == "default"):
+    for arch, network in NETWORKS.items():
+        with gr.Accordion(f"Layer by layer: {network.title} ({arch})", open=arch == "default"):
             gr.Dataframe(_layer_frame(arch), interactive=False, wrap=True, max_height=900)
     gr.Markdown(
         "*RF: receptive field, the side of the input square one value can see "

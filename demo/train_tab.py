@@ -21,7 +21,7 @@ import pandas as pd
 
 from mnistsum import render
 from mnistsum.checkpoint import CheckpointError
-from mnistsum.config import ARCHS, FUSIONS, TrainConfig, default_data_dir
+from mnistsum.config import TrainConfig, apply_values, default_data_dir
 from mnistsum.data import data_status, has_mnist
 from mnistsum.jobs import (
     TRAINING_JOB,
@@ -35,6 +35,8 @@ from mnistsum.jobs import (
     status_dict,
 )
 from mnistsum.leaderboard import ClearRefused, Row
+from mnistsum.metrics import EvalMetrics
+from mnistsum.model import FUSIONS, NETWORKS
 
 from .job_panel import REFUSED, JobPanel
 from .state import AppState, check_token, new_token
@@ -66,30 +68,13 @@ Training here would slow the demo down for every visitor, so this deployment set
 or use the command line: `python -m mnistsum.train --preset class`."""
 
 
-def form_config(
-    base: TrainConfig,
-    arch: str,
-    fusion: str,
-    epochs: float,
-    batch_size: float,
-    lr: float,
-    seed: float,
-    augment: bool,
-    limit: float,
-    download: bool,
-) -> TrainConfig:
-    """The form's values on top of the preset; `TrainConfig` validates them."""
-    return base.replace(
-        arch=arch,
-        fusion=fusion,
-        epochs=int(epochs),
-        batch_size=int(batch_size),
-        lr=float(lr),
-        seed=int(seed),
-        augment=bool(augment),
-        limit=int(limit),
-        download=bool(download),
-    )
+FORM_FIELDS = ("arch", "fusion", "epochs", "batch_size", "lr", "seed", "augment", "limit", "download")
+
+
+def form_config(base: TrainConfig, *values: Any) -> TrainConfig:
+    """The form's values (in `FORM_FIELDS` order) on top of the preset; `apply_values` checks
+    their types, `TrainConfig` their range."""
+    return apply_values(base, dict(zip(FORM_FIELDS, values, strict=True)))
 
 
 def _submit(app: AppState, base: TrainConfig, token: str, nickname: str, *form: Any) -> JobStatus:
@@ -108,10 +93,9 @@ def _use_weights(app: AppState, token: str | None) -> str:
         result = completed_result(_mine(app, token))
     except ValueError as err:
         return f"⚠️ {err}"
-    test = result.test_metrics or {}
     source = (
         f"your model, trained here ({result.config.arch}/{result.config.fusion}, {result.config.epochs} epochs on "
-        f"{result.history[-1].train['samples']:,} images, test digit accuracy {test.get('digit_accuracy', 0):.2%})"
+        f"{result.history[-1].train.samples:,} images, test digit accuracy {result.test_metrics.digit_accuracy:.2%})"
     )
     try:
         app.models.use(token, result, source)
@@ -166,12 +150,12 @@ def _headline(status: JobStatus | None, model_source: str) -> str:
         return f"**Stopping run #{status.job_id}** at the next batch…"
     if status.state == "stopped" or not progress.completed:
         return f"**Run #{status.job_id} stopped** after {epochs}; its weights are not offered (mid-epoch, untested)."
-    final = progress.final_test or {}
+    final = progress.final_test
     return (
         f"### ✅ Run #{status.job_id} finished in {status.elapsed:.0f}s\n"
-        f"Test digit accuracy **{final['digit_accuracy']:.2%}** · sum accuracy **{final['sum_accuracy']:.2%}** "
-        f"(all {final['pairs']:,} (image, n) pairs) · both right {final['both_accuracy']:.2%} · "
-        f"sum = digit + n {final['sum_consistency']:.2%} · on the leaderboard below"
+        f"Test digit accuracy **{final.digit_accuracy:.2%}** · sum accuracy **{final.sum_accuracy:.2%}** "
+        f"(all {final.pairs:,} (image, n) pairs) · both right {final.both_accuracy:.2%} · "
+        f"sum = digit + n {final.sum_consistency:.2%} · on the leaderboard below"
     )
 
 
@@ -225,8 +209,8 @@ def _batch_curve(progress: TrainProgress | None) -> pd.DataFrame | None:
     return pd.DataFrame(progress.batch_losses, columns=["epoch", "loss"])
 
 
-def _confusion(final: dict[str, Any]) -> pd.DataFrame:
-    table = pd.DataFrame(final["confusion"], columns=[f"→ {d}" for d in range(10)])
+def _confusion(final: EvalMetrics) -> pd.DataFrame:
+    table = pd.DataFrame(final.confusion, columns=[f"→ {d}" for d in range(10)])
     table.insert(0, "true \\ predicted", [str(d) for d in range(10)])
     return table
 
@@ -258,10 +242,10 @@ def build_train_tab(app: AppState, visitor: gr.State, data_dir: str | Path | Non
             label="Your nickname (shown on the class leaderboard)", max_length=32, elem_id="train-nickname"
         )
         arch = gr.Dropdown(
-            list(ARCHS),
+            [(f"{name}: {network.title}", name) for name, network in NETWORKS.items()],
             value=base.arch,
             label="Backbone",
-            info="default: ours · wide: ours at 2.4x the compute (the shipped model) · seed: the exercise's network",
+            info=" · ".join(f"{name}: {network.description}" for name, network in NETWORKS.items()),
         )
         fusion = gr.Dropdown(
             list(FUSIONS), value=base.fusion, label="Fusion", info="how the sum head meets n (the exercise used add)"
@@ -424,7 +408,7 @@ def _clear(app: AppState, teacher_token: str) -> str:
 def _leaderboard_section(app: AppState, visitor: gr.State) -> None:
     gr.Markdown("## Class leaderboard\nEvery finished run, best sum accuracy first (all 100,000 test pairs); ★ marks yours.")
     with gr.Row():
-        arch = gr.Dropdown([ALL, *ARCHS], value=ALL, label="Backbone", elem_id="board-arch")
+        arch = gr.Dropdown([ALL, *NETWORKS], value=ALL, label="Backbone", elem_id="board-arch")
         fusion = gr.Dropdown([ALL, *FUSIONS], value=ALL, label="Fusion", elem_id="board-fusion")
         refresh = gr.Button("↻ Refresh", size="sm", elem_id="board-refresh")
     table = gr.HTML(elem_id="leaderboard")

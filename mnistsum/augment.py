@@ -3,26 +3,18 @@
 Preprocessing already normalises size and position (20 px box, centre of mass), so the
 geometric jitter stays mild; what drawings vary most is stroke thickness and slant. Everything
 runs on whole batches on the training device; random numbers come from a CPU generator so a
-seed gives the same augmentation on every device.
+seed gives the same augmentation on every device. How much of each is the recipe's call:
+the `aug_*` settings of `TrainConfig`, recorded in every checkpoint.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    max_rotation_deg: float = 15.0
-    scale: tuple[float, float] = (0.85, 1.15)
-    max_aspect: float = 0.15  # relative x/y stretch
-    max_shear: float = 0.3
-    max_shift_px: float = 2.5
-    thickness: tuple[float, float] = (-0.6, 2.0)  # -1: a 3x3 erosion; +1 / +2: one / two 3x3 dilations
+from .config import TrainConfig
 
 
 def _uniform(size: int, low: float, high: float, generator: torch.Generator) -> torch.Tensor:
@@ -46,15 +38,13 @@ def change_thickness(images: torch.Tensor, amount: torch.Tensor) -> torch.Tensor
     return out / out.amax(dim=(1, 2, 3), keepdim=True).clamp_min(0.2)
 
 
-def random_affine(
-    size: int, cfg: AugmentConfig, generator: torch.Generator
-) -> torch.Tensor:
+def random_affine(size: int, cfg: TrainConfig, generator: torch.Generator) -> torch.Tensor:
     """(size, 2, 3) affine matrices in `affine_grid`'s normalized coordinates."""
-    angle = _uniform(size, -1, 1, generator) * math.radians(cfg.max_rotation_deg)
-    scale = _uniform(size, *cfg.scale, generator)
-    aspect = 1 + _uniform(size, -cfg.max_aspect, cfg.max_aspect, generator)
-    shear = _uniform(size, -cfg.max_shear, cfg.max_shear, generator)
-    shift = _uniform(2 * size, -1, 1, generator).view(size, 2) * (cfg.max_shift_px / 14)
+    angle = _uniform(size, -1, 1, generator) * math.radians(cfg.aug_rotation_deg)
+    scale = _uniform(size, cfg.aug_scale_min, cfg.aug_scale_max, generator)
+    aspect = 1 + _uniform(size, -cfg.aug_aspect, cfg.aug_aspect, generator)
+    shear = _uniform(size, -cfg.aug_shear, cfg.aug_shear, generator)
+    shift = _uniform(2 * size, -1, 1, generator).view(size, 2) * (cfg.aug_shift_px / 14)
     cos, sin = torch.cos(angle), torch.sin(angle)
     # The grid maps output -> input coordinates, so a scale s > 1 here shrinks the digit; invert it.
     sx, sy = 1 / (scale * aspect), aspect / scale
@@ -67,12 +57,10 @@ def random_affine(
     return theta
 
 
-def augment_batch(
-    images: torch.Tensor, generator: torch.Generator, cfg: AugmentConfig = AugmentConfig()
-) -> torch.Tensor:
+def augment_batch(images: torch.Tensor, generator: torch.Generator, cfg: TrainConfig) -> torch.Tensor:
     """images: (B, 1, 28, 28) in [0, 1] on any device -> augmented batch, same shape and device."""
     size = images.shape[0]
-    thickness = _uniform(size, *cfg.thickness, generator).to(images.device)
+    thickness = _uniform(size, cfg.aug_thickness_min, cfg.aug_thickness_max, generator).to(images.device)
     images = change_thickness(images, thickness)
     theta = random_affine(size, cfg, generator).to(images.device, images.dtype)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from .config import SHIPPED_WEIGHTS, TrainConfig, default_data_dir
 from .data import MnistSplit, load_split
-from .model import DualHeadNet
+from .model import MNIST_MEAN, MNIST_STD, DualHeadNet
 from .predictor import Predictor
 from .train import BatchEnd, EpochEnd, train
 
@@ -48,13 +48,13 @@ def ours_steps(train_set: MnistSplit, cfg: TrainConfig, steps: int) -> Iterator[
 
 def exercise_steps(data_dir: str, batch_size: int) -> Iterator[int]:
     """The exercise's pipeline: a torchvision Dataset with per-sample PIL transforms, a
-    DataLoader, a random n drawn once per image, the seed network, softmax before cross-entropy."""
+    DataLoader, a random n drawn once per image, the exercise network, softmax before cross-entropy."""
     from torchvision import datasets, transforms
 
     mnist = datasets.MNIST(
         data_dir,
         train=True,
-        transform=transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))]),
+        transform=transforms.Compose([transforms.ToTensor(), transforms.Normalize((MNIST_MEAN,), (MNIST_STD,))]),
     )
     fixed_n = torch.randint(0, 10, (len(mnist),), generator=torch.Generator().manual_seed(0))
 
@@ -65,11 +65,11 @@ def exercise_steps(data_dir: str, batch_size: int) -> Iterator[int]:
         def __getitem__(self, i: int) -> tuple:
             image, digit = mnist[i]
             # DualHeadNet normalizes inside, so undo the transform's normalization to feed it [0, 1]
-            return image * 0.3081 + 0.1307, fixed_n[i], digit, digit + fixed_n[i]
+            return image * MNIST_STD + MNIST_MEAN, fixed_n[i], digit, digit + fixed_n[i]
 
     loader = torch.utils.data.DataLoader(ExerciseDataset(), batch_size=batch_size, shuffle=True)
     torch.manual_seed(0)
-    model = DualHeadNet("seed", "add").train()
+    model = DualHeadNet("exercise", "add").train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     while True:
         for images, n, digits, sums in loader:
@@ -87,7 +87,7 @@ def time_to_accuracy(cfg: TrainConfig, target: float) -> dict[str, Any]:
     test_acc = None
     for event in train(cfg):
         if isinstance(event, EpochEnd):
-            test_acc = event.test["digit_accuracy"]
+            test_acc = event.test.digit_accuracy
             if test_acc >= target:
                 return {"seconds": time.perf_counter() - start, "epochs": event.epoch, "digit_accuracy": test_acc}
     return {"seconds": None, "epochs": cfg.epochs, "digit_accuracy": test_acc}

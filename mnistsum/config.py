@@ -1,26 +1,31 @@
 """The one place where a training run is described.
 
-`TrainConfig` is shared by the CLI (`python -m mnistsum.train`), the Train tab, the
-benchmark and the tests, so a run started from any of them means the same thing.
-Named presets are complete recipes: `TrainConfig.preset("shipped")` reproduces the
-weights in `weights/`.
+`TrainConfig` holds the whole recipe -- network, optimisation, augmentation -- and is saved
+in every checkpoint, so a file says exactly how it was made. The CLI (`python -m
+mnistsum.train`), the Train tab, the benchmark and the tests all build one, so a run
+started from any of them means the same thing. Named presets are complete recipes:
+`TrainConfig.preset("shipped")` reproduces the weights in `weights/`.
+
+A new setting is one field below: its metadata carries the help text, the allowed
+choices, whether it belongs to the recipe, and (for settings added after checkpoints
+were first written) the value runs used before it was recorded. `SETTINGS` lists the
+fields for command lines and forms: `add_arguments`/`config_from_args` are the CLI,
+`apply_values` takes a form's or an API call's values.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-MNIST_MEAN = 0.1307
-MNIST_STD = 0.3081
-NUM_DIGITS = 10
-NUM_SUMS = 19  # digit + n ranges over 0..18
+from .model import FUSIONS, NETWORKS, canonical_arch
+from .model import MNIST_MEAN, MNIST_STD, NUM_DIGITS, NUM_SUMS  # noqa: F401  (their home is model.py; older imports keep working)
 
-ARCHS = ("default", "wide", "seed")
-FUSIONS = ("concat", "add")
 LOSSES = ("cross_entropy", "softmax_cross_entropy")
 SCHEDULES = ("onecycle", "constant")
 OPTIMIZERS = ("adamw", "adam")
@@ -35,56 +40,98 @@ def default_data_dir() -> str:
     return os.environ.get(DATA_ENV) or "data"
 
 
+_NOT_GIVEN = object()
+
+
+def setting(
+    default: Any = _NOT_GIVEN,
+    help: str = "",
+    *,
+    choices: tuple[str, ...] | None = None,
+    recipe: bool = True,
+    legacy: Any = _NOT_GIVEN,
+    default_factory: Any = _NOT_GIVEN,
+) -> Any:
+    """A `TrainConfig` field with what a command line or a form needs to know about it.
+
+    recipe=False marks where and how a run executes (data folder, device), not what it
+    learns. `legacy` is the value runs used before this field was recorded in checkpoints,
+    so older metadata reads back as the recipe it really was."""
+    metadata = {"help": help, "choices": choices, "recipe": recipe}
+    if legacy is not _NOT_GIVEN:
+        metadata["legacy"] = legacy
+    if default_factory is not _NOT_GIVEN:
+        return dataclasses.field(default_factory=default_factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that determines a training run; frozen so a run cannot drift."""
 
-    arch: str = "default"  # backbone: "default" (ours), "wide" (ours, 2.4x compute) or "seed" (the exercise's)
-    fusion: str = "concat"  # how the sum head meets n: "concat" (ours) or "add" (the exercise's)
-    epochs: int = 1
-    batch_size: int = 128
-    lr: float = 3e-3
-    weight_decay: float = 1e-4
-    optimizer: str = "adamw"
-    schedule: str = "onecycle"
-    loss: str = "cross_entropy"  # "softmax_cross_entropy" is the exercise's double softmax
-    redraw_n: bool = True  # False: one n per image for the whole run, as the exercise did
-    augment: bool = False
-    ema_decay: float | None = None  # keep an exponential moving average of the weights; evaluate and return it
-    limit: int | None = None  # train on the first `limit` images only
-    seed: int = 0
-    data_dir: str = dataclasses.field(default_factory=default_data_dir)
-    download: bool = False
-    device: str = "auto"  # "auto" picks cuda, then mps, then cpu
-    eval_every_epoch: bool = True
-    # > 0: metrics after each epoch but the last on the last `val_size` training images (held
-    # out, never trained on), and the test set read once, after the last epoch; 0: the test set
-    # after every epoch.
-    val_size: int = 0
+    arch: str = setting("default", "backbone", choices=tuple(NETWORKS))
+    fusion: str = setting("concat", "how the sum head meets n", choices=tuple(FUSIONS))
+    epochs: int = setting(1, "passes over the training images")
+    batch_size: int = setting(128, "images per step")
+    lr: float = setting(3e-3, "learning rate (the peak rate for onecycle)")
+    weight_decay: float = setting(1e-4, "weight decay")
+    optimizer: str = setting("adamw", "optimizer", choices=OPTIMIZERS)
+    schedule: str = setting("onecycle", "learning-rate schedule; constant is none", choices=SCHEDULES)
+    loss: str = setting("cross_entropy", "softmax_cross_entropy is the exercise's double softmax", choices=LOSSES)
+    redraw_n: bool = setting(True, "draw a fresh n for every image every epoch (off: one n per image, as the exercise)")
+    ema_decay: float | None = setting(None, "keep an exponential moving average of the weights (e.g. 0.999); evaluate and return it")
+    limit: int | None = setting(None, "train on the first LIMIT training images only")
+    val_size: int = setting(
+        0,
+        "hold out the last VAL_SIZE training images: metrics on them after each epoch but the last, "
+        "and the test set read once, after the last (0: the test set after every epoch)",
+        legacy=0,
+    )
+    seed: int = setting(0, "random seed for the weights, the data order, n and augmentation")
+    # Augmentation: every batch, on the training device (mnistsum/augment.py). The legacy
+    # values are the ones checkpoints used before these settings were recorded.
+    augment: bool = setting(False, "augment every batch with the aug_* settings below")
+    aug_rotation_deg: float = setting(15.0, "largest rotation, degrees either way", legacy=15.0)
+    aug_scale_min: float = setting(0.85, "smallest size factor", legacy=0.85)
+    aug_scale_max: float = setting(1.15, "largest size factor", legacy=1.15)
+    aug_aspect: float = setting(0.15, "largest relative x/y stretch", legacy=0.15)
+    aug_shear: float = setting(0.3, "largest shear", legacy=0.3)
+    aug_shift_px: float = setting(2.5, "largest shift, pixels either way", legacy=2.5)
+    aug_thickness_min: float = setting(-0.6, "stroke thickness change, thinnest (-1: a 3x3 erosion)", legacy=-0.6)
+    aug_thickness_max: float = setting(2.0, "stroke thickness change, thickest (+1, +2: one, two 3x3 dilations)", legacy=2.0)
+    # How the run executes, not what it learns.
+    data_dir: str = setting(
+        help=f"folder holding MNIST/raw/ (default: ${DATA_ENV} or ./data)", recipe=False, default_factory=default_data_dir
+    )
+    download: bool = setting(False, "download MNIST with torchvision if it is missing", recipe=False)
+    device: str = setting("auto", "auto picks cuda, then mps, then cpu", recipe=False)
+    eval_every_epoch: bool = setting(True, "evaluate on the test set after every epoch", recipe=False)
 
     def __post_init__(self) -> None:
-        choices = {
-            "arch": ARCHS,
-            "fusion": FUSIONS,
-            "loss": LOSSES,
-            "schedule": SCHEDULES,
-            "optimizer": OPTIMIZERS,
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
-            raise ValueError(f"ema_decay must be between 0 and 1 (exclusive) or None, got {self.ema_decay}")
-        if self.val_size < 0:
-            raise ValueError(f"val_size must be >= 0, got {self.val_size}")
-        if self.limit is not None and self.limit < 1:
-            raise ValueError(f"limit must be >= 1 or None, got {self.limit}")
+        object.__setattr__(self, "arch", canonical_arch(self.arch))  # old names, e.g. "seed", read as today's
+        for f in dataclasses.fields(self):
+            choices = f.metadata["choices"]
+            if choices is not None and getattr(self, f.name) not in choices:
+                raise ValueError(f"{f.name} must be one of {', '.join(choices)}; got {getattr(self, f.name)!r}")
+        checks = (
+            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
+            (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
+            (self.lr > 0, f"lr must be > 0, got {self.lr}"),
+            (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
+            (self.ema_decay is None or 0 < self.ema_decay < 1,
+             f"ema_decay must be between 0 and 1 (exclusive) or none, got {self.ema_decay}"),
+            (self.limit is None or self.limit >= 1, f"limit must be >= 1 or none, got {self.limit}"),
+            (self.val_size >= 0, f"val_size must be >= 0, got {self.val_size}"),
+            (0 < self.aug_scale_min <= self.aug_scale_max,
+             f"need 0 < aug_scale_min <= aug_scale_max, got {self.aug_scale_min} and {self.aug_scale_max}"),
+            (-1 <= self.aug_thickness_min <= self.aug_thickness_max,
+             f"need -1 <= aug_thickness_min <= aug_thickness_max, got {self.aug_thickness_min} and {self.aug_thickness_max}"),
+            (min(self.aug_rotation_deg, self.aug_aspect, self.aug_shear, self.aug_shift_px) >= 0,
+             "aug_rotation_deg, aug_aspect, aug_shear and aug_shift_px must be >= 0"),
+        )
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
 
     def replace(self, **changes: Any) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
@@ -92,16 +139,24 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def recipe(self) -> dict[str, Any]:
+        """The fields that decide what a run learns (not where it runs): what two checkpoints
+        must share to be the same recipe."""
+        return {s.name: getattr(self, s.name) for s in SETTINGS if s.recipe}
+
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
-        """Build from a (possibly older) dict, ignoring keys this version does not know."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        """Read a config a checkpoint recorded, possibly by an older version: a field it did
+        not record takes its legacy value, keys this version does not know are ignored."""
+        fields = dataclasses.fields(cls)
+        legacy = {f.name: f.metadata["legacy"] for f in fields if "legacy" in f.metadata}
+        known = {f.name for f in fields}
+        return cls(**{**legacy, **{k: v for k, v in values.items() if k in known}})
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> "TrainConfig":
         if name not in PRESETS:
-            raise ValueError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
+            raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
         return cls(**{**PRESETS[name], **overrides})
 
 
@@ -114,7 +169,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "shipped": {"arch": "wide", "epochs": 20, "augment": True, "lr": 4e-3, "schedule": "constant", "ema_decay": 0.999},
     # The course exercise as it was: its network, add-fusion, double softmax, fixed n, Adam.
     "exercise": {
-        "arch": "seed",
+        "arch": "exercise",
         "fusion": "add",
         "loss": "softmax_cross_entropy",
         "redraw_n": False,
@@ -127,3 +182,90 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 500 held-out training images; the 10,000 test images are read once, for the final numbers.
     "class": {"epochs": 3, "limit": 5000, "batch_size": 64, "val_size": 500},
 }
+
+
+# --- the fields as command lines and forms see them -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One `TrainConfig` field, described for a command line or a form."""
+
+    name: str
+    type: type  # int, float, bool or str
+    optional: bool  # None is allowed ("none" on the command line)
+    default: Any
+    help: str
+    choices: tuple[str, ...] | None
+    recipe: bool
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def coerce(self, value: Any) -> Any:
+        """A form's or an API caller's value as this field's type: 3.0 is a fine int, 3.5 is not."""
+        if value is None and self.optional:
+            return None
+        if self.type is bool and isinstance(value, bool):
+            return value
+        if self.type is int and isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer():
+            return int(value)
+        if self.type is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if self.type is str and isinstance(value, str):
+            return value
+        raise ValueError(f"{self.name} must be {'an' if self.type is int else 'a'} {self.type.__name__}, got {value!r}")
+
+    def parse(self, text: str) -> Any:
+        """A command-line string as this field's type ("none" for an optional field)."""
+        if self.optional and text.lower() == "none":
+            return None
+        try:
+            return self.type(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an' if self.type is int else 'a'} {self.type.__name__}")
+
+
+def _settings() -> tuple[Setting, ...]:
+    hints = typing.get_type_hints(TrainConfig)
+    out = []
+    for f in dataclasses.fields(TrainConfig):
+        args = typing.get_args(hints[f.name])
+        optional = type(None) in args
+        kind = next(a for a in args if a is not type(None)) if args else hints[f.name]
+        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        out.append(Setting(f.name, kind, optional, default, f.metadata["help"], f.metadata["choices"], f.metadata["recipe"]))
+    return tuple(out)
+
+
+SETTINGS: tuple[Setting, ...] = _settings()
+
+
+def apply_values(base: TrainConfig, values: dict[str, Any]) -> TrainConfig:
+    """`base` with the given fields replaced by a form's or an API call's values (see `Setting.coerce`);
+    ValueError names an unknown field or a bad value."""
+    settings = {s.name: s for s in SETTINGS}
+    unknown = sorted(set(values) - set(settings))
+    if unknown:
+        raise ValueError(f"unknown setting(s): {', '.join(unknown)}")
+    return base.replace(**{name: settings[name].coerce(value) for name, value in values.items()})
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per `TrainConfig` field (`--batch-size`, `--augment/--no-augment`, ...);
+    a flag left out is left out of the namespace too, so it keeps the preset's value."""
+    group = parser.add_argument_group("training settings (override the preset)")
+    for s in SETTINGS:
+        text = s.help + (" ('none' for none)" if s.optional else "")
+        if s.type is bool:
+            group.add_argument(s.flag, dest=s.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=text)
+        else:
+            metavar = s.name.upper() if s.choices is None else "{" + ",".join(s.choices) + "}"
+            group.add_argument(s.flag, dest=s.name, type=s.parse, default=argparse.SUPPRESS, metavar=metavar, help=text)
+
+
+def config_from_args(args: argparse.Namespace, preset: str) -> TrainConfig:
+    """The preset with every flag that was given on top; ValueError names a bad value."""
+    overrides = {s.name: getattr(args, s.name) for s in SETTINGS if hasattr(args, s.name)}
+    return TrainConfig.preset(preset, **overrides)

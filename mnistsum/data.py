@@ -14,7 +14,7 @@ from typing import Iterator
 
 import torch
 
-from .config import NUM_DIGITS
+from .model import NUM_DIGITS, image_batch
 
 RAW_FILES = (
     "train-images-idx3-ubyte",
@@ -84,10 +84,17 @@ def load_split(data_dir: str | Path, train: bool, download: bool = False) -> Mni
 
 
 def ensure_splits(
-    data_dir: str | Path, download: bool, train_set: MnistSplit | None, test_set: MnistSplit | None
-) -> tuple[MnistSplit, MnistSplit]:
-    """The splits a caller passed in, loading whichever is missing from `data_dir`."""
+    data_dir: str | Path,
+    download: bool,
+    train_set: MnistSplit | None = None,
+    test_set: MnistSplit | None = None,
+    with_test: bool = True,
+) -> tuple[MnistSplit, MnistSplit | None]:
+    """The splits a caller passed in, loading whichever is missing from `data_dir`; the test
+    split only when `with_test` (else None)."""
     train_set = train_set if train_set is not None else load_split(data_dir, train=True, download=download)
+    if not with_test:
+        return train_set, None
     test_set = test_set if test_set is not None else load_split(data_dir, train=False, download=download)
     return train_set, test_set
 
@@ -119,7 +126,7 @@ def batches(
     n = n.to(split.images.device)
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
-        images = split.images[idx].unsqueeze(1).float().div_(255)
+        images = image_batch(split.images[idx])
         digits = split.labels[idx]
         ns = n[idx]
         yield images, ns, digits, digits + ns

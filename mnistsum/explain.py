@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import argparse
 import copy
+import sys
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ARCHS, FUSIONS, NUM_DIGITS
-from .model import DualHeadNet
+from .checkpoint import CheckpointError, load_checkpoint
+from .config import SETTINGS, TrainConfig
+from .model import ARCH_ALIASES, FUSIONS, IMAGE_SIZE, NETWORKS, NUM_DIGITS, DualHeadNet, image_batch
 
-IMAGE_SIZE = 28
 SMOOTHGRAD_SAMPLES = 32
 SMOOTHGRAD_NOISE = 0.2  # std of the noise added to [0, 1] pixels
 SMOOTHGRAD_SEED = 0
@@ -88,15 +90,11 @@ def _inspection_copy(model: DualHeadNet) -> DualHeadNet:
 
 
 def _as_batch(image28: np.ndarray | torch.Tensor, model: DualHeadNet) -> torch.Tensor:
-    """(28, 28) image in [0, 1] (uint8 0..255 accepted) -> (1, 1, 28, 28) float on the model's device."""
-    given = torch.as_tensor(np.asarray(image28) if not isinstance(image28, torch.Tensor) else image28)
-    image = given.squeeze()
-    if image.shape != (IMAGE_SIZE, IMAGE_SIZE):
-        raise ValueError(f"expected a 28x28 image, got shape {tuple(given.shape)}")
-    if image.dtype == torch.uint8:
-        image = image.float() / 255.0
-    device = next(model.parameters()).device
-    return image.to(device=device, dtype=torch.float32).reshape(1, 1, IMAGE_SIZE, IMAGE_SIZE)
+    """One 28x28 image (see `image_batch`) -> (1, 1, 28, 28) on the model's device."""
+    batch = image_batch(image28, next(model.parameters()).device)
+    if len(batch) != 1:
+        raise ValueError(f"expected one 28x28 image, got {len(batch)}")
+    return batch
 
 
 def _pair(value: int | tuple[int, ...]) -> int:
@@ -185,8 +183,7 @@ def layer_table(model: DualHeadNet) -> list[LayerInfo]:
             rows.append(_row("backbone", name, _detail(layer), shape, rf, layer, _macs(layer, shape)))
 
         fused = net.fusion_input(digit_logits, torch.zeros(1, dtype=torch.long, device=device))
-        fusion_detail = "softmax(logits) ++ one_hot(n)" if net.fusion == "concat" else "logits + one_hot(n)"
-        rows.append(_row("fusion", net.fusion, fusion_detail, tuple(fused.shape[1:]), rf, None, 0))
+        rows.append(_row("fusion", net.fusion, FUSIONS[net.fusion].description, tuple(fused.shape[1:]), rf, None, 0))
 
         h = fused
         for name, layer in _numbered(net.sum_head):
@@ -270,8 +267,8 @@ _EXERCISE_HAND_RF: dict[str, tuple[int, str]] = {
 
 
 def exercise_receptive_fields() -> list[ExerciseRF]:
-    """The seed network's receptive fields: the exercise's hand-written values against the computed ones."""
-    computed = {r.name: r.receptive_field for r in layer_table(DualHeadNet(arch="seed")) if r.part == "backbone"}
+    """The exercise network's receptive fields: its hand-written values against the computed ones."""
+    computed = {r.name: r.receptive_field for r in layer_table(DualHeadNet(arch="exercise")) if r.part == "backbone"}
     return [
         ExerciseRF(name, claimed, computed[name], claimed != computed[name], note)
         for name, (claimed, note) in _EXERCISE_HAND_RF.items()
@@ -347,7 +344,7 @@ def fusion_view(
     net = _inspection_copy(model)
     if fusion is not None:
         if fusion not in FUSIONS:
-            raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
+            raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
         net.fusion = fusion  # a private copy: DualHeadNet.fusion_input then builds that fusion's vector
     image = _as_batch(image28, net)
     with torch.no_grad():
@@ -369,17 +366,45 @@ def _format_exercise_table(rows: list[ExerciseRF]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Per-layer output shape, receptive field, parameters and MACs.")
-    parser.add_argument("--arch", choices=ARCHS, default="default")
-    parser.add_argument("--fusion", choices=FUSIONS, default=None, help="default: the arch's own fusion")
+def format_recipe(meta: dict[str, Any]) -> str:
+    """How a checkpoint was trained, field by field, from its metadata. Fields the file does
+    not record (it predates them) show the value runs used back then."""
+    if "config" not in meta:
+        return "recipe: not recorded in this checkpoint"
+    recorded = meta["config"]
+    cfg = TrainConfig.from_dict(recorded)
+    lines = [f"recipe (preset {meta.get('preset')!r}):"]
+    for s in SETTINGS:
+        if s.recipe:
+            note = "" if s.name in recorded else "   (not recorded; the value used before it was)"
+            lines.append(f"  {s.name:<18} {getattr(cfg, s.name)!r}{note}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Per-layer output shape, receptive field, parameters and MACs; with --weights, also how they were trained."
+    )
+    parser.add_argument("--arch", choices=list(NETWORKS), default="default", type=lambda name: ARCH_ALIASES.get(name, name))
+    parser.add_argument("--fusion", choices=list(FUSIONS), default=None, help="default: the arch's own fusion")
+    parser.add_argument("--weights", help="a checkpoint: print its recorded recipe and its own layer table")
     parser.add_argument("--exercise-rf", action="store_true", help="also print the exercise's receptive-field check")
     args = parser.parse_args(argv)
-    print(summary(DualHeadNet(arch=args.arch, fusion=args.fusion)))
+    if args.weights:
+        try:
+            model, meta = load_checkpoint(args.weights)
+        except CheckpointError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(format_recipe(meta) + "\n")
+    else:
+        model = DualHeadNet(arch=args.arch, fusion=args.fusion)
+    print(summary(model))
     if args.exercise_rf:
         print()
         print(_format_exercise_table(exercise_receptive_fields()))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

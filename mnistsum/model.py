@@ -1,10 +1,9 @@
 """The dual-head network: image -> digit logits, (digit evidence, n) -> sum logits.
 
-Two backbones and two fusions, combined freely:
+`NETWORKS` is the one list of backbones and `FUSIONS` the one list of ways the sum head
+meets n; the config's validation, the command line, the Train tab and the Learn tab all
+read them, so a new network is one entry here. Backbones and fusions combine freely:
 
-- backbone "default": a small BatchNorm CNN, fast on a laptop CPU;
-- backbone "wide": the same design, wider, with 2.4x the compute: the shipped weights;
-- backbone "seed": the course exercise's network, reproduced as it was;
 - fusion "concat": the sum head sees [softmax(digit logits), one_hot(n)] (20 numbers)
   through a hidden ReLU layer, so it can compute p(sum = s) = p(digit = s - n);
 - fusion "add": the exercise's sum head, which sees digit logits + one_hot(n)
@@ -17,13 +16,29 @@ happen inside, so every caller (training, evaluation, the app) feeds it the same
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import MNIST_MEAN, MNIST_STD, NUM_DIGITS, NUM_SUMS
+MNIST_MEAN = 0.1307
+MNIST_STD = 0.3081
+NUM_DIGITS = 10
+NUM_SUMS = 19  # digit + n ranges over 0..18
+IMAGE_SIZE = 28
 
-ARCH_FUSION = {"default": "concat", "wide": "concat", "seed": "add"}
+
+def image_batch(images: Any, device: torch.device | str | None = None) -> torch.Tensor:
+    """One 28x28 image or a stack of them -- numpy or torch, uint8 0..255 or float 0..1 --
+    as the (B, 1, 28, 28) float32 batch in [0, 1] the model takes: the one conversion
+    shared by training, evaluation, the predictor and the explainer."""
+    x = torch.as_tensor(images, device=device)
+    if x.ndim < 2 or tuple(x.shape[-2:]) != (IMAGE_SIZE, IMAGE_SIZE):
+        raise ValueError(f"expected {IMAGE_SIZE}x{IMAGE_SIZE} images, got shape {tuple(x.shape)}")
+    x = x.reshape(-1, 1, IMAGE_SIZE, IMAGE_SIZE)
+    return x.float().div_(255) if x.dtype == torch.uint8 else x.to(torch.float32)
 
 
 def _conv_bn(c_in: int, c_out: int) -> list[nn.Module]:
@@ -51,21 +66,16 @@ def _pooled_cnn(stages: list[list[int]]) -> nn.Sequential:
 
 
 def default_backbone() -> nn.Sequential:
-    """28x28 -> 10 logits; ~0.25M parameters, ~5.7M multiply-adds per image."""
     return _pooled_cnn([[16], [32], [64, 128]])
 
 
 def wide_backbone() -> nn.Sequential:
-    """The shipped model's backbone: `default` made wider, with a second conv at 14x14.
-
-    ~0.34M parameters, ~13.9M multiply-adds per image (2.4x `default`): more capacity where
-    strokes are still a few pixels wide. Too slow for the one-epoch quick path on a laptop,
-    so it is used for the shipped weights.
-    """
+    """`default` made wider, with a second conv at 14x14: more capacity where strokes are
+    still a few pixels wide, at more compute per image than the one-epoch quick path wants."""
     return _pooled_cnn([[24], [48, 48], [96, 128]])
 
 
-def seed_backbone() -> nn.Sequential:
+def exercise_backbone() -> nn.Sequential:
     """The exercise's network: conv 1->16->32->64 (3x3, no padding), max-pool, conv 64->128, fc 10368->64->10."""
     return nn.Sequential(
         nn.Conv2d(1, 16, 3),  # 26x26
@@ -84,24 +94,69 @@ def seed_backbone() -> nn.Sequential:
     )
 
 
-def sum_head(fusion: str) -> nn.Sequential:
-    if fusion == "concat":
-        return nn.Sequential(nn.Linear(NUM_DIGITS * 2, 128), nn.ReLU(inplace=True), nn.Linear(128, NUM_SUMS))
-    if fusion == "add":
-        return nn.Sequential(nn.Linear(NUM_DIGITS, 20), nn.ReLU(), nn.Linear(20, NUM_SUMS))
-    raise ValueError(f"unknown fusion {fusion!r}; choose 'concat' or 'add'")
+@dataclass(frozen=True)
+class Network:
+    """A backbone people can pick: how to build it, the fusion it comes with, and how the UI names it."""
+
+    build: Callable[[], nn.Sequential]
+    fusion: str
+    title: str
+    description: str
+
+
+NETWORKS: dict[str, Network] = {
+    "default": Network(default_backbone, "concat", "ours (default)", "a small BatchNorm CNN, fast on a laptop CPU"),
+    "wide": Network(wide_backbone, "concat", "ours, wider (the shipped weights)", "`default` with more channels"),
+    "exercise": Network(exercise_backbone, "add", "the exercise's network", "the course exercise's CNN, as it was"),
+}
+# Names used before; checkpoints and metadata that carry them still load.
+ARCH_ALIASES = {"seed": "exercise"}
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """How the sum head meets n: the vector it is given, and the head that reads it."""
+
+    combine: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (digit logits, one-hot n) -> head input
+    head: Callable[[], nn.Sequential]
+    description: str
+
+
+FUSIONS: dict[str, Fusion] = {
+    "concat": Fusion(
+        lambda logits, one_hot: torch.cat([logits.softmax(dim=1), one_hot], dim=1),
+        lambda: nn.Sequential(nn.Linear(NUM_DIGITS * 2, 128), nn.ReLU(inplace=True), nn.Linear(128, NUM_SUMS)),
+        "softmax(logits) ++ one_hot(n)",
+    ),
+    "add": Fusion(
+        lambda logits, one_hot: logits + one_hot,
+        lambda: nn.Sequential(nn.Linear(NUM_DIGITS, 20), nn.ReLU(), nn.Linear(20, NUM_SUMS)),
+        "logits + one_hot(n)",
+    ),
+}
+
+
+def canonical_arch(name: str) -> str:
+    """The registry name for `name` (old names map to new ones); ValueError for an unknown one."""
+    name = ARCH_ALIASES.get(name, name)
+    if name not in NETWORKS:
+        raise ValueError(f"arch must be one of {', '.join(NETWORKS)}; got {name!r}")
+    return name
+
+
+def check_fusion(name: str) -> str:
+    if name not in FUSIONS:
+        raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}; got {name!r}")
+    return name
 
 
 class DualHeadNet(nn.Module):
     def __init__(self, arch: str = "default", fusion: str | None = None) -> None:
         super().__init__()
-        backbones = {"default": default_backbone, "wide": wide_backbone, "seed": seed_backbone}
-        if arch not in backbones:
-            raise ValueError(f"unknown arch {arch!r}; choose from {sorted(backbones)}")
-        self.arch = arch
-        self.fusion = fusion or ARCH_FUSION[arch]
-        self.backbone = backbones[arch]()
-        self.sum_head = sum_head(self.fusion)
+        self.arch = canonical_arch(arch)
+        self.fusion = check_fusion(fusion or NETWORKS[self.arch].fusion)
+        self.backbone = NETWORKS[self.arch].build()
+        self.sum_head = FUSIONS[self.fusion].head()
         self.register_buffer("mean", torch.tensor(MNIST_MEAN), persistent=False)
         self.register_buffer("std", torch.tensor(MNIST_STD), persistent=False)
 
@@ -111,10 +166,7 @@ class DualHeadNet(nn.Module):
 
     def fusion_input(self, digit_logits: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
         """The vector the sum head receives for digit logits and integer n."""
-        one_hot = F.one_hot(n, NUM_DIGITS).to(digit_logits.dtype)
-        if self.fusion == "concat":
-            return torch.cat([digit_logits.softmax(dim=1), one_hot], dim=1)
-        return digit_logits + one_hot
+        return FUSIONS[self.fusion].combine(digit_logits, F.one_hot(n, NUM_DIGITS).to(digit_logits.dtype))
 
     def sum_logits(self, digit_logits: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
         return self.sum_head(self.fusion_input(digit_logits, n))

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from .checkpoint import load_checkpoint
-from .config import NUM_DIGITS, NUM_SUMS, SHIPPED_WEIGHTS
-from .model import DualHeadNet
+from .config import SHIPPED_WEIGHTS
+from .model import NUM_DIGITS, NUM_SUMS, DualHeadNet, image_batch
 from .preprocess import preprocess
 
 
@@ -89,16 +89,11 @@ class Predictor:
             raise BlankDrawingError("nothing drawn: the image has no ink")
         return prepared.image, prepared.stages
 
-    def _batch(self, images28: np.ndarray) -> torch.Tensor:
-        """(28, 28) or (B, 28, 28) inputs in [0, 1] -> a (B, 1, 28, 28) tensor on the model's device."""
-        x = torch.as_tensor(images28, dtype=torch.float32, device=self.device)
-        return x.reshape(-1, 1, *x.shape[-2:])
-
     @torch.inference_mode()
     def probabilities(self, images28: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Batch path on already-preprocessed (B, 28, 28) inputs in [0, 1] -> (digit, sum) probs."""
         ns = torch.as_tensor(n, dtype=torch.long, device=self.device)
-        digit_logits, sum_logits = self.model(self._batch(images28), ns)
+        digit_logits, sum_logits = self.model(image_batch(images28, self.device), ns)
         return digit_logits.softmax(1).cpu().numpy(), sum_logits.softmax(1).cpu().numpy()
 
     @torch.inference_mode()
@@ -106,7 +101,7 @@ class Predictor:
         """One drawing (uint8, HxW or HxWxC, any size, either polarity) and n -> a `Prediction`."""
         n = check_n(n)
         model_input, stages = self.prepare(image)
-        digit_logits, sum_logits = self.model(self._batch(model_input), torch.tensor([n], device=self.device))
+        digit_logits, sum_logits = self.model(image_batch(model_input, self.device), torch.tensor([n], device=self.device))
         digit_probs = digit_logits.softmax(1)[0].cpu().numpy()
         return Prediction(
             n=n,
@@ -128,6 +123,6 @@ class Predictor:
         if isinstance(source, Prediction):
             digit_logits = torch.as_tensor(source.digit_logits, device=self.device)[None]
         else:
-            digit_logits = self.model.digit_logits(self._batch(source))
+            digit_logits = self.model.digit_logits(image_batch(source, self.device))
         ns = torch.arange(NUM_DIGITS, device=self.device)
         return self.model.sum_logits(digit_logits.expand(NUM_DIGITS, -1), ns).softmax(1).cpu().numpy()

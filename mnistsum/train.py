@@ -5,7 +5,8 @@ an `EpochEnd` after every epoch (the exercise's log line plus test metrics), and
 `TrainResult` holding the model. Callers drive it at their own pace and stop it through a
 `threading.Event`, which is checked between batches.
 
-CLI: `python -m mnistsum.train --preset shipped --out weights/mnistsum.pt`
+CLI: `python -m mnistsum.train --preset shipped --out weights/mnistsum.pt`; every field of
+`TrainConfig` is a flag (`--help` lists them), on top of the preset.
 """
 
 from __future__ import annotations
@@ -15,17 +16,19 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Union
+from typing import Any, Iterable, Iterator, Union
 
 import torch
 import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from tqdm import tqdm
 
 from .augment import augment_batch
 from .checkpoint import save_checkpoint
-from .config import ARCHS, FUSIONS, PRESETS, SCHEDULES, TrainConfig
-from .data import DataMissingError, MnistSplit, batches, draw_n, load_split
+from .config import PRESETS, TrainConfig, add_arguments, config_from_args
+from .data import DataMissingError, MnistSplit, batches, draw_n, ensure_splits
 from .evaluate import evaluate
+from .metrics import EvalMetrics, TrainTotals
 from .model import DualHeadNet
 
 
@@ -42,11 +45,11 @@ class BatchEnd:
 @dataclass(frozen=True)
 class EpochEnd:
     epoch: int
-    train: dict[str, float]  # digit/sum correct, accuracy, summed batch losses (the exercise's numbers)
-    test: dict[str, Any] | None  # `evaluate()` on the test set (with `val_size`, after the last epoch only)
+    train: TrainTotals  # on the training batches: the exercise's numbers
+    test: EvalMetrics | None  # `evaluate()` on the test set (with `val_size`, after the last epoch only)
     log_line: str
     seconds: float
-    val: dict[str, Any] | None = None  # `evaluate()` on the held-out training images, when `val_size` > 0
+    val: EvalMetrics | None = None  # `evaluate()` on the held-out training images, when `val_size` > 0
 
 
 @dataclass
@@ -58,7 +61,7 @@ class TrainResult:
     seconds: float = 0.0
 
     @property
-    def test_metrics(self) -> dict[str, Any] | None:
+    def test_metrics(self) -> EvalMetrics | None:
         return self.history[-1].test if self.history else None
 
 
@@ -75,20 +78,20 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
-def exercise_log_line(epoch: int, m: dict[str, float]) -> str:
-    """The course exercise's per-epoch line, number for number."""
+def exercise_log_line(epoch: int, t: TrainTotals) -> str:
+    """The course exercise's per-epoch line, number for number (its "Loss" sums the batch means)."""
     return (
-        f"epoch: {epoch} MNIST {{Correct: {m['digit_correct']} Accuracy: {m['digit_accuracy']:.3f} "
-        f"Loss: {m['digit_loss']:.2f} }} RANDOM {{Correct: {m['sum_correct']} Accuracy: {m['sum_accuracy']:.3f} "
-        f"Loss: {m['sum_loss']:.2f} }} Total {{Correct: {m['digit_correct'] + m['sum_correct']} "
-        f"Accuracy: {(m['digit_accuracy'] + m['sum_accuracy']) / 2:.3f} loss: {m['digit_loss'] + m['sum_loss']:.2f} }}"
+        f"epoch: {epoch} MNIST {{Correct: {t.digit_correct} Accuracy: {t.digit_accuracy:.3f} "
+        f"Loss: {t.digit_loss_batch_sum:.2f} }} RANDOM {{Correct: {t.sum_correct} Accuracy: {t.sum_accuracy:.3f} "
+        f"Loss: {t.sum_loss_batch_sum:.2f} }} Total {{Correct: {t.digit_correct + t.sum_correct} "
+        f"Accuracy: {(t.digit_accuracy + t.sum_accuracy) / 2:.3f} loss: {t.digit_loss_batch_sum + t.sum_loss_batch_sum:.2f} }}"
     )
 
 
-def test_log_line(t: dict[str, Any], split: str = "test") -> str:
+def test_log_line(m: EvalMetrics, split: str = "test") -> str:
     return (
-        f"{split:>13}: digit {t['digit_accuracy']:.4f}  sum {t['sum_accuracy']:.4f} "
-        f"(all {t['pairs']:,} pairs)  both {t['both_accuracy']:.4f}  consistency {t['sum_consistency']:.4f}"
+        f"{split:>13}: digit {m.digit_accuracy:.4f}  sum {m.sum_accuracy:.4f} "
+        f"(all {m.pairs:,} pairs)  both {m.both_accuracy:.4f}  consistency {m.sum_consistency:.4f}"
     )
 
 
@@ -112,10 +115,7 @@ def train(
 ) -> Iterator[TrainEvent]:
     """Train a model from scratch as `cfg` says; see the module docstring for the events."""
     device = pick_device(cfg.device)
-    if train_set is None:
-        train_set = load_split(cfg.data_dir, train=True, download=cfg.download)
-    if test_set is None and cfg.eval_every_epoch:
-        test_set = load_split(cfg.data_dir, train=False, download=cfg.download)
+    train_set, test_set = ensure_splits(cfg.data_dir, cfg.download, train_set, test_set, cfg.eval_every_epoch)
     val_set = None
     if cfg.val_size:
         if cfg.val_size >= len(train_set):
@@ -156,8 +156,8 @@ def train(
             n = draw_n(len(train_set), data_gen)
         model.train()
         epoch_start = time.perf_counter()
-        totals = {"digit_correct": 0, "sum_correct": 0, "digit_loss": 0.0, "sum_loss": 0.0}
-        seen = 0
+        seen = digit_correct = sum_correct = 0
+        digit_loss_sum = sum_loss_sum = 0.0
         for batch, (images, ns, digits, sums) in enumerate(batches(train_set, n, cfg.batch_size, data_gen), 1):
             if stop is not None and stop.is_set():
                 result.stopped = True
@@ -165,7 +165,7 @@ def train(
                 yield result
                 return
             if cfg.augment:
-                images = augment_batch(images, aug_gen)
+                images = augment_batch(images, aug_gen, cfg)
             digit_logits, sum_logits = model(images, ns)
             digit_loss = _loss(digit_logits, digits, cfg.loss)
             sum_loss = _loss(sum_logits, sums, cfg.loss)
@@ -183,27 +183,25 @@ def train(
                 ema.update_parameters(model)
 
             seen += len(digits)
-            totals["digit_correct"] += int((digit_logits.argmax(1) == digits).sum())
-            totals["sum_correct"] += int((sum_logits.argmax(1) == sums).sum())
-            totals["digit_loss"] += digit_loss.item()
-            totals["sum_loss"] += sum_loss.item()
+            digit_correct += int((digit_logits.argmax(1) == digits).sum())
+            sum_correct += int((sum_logits.argmax(1) == sums).sum())
+            digit_loss_sum += digit_loss.item()
+            sum_loss_sum += sum_loss.item()
             rate = seen / (time.perf_counter() - epoch_start)
             yield BatchEnd(epoch, batch, num_batches, rate, (len(train_set) - seen) / rate, loss.item())
 
-        train_metrics = {**totals, "samples": seen}
-        train_metrics["digit_accuracy"] = totals["digit_correct"] / seen
-        train_metrics["sum_accuracy"] = totals["sum_correct"] / seen
+        totals = TrainTotals(seen, num_batches, digit_correct, sum_correct, digit_loss_sum, sum_loss_sum)
         # With a validation split: validation after each epoch but the last, the test set once after the last.
         last = epoch == cfg.epochs
         use_val = val_set is not None and cfg.eval_every_epoch and not (last and test_set is not None)
         val_metrics = evaluate(final, val_set) if use_val else None
         test_metrics = evaluate(final, test_set) if test_set is not None and (val_set is None or last) else None
-        log_line = exercise_log_line(epoch, train_metrics)
+        log_line = exercise_log_line(epoch, totals)
         if val_metrics is not None:
             log_line += "\n" + test_log_line(val_metrics, "validation")
         if test_metrics is not None:
             log_line += "\n" + test_log_line(test_metrics)
-        end = EpochEnd(epoch, train_metrics, test_metrics, log_line, time.perf_counter() - epoch_start, val_metrics)
+        end = EpochEnd(epoch, totals, test_metrics, log_line, time.perf_counter() - epoch_start, val_metrics)
         result.history.append(end)
         yield end
 
@@ -221,63 +219,56 @@ def run(cfg: TrainConfig, stop: threading.Event | None = None, **data: MnistSpli
 
 
 def checkpoint_meta(result: TrainResult, preset: str | None = None) -> dict[str, Any]:
-    """What a checkpoint records about how it was made."""
+    """What a checkpoint records about how it was made: the whole config, and the test numbers."""
     test = result.test_metrics
-    summary = {k: v for k, v in (test or {}).items() if k not in ("confusion", "misclassified")}
     return {
         "preset": preset,
         "config": result.config.to_dict(),
         "epochs_completed": len(result.history),
         "train_seconds": round(result.seconds, 1),
-        "test_metrics": summary,
+        "test_metrics": test.summary() if test is not None else {},
     }
 
 
-def _progress_bar(event: BatchEnd, width: int = 30) -> str:
-    done = int(width * event.batch / event.num_batches)
-    return (
-        f"\repoch {event.epoch} [{'#' * done}{'.' * (width - done)}] {event.batch}/{event.num_batches} "
-        f"loss {event.loss:.3f}  {event.samples_per_s:,.0f} samples/s  eta {event.eta_s:4.0f}s "
-    )
+def report(events: Iterable[TrainEvent], out: str, preset: str, quiet: bool = False) -> TrainResult:
+    """Drive a run for a terminal: a tqdm bar per epoch (none when quiet or not a terminal),
+    the log line after each epoch, and the checkpoint saved at the end."""
+    bar = None
+    for event in events:
+        if isinstance(event, BatchEnd):
+            if bar is None:
+                bar = tqdm(total=event.num_batches, desc=f"epoch {event.epoch}", unit="batch", leave=False,
+                           disable=True if quiet else None)  # None: off when stderr is not a terminal
+            bar.set_postfix(loss=f"{event.loss:.3f}", refresh=False)
+            bar.update()
+        elif isinstance(event, EpochEnd):
+            if bar is not None:
+                bar.close()
+                bar = None
+            print(f"{event.log_line}  [{event.seconds:.1f}s]", flush=True)
+        elif isinstance(event, TrainResult):
+            if bar is not None:
+                bar.close()
+            meta = save_checkpoint(out, event.model, checkpoint_meta(event, preset))
+            print(f"saved {out} after {meta['train_seconds']}s of training")
+            return event
+    raise RuntimeError("train() ended without a result")  # unreachable: train always yields one
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Train the dual-head MNIST + n network.")
-    parser.add_argument("--preset", default="quick", choices=sorted(PRESETS), help="named recipe (config.py)")
-    parser.add_argument("--arch", choices=ARCHS)
-    parser.add_argument("--fusion", choices=FUSIONS)
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--lr", type=float)
-    parser.add_argument("--schedule", choices=SCHEDULES, help="onecycle, or constant (no schedule)")
-    parser.add_argument("--seed", type=int)
-    parser.add_argument("--limit", type=int, help="train on the first LIMIT training images")
-    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
-    parser.add_argument("--ema-decay", type=float, help="average the weights (e.g. 0.999) and keep the average")
-    parser.add_argument("--data-dir", help="MNIST root (default: $MNISTSUM_DATA or ./data)")
-    parser.add_argument("--download", action="store_true", help="download MNIST with torchvision if missing")
-    parser.add_argument("--device", help="auto, cpu, cuda, mps")
+    parser.add_argument("--preset", default="quick", choices=list(PRESETS), help="named recipe (config.py)")
     parser.add_argument("--out", default="checkpoints/mnistsum.pt", help="where to write the checkpoint")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_arguments(parser)
     args = parser.parse_args(argv)
-
-    overrides = {
-        k: v
-        for k, v in vars(args).items()
-        if v is not None and k not in ("preset", "out", "quiet") and not (k == "download" and not v)
-    }
-    cfg = TrainConfig.preset(args.preset, **overrides)
+    try:
+        cfg = config_from_args(args, args.preset)
+    except ValueError as err:
+        parser.error(str(err))
     print(f"training {cfg.arch}/{cfg.fusion} on {pick_device(cfg.device)}: {cfg}", flush=True)
     try:
-        for event in train(cfg):
-            if isinstance(event, BatchEnd) and not args.quiet:
-                print(_progress_bar(event), end="", file=sys.stderr, flush=True)
-            elif isinstance(event, EpochEnd):
-                print(("\r" + " " * 100 + "\r") if not args.quiet else "", end="", file=sys.stderr)
-                print(f"{event.log_line}  [{event.seconds:.1f}s]", flush=True)
-            elif isinstance(event, TrainResult):
-                meta = save_checkpoint(args.out, event.model, checkpoint_meta(event, args.preset))
-                print(f"saved {args.out} after {meta['train_seconds']}s of training")
+        report(train(cfg), args.out, args.preset, args.quiet)
     except DataMissingError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

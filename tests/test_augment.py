@@ -1,6 +1,7 @@
 import torch
 
 from mnistsum.augment import augment_batch, change_thickness
+from mnistsum.config import TrainConfig
 from mnistsum.data import synthetic_split
 
 
@@ -10,9 +11,10 @@ def batch(size: int = 256) -> torch.Tensor:
 
 def test_shape_range_and_seeded_reproducibility():
     x = batch()
-    a = augment_batch(x, torch.Generator().manual_seed(0))
-    b = augment_batch(x, torch.Generator().manual_seed(0))
-    c = augment_batch(x, torch.Generator().manual_seed(1))
+    cfg = TrainConfig(augment=True)
+    a = augment_batch(x, torch.Generator().manual_seed(0), cfg)
+    b = augment_batch(x, torch.Generator().manual_seed(0), cfg)
+    c = augment_batch(x, torch.Generator().manual_seed(1), cfg)
     assert a.shape == x.shape and a.min() >= 0 and a.max() <= 1 + 1e-6
     assert torch.equal(a, b) and not torch.equal(a, c)
 
@@ -26,3 +28,13 @@ def test_thickness_thickens_and_thins():
     assert (out[1] > 0.5).sum() < ink and out[1].max() == 1.0  # thinned, yet full-strength ink
     assert (out[2] > 0.5).sum() == 16 * 8  # two dilations
     assert torch.equal(out[3], x[3])  # zero leaves the stroke alone
+
+
+def test_the_recipe_sets_the_augmentation():
+    """The aug_* settings of the config are what augment_batch applies: none at all leaves the batch alone."""
+    x = batch(16)
+    still = TrainConfig(aug_rotation_deg=0, aug_scale_min=1, aug_scale_max=1, aug_aspect=0, aug_shear=0,
+                        aug_shift_px=0, aug_thickness_min=0, aug_thickness_max=0)
+    assert torch.allclose(augment_batch(x, torch.Generator().manual_seed(0), still), x, atol=1e-5)
+    thick = still.replace(aug_thickness_min=2.0, aug_thickness_max=2.0)
+    assert (augment_batch(x, torch.Generator().manual_seed(0), thick) > 0.5).sum() > (x > 0.5).sum()

@@ -17,10 +17,10 @@ def outputs(model):
 
 def test_round_trip_keeps_weights_and_metadata(tmp_path):
     torch.manual_seed(1)
-    model = DualHeadNet("seed")
+    model = DualHeadNet("exercise")
     save_checkpoint(tmp_path / "m.pt", model, {"note": "hello"})
     loaded, meta = load_checkpoint(tmp_path / "m.pt")
-    assert meta["arch"] == "seed" and meta["fusion"] == "add" and meta["note"] == "hello"
+    assert meta["arch"] == "exercise" and meta["fusion"] == "add" and meta["note"] == "hello"
     assert {"torch", "torchvision", "mnistsum", "python"} <= set(meta["versions"]) and meta["created"]
     for a, b in zip(outputs(model), outputs(loaded)):
         assert torch.equal(a, b)

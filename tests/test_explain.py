@@ -21,7 +21,7 @@ from mnistsum.model import DualHeadNet
 @pytest.fixture
 def seed_rows():
     torch.manual_seed(0)
-    return {r.name: r for r in layer_table(DualHeadNet(arch="seed")) if r.part == "backbone"}
+    return {r.name: r for r in layer_table(DualHeadNet(arch="exercise")) if r.part == "backbone"}
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def test_default_totals_agree_with_pytorch():
 
 
 def test_summary_prints_every_layer_and_the_true_total():
-    model = DualHeadNet(arch="seed")
+    model = DualHeadNet(arch="exercise")
     text = summary(model)
     assert f"{sum(p.numel() for p in model.parameters()):,}" in text
     assert "Linear 10368->64" in text and "28 (all)" in text
@@ -86,7 +86,7 @@ def test_summary_prints_every_layer_and_the_true_total():
 
 
 def test_cli_prints_the_table(capsys):
-    main(["--arch", "seed", "--exercise-rf"])
+    main(["--arch", "exercise", "--exercise-rf"])
     out = capsys.readouterr().out
     assert "MaxPool2d 2x2 stride 2" in out and "WRONG" in out
 
@@ -112,7 +112,7 @@ def test_feature_maps_shapes(arch, shapes, digit):
 
 def test_feature_maps_rejects_too_many_layers(digit):
     with pytest.raises(ValueError, match="layers"):
-        feature_maps(DualHeadNet(arch="seed"), digit, layers=5)
+        feature_maps(DualHeadNet(arch="exercise"), digit, layers=5)
 
 
 def test_saliency_is_a_normalized_map_and_leaves_the_model_alone(digit):
@@ -130,7 +130,7 @@ def test_saliency_is_a_normalized_map_and_leaves_the_model_alone(digit):
 
 
 def test_saliency_accepts_uint8_and_rejects_bad_input(digit):
-    model = DualHeadNet(arch="seed")
+    model = DualHeadNet(arch="exercise")
     assert saliency(model, (digit * 255).astype(np.uint8), target=3).shape == (28, 28)
     with pytest.raises(ValueError, match="target"):
         saliency(model, digit, target=10)

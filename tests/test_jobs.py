@@ -219,7 +219,7 @@ def test_training_job_completes_with_logs_metrics_and_curves(finished):
     assert lines[0].startswith("epoch: 1 MNIST {Correct: ") and "test: digit" in lines[1]
     assert lines[2].startswith("epoch: 2 MNIST")
     assert [row["epoch"] for row in progress.epoch_rows()] == [1, 2]
-    assert progress.final_test["digit_accuracy"] > 0.9  # the synthetic bars are easy
+    assert progress.final_test.digit_accuracy > 0.9  # the synthetic bars are easy
     series = {(r["metric"], r["series"]) for r in progress.curve_rows()}
     assert series == {
         (m, f"{h} {s}") for m in ("accuracy", "loss") for h in ("digit", "sum") for s in ("train", "test")
@@ -242,18 +242,18 @@ def test_status_dict_is_json_for_api_clients(finished):
     assert data["state"] == "finished" and data["name"] == "training run"
     assert len(data["epochs"]) == 2 and 0 <= data["epochs"][-1]["test_sum_accuracy"] <= 1
     assert data["progress"]["fraction"] == 1.0 and data["progress"]["epochs"] == 2
-    assert data["final"]["misclassified_count"] == len(finished.latest.final_test["misclassified"])
+    assert data["final"]["misclassified_count"] == len(finished.latest.final_test.misclassified)
     assert len(data["final"]["confusion"]) == 10 and "misclassified" not in data["final"]
     assert status_dict(None)["state"] == "idle"
 
 
 def test_misclassified_examples_carry_the_test_image_and_labels(finished):
-    wrong = finished.latest.final_test["misclassified"][:3]
+    wrong = finished.latest.final_test.misclassified[:3]
     shown = finished.latest.misclassified(limit=3)
-    assert [(true, predicted) for _, true, predicted in shown] == [(w["true"], w["predicted"]) for w in wrong]
+    assert [(true, predicted) for _, true, predicted in shown] == [(w.true, w.predicted) for w in wrong]
     for (image, _, _), w in zip(shown, wrong, strict=True):
         assert image.shape == (28, 28) and 0 <= image.min() and image.max() <= 1
-        assert (image * 255).round().astype("uint8").tolist() == finished.latest.test_set.images[w["index"]].tolist()
+        assert (image * 255).round().astype("uint8").tolist() == finished.latest.test_set.images[w.index].tolist()
 
 
 def test_stop_ends_training_at_the_next_batch_and_its_weights_are_not_offered(queue):

@@ -48,10 +48,10 @@ def test_a_row_holds_the_run_and_ranks_best_first(board, result):
     top = rows[0]
     test = result.test_metrics
     assert (top.digit_accuracy, top.sum_accuracy, top.both_accuracy, top.sum_consistency) == (
-        test["digit_accuracy"],
-        test["sum_accuracy"],
-        test["both_accuracy"],
-        test["sum_consistency"],
+        test.digit_accuracy,
+        test.sum_accuracy,
+        test.both_accuracy,
+        test.sum_consistency,
     )
     assert top.parameters == sum(p.numel() for p in result.model.parameters()) and top.images == 256
     assert board.rows(arch="seed") == [] and len(board.rows(fusion="concat")) == 2
@@ -77,7 +77,7 @@ def test_csv_export_has_every_row_and_defuses_formulas(board, result):
     board.record(result, "linus", BOB)
     rows = list(csv.DictReader(io.StringIO(board.to_csv())))
     assert [r["nickname"] for r in rows] == ["'=HYPERLINK(\"http://x\")", "linus"]
-    assert rows[0]["arch"] == "default" and float(rows[0]["sum_accuracy"]) == result.test_metrics["sum_accuracy"]
+    assert rows[0]["arch"] == "default" and float(rows[0]["sum_accuracy"]) == result.test_metrics.sum_accuracy
     assert '"epochs": 1' in rows[0]["config"] and "owner" not in rows[0]
 
 

@@ -35,7 +35,7 @@ def test_inspect_explains_the_drawing_on_screen():
 
 
 def test_inspect_is_quiet_without_a_drawing_or_a_model():
-    predictor = Predictor(DualHeadNet(arch="seed"))
+    predictor = Predictor(DualHeadNet(arch="exercise"))
     assert inspect(lambda token: predictor, None, 3) == BLANK
     assert inspect(lambda token: predictor, {"background": None, "layers": [], "composite": None}, 3) == BLANK
     assert inspect(lambda token: predictor, {"composite": np.full((280, 280), 255, np.uint8)}, 3) == BLANK  # white page

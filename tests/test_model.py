@@ -2,10 +2,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mnistsum.model import DualHeadNet
+from mnistsum.model import DualHeadNet, image_batch
 
 
-@pytest.mark.parametrize("arch,fusion", [("default", "concat"), ("wide", "concat"), ("seed", "add"), ("default", "add")])
+@pytest.mark.parametrize("arch,fusion", [("default", "concat"), ("wide", "concat"), ("exercise", "add"), ("default", "add")])
 def test_output_shapes(arch, fusion):
     model = DualHeadNet(arch, fusion).eval()
     digit, total = model(torch.rand(4, 1, 28, 28), torch.tensor([0, 3, 9, 5]))
@@ -13,11 +13,28 @@ def test_output_shapes(arch, fusion):
 
 
 def test_arch_picks_its_fusion_and_rejects_unknown():
-    assert DualHeadNet("seed").fusion == "add"
+    assert DualHeadNet("exercise").fusion == "add"
     assert DualHeadNet("default").fusion == "concat"
     assert DualHeadNet("wide").fusion == "concat"
-    with pytest.raises(ValueError, match="unknown arch"):
+    with pytest.raises(ValueError, match="arch must be one of"):
         DualHeadNet("resnet")
+
+
+def test_old_arch_names_still_build_the_same_network():
+    """Checkpoints and metadata written before the rename say "seed"."""
+    old = DualHeadNet("seed")
+    assert old.arch == "exercise" and old.fusion == "add"
+    assert old.state_dict().keys() == DualHeadNet("exercise").state_dict().keys()
+
+
+def test_image_batch_takes_any_28x28_form():
+    digit = torch.randint(0, 256, (28, 28), dtype=torch.uint8)
+    batch = image_batch(digit.numpy())
+    assert batch.shape == (1, 1, 28, 28) and batch.dtype == torch.float32
+    assert torch.equal(batch, image_batch(digit.float() / 255))  # uint8 0..255 and float 0..1 agree
+    assert image_batch(torch.zeros(5, 28, 28)).shape == (5, 1, 28, 28)
+    with pytest.raises(ValueError, match="28x28"):
+        image_batch(torch.zeros(27, 28))
 
 
 def test_concat_fusion_input_is_digit_probs_then_one_hot():
@@ -31,14 +48,14 @@ def test_concat_fusion_input_is_digit_probs_then_one_hot():
 
 
 def test_add_fusion_is_the_exercises_elementwise_add():
-    model = DualHeadNet("seed")
+    model = DualHeadNet("exercise")
     logits = torch.randn(2, 10)
     n = torch.tensor([1, 7])
     assert torch.allclose(model.fusion_input(logits, n), logits + F.one_hot(n, 10).float())
 
 
-def test_seed_arch_matches_the_exercise_layer_sizes():
-    model = DualHeadNet("seed")
+def test_exercise_arch_matches_the_exercise_layer_sizes():
+    model = DualHeadNet("exercise")
     linears = [m for m in model.backbone if isinstance(m, torch.nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linears] == [(10368, 64), (64, 10)]
     head = [m for m in model.sum_head if isinstance(m, torch.nn.Linear)]

@@ -74,8 +74,8 @@ def test_sum_table_rows_are_distributions(predictor, mnist_test):
 def test_load_errors_are_value_errors(tmp_path):
     with pytest.raises(CheckpointError):
         Predictor.load(tmp_path / "missing.pt")
-    save_checkpoint(tmp_path / "ok.pt", DualHeadNet("seed"))
-    assert Predictor.load(tmp_path / "ok.pt").model.arch == "seed"
+    save_checkpoint(tmp_path / "ok.pt", DualHeadNet("exercise"))
+    assert Predictor.load(tmp_path / "ok.pt").model.arch == "exercise"
 
 
 def test_sum_table_matches_predicting_each_n(predictor, mnist_test):

@@ -32,9 +32,9 @@ def test_race_yields_two_lockstep_metric_streams():
 
 
 def test_identical_lanes_see_identical_data():
-    # The seed backbone has no dropout, so two lanes with one config differ only if their
+    # The exercise backbone has no dropout, so two lanes with one config differ only if their
     # (image, n) streams differ: equal curves show the race feeds both lanes the same data.
-    cfg = _tiny("seed", "add")
+    cfg = _tiny("exercise", "add")
     final = list(race(cfg, cfg, TRAIN, TEST))[-1]
     assert final.lanes[0].sum_accuracy == final.lanes[1].sum_accuracy
     assert final.lanes[0].digit_accuracy == final.lanes[1].digit_accuracy
@@ -59,7 +59,7 @@ def test_default_race_isolates_the_fusion():
     assert (add.arch, add.fusion, concat.arch, concat.fusion) == ("default", "add", "default", "concat")
     assert add.replace(fusion="concat") == concat
     exercise_add, _ = race_configs(isolate_fusion=False)
-    assert exercise_add.arch == "seed"
+    assert exercise_add.arch == "exercise"
 
 
 def test_race_runs_as_a_job_in_the_queue():

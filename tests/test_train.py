@@ -8,6 +8,7 @@ import mnistsum.train as train_module
 from mnistsum.config import TrainConfig
 from mnistsum.data import synthetic_split
 from mnistsum.evaluate import evaluate
+from mnistsum.metrics import TrainTotals
 from mnistsum.train import BatchEnd, EpochEnd, TrainResult, exercise_log_line, run, train
 
 TINY = TrainConfig(epochs=2, batch_size=32, lr=3e-3, device="cpu")
@@ -24,8 +25,8 @@ def test_event_stream_and_learning():
     assert isinstance(events[-1], TrainResult) and not events[-1].stopped
     assert len(batch_events) == 3 * 6 and batch_events[-1].batch == batch_events[-1].num_batches == 6
     assert [e.epoch for e in epoch_events] == [1, 2, 3]
-    assert epoch_events[-1].test["digit_accuracy"] > 0.9  # the synthetic bars are easy to learn
-    assert epoch_events[-1].train["samples"] == 192
+    assert epoch_events[-1].test.digit_accuracy > 0.9  # the synthetic bars are easy to learn
+    assert epoch_events[-1].train.samples == 192 and epoch_events[-1].train.batches == 6
 
 
 def test_same_seed_same_weights_other_seed_other_weights():
@@ -63,7 +64,7 @@ def test_data_order_and_n_do_not_depend_on_the_model(monkeypatch):
     assert all(
         torch.equal(a, b)
         for a, b in zip(
-            _n_per_epoch(monkeypatch, TINY), _n_per_epoch(monkeypatch, TINY.replace(arch="seed", fusion="add"))
+            _n_per_epoch(monkeypatch, TINY), _n_per_epoch(monkeypatch, TINY.replace(arch="exercise", fusion="add"))
         )
     )
 
@@ -82,9 +83,9 @@ def test_stop_mid_epoch():
 
 
 def test_log_line_has_the_exercise_format():
-    m = {"digit_correct": 53744, "digit_accuracy": 0.8957, "digit_loss": 470.444,
-         "sum_correct": 5750, "sum_accuracy": 0.0958, "sum_loss": 874.68}
-    assert exercise_log_line(1, m) == (
+    totals = TrainTotals(samples=60000, batches=469, digit_correct=53744, sum_correct=5750,
+                         digit_loss_batch_sum=470.444, sum_loss_batch_sum=874.68)
+    assert exercise_log_line(1, totals) == (
         "epoch: 1 MNIST {Correct: 53744 Accuracy: 0.896 Loss: 470.44 } RANDOM {Correct: 5750 Accuracy: 0.096 "
         "Loss: 874.68 } Total {Correct: 59494 Accuracy: 0.496 loss: 1345.12 }"
     )
@@ -105,7 +106,7 @@ def test_ema_returns_the_weight_average_and_evaluates_it():
     a, b = raw.model.state_dict(), averaged.model.state_dict()
     assert set(a) == set(b) and not all(torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point())
     again = evaluate(averaged.model, tiny_data()["test_set"])
-    assert again["digit_accuracy"] == averaged.test_metrics["digit_accuracy"]
+    assert again.digit_accuracy == averaged.test_metrics.digit_accuracy
 
 
 @pytest.mark.parametrize("decay", [0.0, 1.0, -0.1, 1.5])
@@ -126,8 +127,8 @@ def test_validation_split_is_held_out_and_the_test_set_is_read_once_at_the_end(m
     assert [e.val is not None for e in ends] == [True, True, False]
     assert [e.test is not None for e in ends] == [False, False, True]
     assert evaluated == [32, 32, 64]  # validation after the first epochs, the 64 test images once at the end
-    assert ends[0].train["samples"] == 192 - 32  # the held-out images were not trained on
-    assert ends[0].val["images"] == 32 and "validation: digit" in ends[0].log_line and "test:" not in ends[0].log_line
+    assert ends[0].train.samples == 192 - 32  # the held-out images were not trained on
+    assert ends[0].val.images == 32 and "validation: digit" in ends[0].log_line and "test:" not in ends[0].log_line
     assert "test: digit" in ends[-1].log_line
     with pytest.raises(ValueError, match="val_size must be >= 0"):
         TINY.replace(val_size=-1)

@@ -9,7 +9,6 @@ nothing but the latest one.
 from __future__ import annotations
 
 import dataclasses
-import math
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
@@ -19,6 +18,7 @@ import numpy as np
 from ..config import TrainConfig
 from ..data import MnistSplit, cached_split
 from ..leaderboard import Leaderboard
+from ..metrics import EvalMetrics
 from ..train import BatchEnd, EpochEnd, TrainEvent, TrainResult, train
 from .policy import TrainingPolicy
 from .queue import EventFactory, JobQueue, JobStatus
@@ -80,7 +80,7 @@ class TrainProgress:
         return "\n".join(end.log_line for end in self.history)
 
     @property
-    def final_test(self) -> dict[str, Any] | None:
+    def final_test(self) -> EvalMetrics | None:
         """Test metrics of a completed run (with the confusion matrix and misclassified list)."""
         return self.result.test_metrics if self.completed and self.result else None
 
@@ -90,11 +90,11 @@ class TrainProgress:
         if final is None or self.test_set is None:
             return []
         images = self.test_set.images
-        return [(images[m["index"]].numpy() / 255.0, m["true"], m["predicted"]) for m in final["misclassified"][:limit]]
+        return [(images[m.index].numpy() / 255.0, m.true, m.predicted) for m in final.misclassified[:limit]]
 
     def epoch_rows(self) -> list[dict[str, Any]]:
         """One flat row per epoch: train and test, digit and sum, accuracy and mean loss."""
-        return [epoch_row(end, self.config.batch_size) for end in self.history]
+        return [epoch_row(end) for end in self.history]
 
     def curve_rows(self) -> list[dict[str, Any]]:
         """Long-format rows (epoch, metric, series, value) for line plots, one series per split and head."""
@@ -129,28 +129,31 @@ class TrainProgress:
         }
 
 
-def _final_summary(test: dict[str, Any]) -> dict[str, Any]:
+def _final_summary(test: EvalMetrics) -> dict[str, Any]:
     """Final test metrics with the misclassified list reduced to its length (it can be thousands long)."""
-    summary = {k: v for k, v in test.items() if k != "misclassified"}
-    summary["misclassified_count"] = len(test["misclassified"])
-    return summary
+    return {**test.summary(), "confusion": test.confusion, "misclassified_count": len(test.misclassified)}
 
 
-def epoch_row(end: EpochEnd, batch_size: int) -> dict[str, Any]:
-    """Flatten an `EpochEnd`. Train losses become means per batch, comparable with the test means."""
-    batches = math.ceil(end.train["samples"] / batch_size)
+def epoch_row(end: EpochEnd) -> dict[str, Any]:
+    """Flatten an `EpochEnd`. Losses are means (per batch in training, per image or pair when evaluated)."""
     row: dict[str, Any] = {
         "epoch": end.epoch,
         "seconds": round(end.seconds, 2),
-        "train_digit_accuracy": end.train["digit_accuracy"],
-        "train_sum_accuracy": end.train["sum_accuracy"],
-        "train_digit_loss": end.train["digit_loss"] / batches,
-        "train_sum_loss": end.train["sum_loss"] / batches,
+        "train_digit_accuracy": end.train.digit_accuracy,
+        "train_sum_accuracy": end.train.sum_accuracy,
+        "train_digit_loss": end.train.digit_loss_batch_mean,
+        "train_sum_loss": end.train.sum_loss_batch_mean,
     }
-    for split, metrics in (("validation", end.val), ("test", end.test)):
-        if metrics is not None:
-            for key in ("digit_accuracy", "sum_accuracy", "both_accuracy", "sum_consistency", "digit_loss", "sum_loss"):
-                row[f"{split}_{key}"] = metrics[key]
+    for split, m in (("validation", end.val), ("test", end.test)):
+        if m is not None:
+            row |= {
+                f"{split}_digit_accuracy": m.digit_accuracy,
+                f"{split}_sum_accuracy": m.sum_accuracy,
+                f"{split}_both_accuracy": m.both_accuracy,
+                f"{split}_sum_consistency": m.sum_consistency,
+                f"{split}_digit_loss": m.digit_loss_per_image,
+                f"{split}_sum_loss": m.sum_loss_per_pair,
+            }
     return row
 
 
