@@ -376,3 +376,20 @@ def test_a_checkpoint_needs_a_name(tmp_path, name):
 def test_the_shipped_weights_are_never_a_save_target():
     with pytest.raises(ValueError, match="shipped weights"):
         checkpoint_path(SHIPPED_WEIGHTS.stem, SHIPPED_WEIGHTS.parent)
+
+
+def test_ended_jobs_are_forgotten_once_superseded_and_beyond_the_bound():
+    q = JobQueue(workers=1, keep_finished=2)
+    try:
+        first = q.submit(ALICE, "run", lambda stop: iter([1]))
+        q.wait(ALICE, first.job_id, 10)
+        second = q.submit(ALICE, "run", lambda stop: iter([2]))  # Alice's newer run supersedes the first
+        q.wait(ALICE, second.job_id, 10)
+        with pytest.raises(NotYourJobError, match="no longer kept"):
+            q.status(ALICE, first.job_id)
+        for owner in (BOB, CAROL):
+            q.wait(owner, q.submit(owner, "run", lambda stop: iter([3])).job_id, 10)
+        q.submit("dave-token-0000000", "run", lambda stop: iter([4]))  # three ended latest runs: the oldest goes
+        assert q.latest(ALICE) is None and q.latest(BOB).state == "finished"
+    finally:
+        q.close()

@@ -111,7 +111,7 @@ class JobQueue:
         workers: int = 1,
         max_queue: int = 50,
         threads: int | None = None,
-        keep_finished: int = 500,
+        keep_finished: int = 200,
     ) -> None:
         if workers < 1 or max_queue < 0:
             raise ValueError(f"need workers >= 1 and max_queue >= 0, got {workers} and {max_queue}")
@@ -239,7 +239,9 @@ class JobQueue:
         job = self._jobs.get(job_id)
         if job is None or job.status.owner != owner:
             # The same answer for "someone else's" and "no such job": ids reveal nothing.
-            raise NotYourJobError(f"run #{job_id} is not one of yours (runs belong to the browser that started them)")
+            raise NotYourJobError(
+                f"run #{job_id} is not one of yours, or no longer kept (runs belong to the browser that started them)"
+            )
         return job
 
     def _active_of(self, owner: str) -> _Job | None:
@@ -282,10 +284,17 @@ class JobQueue:
         return free[0]
 
     def _prune(self) -> None:
-        """Forget the oldest ended jobs beyond `keep_finished` (a class, not a log, is kept)."""
+        """Forget ended jobs that are no longer anyone's latest, then the oldest beyond `keep_finished`:
+        a finished run holds its model, so a day of classes must not pile them up."""
+        latest = set(self._latest.values())
         ended = [i for i, job in self._jobs.items() if not job.status.active]
-        for job_id in ended[: max(0, len(ended) - self._keep_finished)]:
-            del self._jobs[job_id]
+        for job_id in ended:
+            if job_id not in latest:
+                del self._jobs[job_id]
+        kept = [i for i in ended if i in latest]
+        for job_id in kept[: max(0, len(kept) - self._keep_finished)]:
+            job = self._jobs.pop(job_id)
+            self._latest.pop((job.status.owner, job.status.name), None)
 
     def _work(self) -> None:
         torch.set_num_threads(self.threads)  # this thread only; serving threads keep theirs
