@@ -65,7 +65,7 @@ def preset_run(data_dir: str, repeats: int) -> None:
                 test = event.test_metrics
         print(
             f"  wall {time.perf_counter() - wall:.1f} s  CPU {time.thread_time() - cpu:.1f} s  "
-            f"(epochs {', '.join(epochs)} s)  test digit {test['digit_accuracy']:.2%} sum {test['sum_accuracy']:.2%}"
+            f"(epochs {', '.join(epochs)} s)  test digit {test.digit_accuracy:.2%} sum {test.sum_accuracy:.2%}"
         )
 
 
