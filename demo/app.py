@@ -11,7 +11,7 @@ import gradio as gr
 from .learn_tab import build_learn_tab
 from .predict_tab import CSS as PREDICT_CSS
 from .predict_tab import build_predict_tab
-from .state import AppState, ModelSlot, check_token, new_token
+from .state import AppState, ModelSlot, browser_secret, check_token, new_token
 from .train_tab import build_train_tab
 
 INTRO = """# mnistsum
@@ -73,7 +73,7 @@ def build_app(
     for name, value in QUEUE_ENV_DEFAULTS.items():
         os.environ.setdefault(name, value)  # read when the Blocks create their queue, just below
     with gr.Blocks(title="mnistsum: a digit and digit + n", delete_cache=(3600, 3600)) as demo:
-        stored = gr.BrowserState(None, storage_key=VISITOR_KEY)
+        stored = gr.BrowserState(None, storage_key=VISITOR_KEY, secret=browser_secret(app.state_dir))
         visitor = gr.State()
         gr.Markdown(INTRO)
         banner = gr.Markdown(visible=False, elem_id="model-banner")

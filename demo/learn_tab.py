@@ -77,7 +77,9 @@ class InspectOutputs(NamedTuple):
 BLANK = InspectOutputs(INSPECT_HINT, None, None, None, None, None, None, None, None)
 
 
-def inspect(get_predictor: Callable[[str | None], Predictor | None], drawing: Any, n: int, token: str | None = None) -> InspectOutputs:
+def inspect(
+    get_predictor: Callable[[str | None], Predictor | None], drawing: Any, n: int, token: str | None = None
+) -> InspectOutputs:
     """Feature maps, saliency and the sum head's input for the drawing on the Predict tab, through
     the visitor's model (`get_predictor(token)`)."""
     image = composite(drawing)

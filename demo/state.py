@@ -56,6 +56,22 @@ def check_token(token: Any) -> str:
     return token
 
 
+def browser_secret(directory: Path) -> str:
+    """The key that encrypts visitor tokens in browsers, kept in the state folder: a restarted
+    server still reads the tokens it handed out, so visitors keep their starred leaderboard rows
+    and their saved models. Created once, readable by this user only."""
+    path = Path(directory) / "browser-secret"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:  # O_EXCL: of two processes starting at once, one writes it and both read the same
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
 # --- models ---------------------------------------------------------------------------------
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
@@ -80,3 +79,12 @@ def test_predict_api_takes_only_the_drawing_and_n(tmp_path):
         assert [p["parameter_name"] for p in endpoints["/train_status"]["parameters"]] == ["token", "run_id"]
     finally:
         demo.app_state.queue.close()
+
+
+def test_the_browser_secret_is_made_once_and_kept_across_restarts(tmp_path):
+    from demo.state import browser_secret
+
+    first = browser_secret(tmp_path)
+    assert len(first) >= 32 and browser_secret(tmp_path) == first  # a restarted app reads the same key
+    assert (tmp_path / "browser-secret").stat().st_mode & 0o077 == 0  # nobody else can read it
+    assert browser_secret(tmp_path / "other") != first

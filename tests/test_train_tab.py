@@ -20,7 +20,6 @@ from demo.app import build_app, launch
 from demo.make_examples import example_path
 from demo.state import AppState
 from demo.train_tab import leaderboard_html
-from mnistsum.jobs import TrainingPolicy
 from mnistsum.leaderboard import Row
 
 SMALL = {"epochs": 1, "limit": 1000}  # ~1,000 real images: seconds, not minutes
