@@ -14,7 +14,7 @@
   first submission to the last run's end, and checks that every run finished and that every
   one is a row on the leaderboard (`/leaderboard_csv`): none lost.
 - predict: one visitor trains a long run (one worker busy), while `clients` concurrent clients
-  call `/predict` with a drawing (demo.bench's clients): errors, median, p95.
+  call `/predict` with a drawing (demo.http_bench's clients): errors, median, p95.
 
 Loopback only; numbers depend on the machine and on what else runs on it (the load average
 is printed); there are no pass/fail targets here.
@@ -34,7 +34,7 @@ from typing import Any
 
 from gradio_client import Client
 
-from .bench import concurrent, report, served_app, shared_tls_context
+from .http_bench import concurrent, report, served_app, shared_tls_context
 
 ENDED = ("finished", "stopped", "cancelled", "failed")
 

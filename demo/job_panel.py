@@ -12,11 +12,12 @@ from typing import Any, Callable, Sequence
 
 import gradio as gr
 
-from mnistsum.jobs import JobQueue, JobRefused, JobStatus
+from mnistsum.jobs import JobQueue, JobStatus
+
+from .state import REFUSALS, refusal
 
 ACTIVE_POLL_S = 0.5  # smooth progress while the visitor's job waits or runs
 IDLE_POLL_S = 3.0
-REFUSED = (TypeError, ValueError, JobRefused)  # bad or missing values, the policy, the queue's refusals
 NO_VISITOR = "⚠️ This page has no visitor token yet (it is set when the page loads); reload the page."
 
 Render = Callable[[JobStatus | None, Any], dict]
@@ -71,8 +72,8 @@ class JobPanel:
                 return NO_VISITOR
             try:
                 submit(token, *values)
-            except REFUSED as err:
-                return f"⚠️ {err}"
+            except REFUSALS as err:
+                return refusal(err)
             return ""
 
         def stop(token: str | None) -> str:

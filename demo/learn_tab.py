@@ -33,12 +33,12 @@ from mnistsum.explain import (
 )
 from mnistsum.jobs import JobStatus
 from mnistsum.model import NETWORKS, DualHeadNet
-from mnistsum.predictor import Predictor
+from mnistsum.predictor import Predictor, check_n
 from mnistsum.race import RACE_JOB, RaceUpdate, race_configs, start_race
 
 from .job_panel import JobPanel
 from .predict_tab import composite
-from .state import AppState
+from .state import REFUSALS, AppState, refusal
 
 INSPECT_CONCURRENCY = 4
 CELL = 10  # screen pixels per input pixel in the saliency picture
@@ -82,6 +82,10 @@ def inspect(
 ) -> InspectOutputs:
     """Feature maps, saliency and the sum head's input for the drawing on the Predict tab, through
     the visitor's model (`get_predictor(token)`)."""
+    try:
+        n = check_n(n)
+    except REFUSALS as err:
+        return BLANK._replace(caption=refusal(err))
     image = composite(drawing)
     predictor = get_predictor(token)
     if image is None or predictor is None:
@@ -207,8 +211,8 @@ def build_learn_tab(
         choice = gr.Radio(list(RACE_CHOICES), value=next(iter(RACE_CHOICES)), label="Lanes")
         gr.Markdown(
             f"*{add_cfg.epochs} epochs on {add_cfg.limit:,} training images, seed {add_cfg.seed}; accuracy on all "
-            f"100,000 (test image, n) pairs after each epoch. About two minutes on one CPU core; it waits its turn "
-            f"in the class's queue like a training run. Data: {data_status(data_dir)}*"
+            f"100,000 (test image, n) pairs after each epoch; a couple of minutes on a laptop CPU, and it waits "
+            f"its turn in the class's queue like a training run. Data: {data_status(data_dir)}*"
         )
         panel = JobPanel(app.queue, visitor, RACE_JOB, "▶ Start the race", "race")
         headline = gr.Markdown(elem_id="race-headline")

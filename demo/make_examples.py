@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-CANVAS = 280  # the Sketchpad's canvas size
+from mnistsum.render import CANVAS
+
 PEN = 22  # stroke width in canvas pixels: about 1/8 of a digit's height, as in MNIST
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 

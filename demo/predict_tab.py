@@ -20,12 +20,13 @@ import pandas as pd
 from PIL import Image
 
 from mnistsum import render
+from mnistsum.render import CANVAS
 from mnistsum.config import NUM_DIGITS, NUM_SUMS, default_data_dir
 from mnistsum.data import MnistSplit, has_mnist, load_split
 from mnistsum.predictor import BlankDrawingError, Prediction, check_n
 from mnistsum.preprocess import preprocess
 
-from .make_examples import CANVAS, PEN, example_path
+from .make_examples import PEN, example_path
 from .state import ModelSlot, VisitorModels
 
 PAD_ID = "drawing"

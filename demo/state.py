@@ -21,10 +21,22 @@ from typing import Any, NamedTuple
 
 from mnistsum.checkpoint import CheckpointError, save_checkpoint
 from mnistsum.config import REPO_ROOT, SHIPPED_WEIGHTS
-from mnistsum.jobs import JobQueue, TrainingPolicy
+from mnistsum.jobs import JobQueue, JobRefused, TrainingPolicy
 from mnistsum.leaderboard import FILE_NAME, Leaderboard, owner_tag, state_dir
 from mnistsum.predictor import Predictor
 from mnistsum.train import TrainResult, checkpoint_meta
+
+# What visitors and API callers can cause, and are told about rather than shown an error:
+# bad values (ValueError, which covers CheckpointError, PolicyError and BlankDrawingError),
+# wrong types, missing data or an existing file (OSError), and the queue's refusals (a run already
+# queued or running for this visitor, a full queue, someone else's run).
+REFUSALS = (TypeError, ValueError, OSError, JobRefused)
+
+
+def refusal(err: Exception) -> str:
+    """A refusal as every tab's message line shows it."""
+    return f"⚠️ {err}"
+
 
 RETRAIN = "python -m mnistsum.train --preset shipped --out weights/mnistsum.pt"
 MAX_MODELS_ENV = "MNISTSUM_MAX_MODELS"

@@ -38,8 +38,8 @@ from mnistsum.leaderboard import ClearRefused, Row
 from mnistsum.metrics import EvalMetrics
 from mnistsum.model import FUSIONS, NETWORKS
 
-from .job_panel import REFUSED, JobPanel
-from .state import AppState, check_token, new_token
+from .job_panel import JobPanel
+from .state import REFUSALS, AppState, check_token, new_token, refusal
 
 PRESET = "class"
 BOARD_POLL_S = 5.0  # other students' runs land on the leaderboard while you watch
@@ -91,8 +91,8 @@ def _use_weights(app: AppState, token: str | None) -> str:
     """This visitor's Predict and Learn tabs switch to their finished run; nobody else's change."""
     try:
         result = completed_result(_mine(app, token))
-    except ValueError as err:
-        return f"⚠️ {err}"
+    except REFUSALS as err:
+        return refusal(err)
     source = (
         f"your model, trained here ({result.config.arch}/{result.config.fusion}, {result.config.epochs} epochs on "
         f"{result.history[-1].train.samples:,} images, test digit accuracy {result.test_metrics.digit_accuracy:.2%})"
@@ -123,8 +123,8 @@ def _use_shipped(app: AppState, token: str | None) -> str:
 def _save(app: AppState, token: str | None, name: str) -> str:
     try:
         path = save_trained(completed_result(_mine(app, token)), name)
-    except (ValueError, OSError) as err:  # FileExistsError is an OSError
-        return f"⚠️ {err}"
+    except REFUSALS as err:
+        return refusal(err)
     return f"✅ Saved `{path}`."
 
 
@@ -401,7 +401,7 @@ def _clear(app: AppState, teacher_token: str) -> str:
     try:
         removed = app.board.clear(teacher_token)
     except ClearRefused as err:
-        return f"⚠️ {err}"
+        return refusal(err)
     return f"✅ Cleared {removed} runs."
 
 
@@ -473,7 +473,7 @@ def _register_api(app: AppState, base: TrainConfig) -> None:
         try:
             form = (arch, fusion, epochs, batch_size, lr, seed, augment, limit, download)
             status = _submit(app, base, check_token(token), nickname, *form)
-        except REFUSED as err:
+        except REFUSALS as err:
             raise gr.Error(str(err)) from err
         return status_dict(status)
 
@@ -481,7 +481,7 @@ def _register_api(app: AppState, base: TrainConfig) -> None:
         """Cancel this token's queued run or stop its running one at the next batch (`run_id`: that run, if yours)."""
         try:
             status = app.queue.stop(check_token(token), None if run_id is None else int(run_id))
-        except REFUSED as err:
+        except REFUSALS as err:
             raise gr.Error(str(err)) from err
         return status_dict(status if status is not None else _mine(app, token))
 
@@ -491,7 +491,7 @@ def _register_api(app: AppState, base: TrainConfig) -> None:
         try:
             check_token(token)
             status = _mine(app, token) if run_id is None else app.queue.status(token, int(run_id))
-        except REFUSED as err:
+        except REFUSALS as err:
             raise gr.Error(str(err)) from err
         return status_dict(status)
 

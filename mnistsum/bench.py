@@ -20,10 +20,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .cli import exits_cleanly
 from .config import SHIPPED_WEIGHTS, TrainConfig, default_data_dir
 from .data import MnistSplit, load_split
 from .model import MNIST_MEAN, MNIST_STD, DualHeadNet
 from .predictor import Predictor
+from .render import CANVAS, as_drawing
 from .train import BatchEnd, EpochEnd, train
 
 
@@ -81,11 +83,12 @@ def exercise_steps(data_dir: str, batch_size: int) -> Iterator[int]:
             yield len(digits)
 
 
-def time_to_accuracy(cfg: TrainConfig, target: float) -> dict[str, Any]:
-    """Wall time from nothing loaded to a test digit accuracy >= target, epoch by epoch."""
+def time_to_accuracy(cfg: TrainConfig, target: float, **data: MnistSplit) -> dict[str, Any]:
+    """Wall time to a test digit accuracy >= target, checked after every epoch: from nothing
+    loaded, unless `train_set`/`test_set` are given (tests pass small ones)."""
     start = time.perf_counter()
     test_acc = None
-    for event in train(cfg):
+    for event in train(cfg, **data):
         if isinstance(event, EpochEnd):
             test_acc = event.test.digit_accuracy
             if test_acc >= target:
@@ -105,11 +108,6 @@ def predict_latency(predictor: Predictor, image: np.ndarray, repeats: int) -> di
     return {"median_ms": statistics.median(times), "p95_ms": times[int(0.95 * (len(times) - 1))]}
 
 
-def drawing_280(test_set: MnistSplit) -> np.ndarray:
-    """An MNIST digit as a Sketchpad would send it: 280x280, dark ink on white."""
-    return 255 - np.kron(test_set.images[0].numpy(), np.ones((10, 10), dtype=np.uint8))
-
-
 def run_benchmark(data_dir: str, batches_measured: int = 60, latency_repeats: int = 300) -> dict[str, Any]:
     cfg = TrainConfig.preset("quick", data_dir=data_dir, device="cpu")
     train_set, test_set = load_split(data_dir, train=True), load_split(data_dir, train=False)
@@ -123,7 +121,7 @@ def run_benchmark(data_dir: str, batches_measured: int = 60, latency_repeats: in
     if SHIPPED_WEIGHTS.exists():
         predictor = Predictor.load()
         result["predict_latency"] = {
-            "drawing_280x280": predict_latency(predictor, drawing_280(test_set), latency_repeats),
+            f"drawing_{CANVAS}x{CANVAS}": predict_latency(predictor, as_drawing(test_set.images[0].numpy()), latency_repeats),
             "mnist_28x28": predict_latency(predictor, test_set.images[0].numpy(), latency_repeats),
         }
     return result
@@ -149,6 +147,7 @@ def format_table(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+@exits_cleanly
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=default_data_dir())

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 
 from .checkpoint import atomic_write_text, load_checkpoint
 from .config import SHIPPED_WEIGHTS, default_data_dir
-from .data import DataMissingError, MnistSplit, load_split
+from .cli import exits_cleanly
+from .data import MnistSplit, load_split
 from .metrics import EvalMetrics, Misclassified
 from .model import NUM_DIGITS, DualHeadNet, image_batch
 
@@ -86,6 +87,7 @@ def format_report(m: EvalMetrics) -> str:
     )
 
 
+@exits_cleanly
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default=str(SHIPPED_WEIGHTS), help="checkpoint to evaluate")
@@ -94,12 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--out", help="also write the JSON metrics to this file (atomically)")
     args = parser.parse_args(argv)
-    try:
-        model, meta = load_checkpoint(args.weights)
-        test_set = load_split(args.data_dir, train=False, download=args.download)
-    except (ValueError, DataMissingError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    model, _ = load_checkpoint(args.weights)
+    test_set = load_split(args.data_dir, train=False, download=args.download)
     metrics = evaluate(model, test_set)
     text = json.dumps({"weights": args.weights, "arch": model.arch, "fusion": model.fusion, **metrics.to_dict()}, indent=2)
     if args.out:

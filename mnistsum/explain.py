@@ -24,9 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoint import CheckpointError, load_checkpoint
+from .checkpoint import load_checkpoint
+from .cli import exits_cleanly
 from .config import SETTINGS, TrainConfig
-from .model import ARCH_ALIASES, FUSIONS, IMAGE_SIZE, NETWORKS, NUM_DIGITS, DualHeadNet, image_batch
+from .model import ARCH_ALIASES, FUSIONS, IMAGE_SIZE, NETWORKS, NUM_DIGITS, DualHeadNet, check_n, image_batch
 
 SMOOTHGRAD_SAMPLES = 32
 SMOOTHGRAD_NOISE = 0.2  # std of the noise added to [0, 1] pixels
@@ -309,7 +310,7 @@ def saliency(model: DualHeadNet, image28: np.ndarray | torch.Tensor, target: int
     fixed-seed batch of noisy copies keeps what matters for every nearby image, and a 3x3
     blur removes the pixel-to-pixel alternation the pooling leaves behind (a stroke is 2-3
     pixels wide anyway). Occlusion maps (cover a patch, watch the score) read well too, but
-    cost about 20x the time: too slow to redraw on every stroke."""
+    need a forward pass per patch position: too slow to redraw on every stroke."""
     net = _inspection_copy(model)
     image = _as_batch(image28, net)
     with torch.no_grad():
@@ -339,8 +340,7 @@ def fusion_view(
     hand over from the very same digit logits. With "add" each slot mixes a digit logit with
     the one-hot n, so the +1 that marks n drowns in logits that vary by several units from
     one drawing to the next; with "concat" both halves stay readable."""
-    if not 0 <= n < NUM_DIGITS:
-        raise ValueError(f"n must be 0..9, got {n}")
+    n = check_n(n)
     net = _inspection_copy(model)
     if fusion is not None:
         if fusion not in FUSIONS:
@@ -381,6 +381,7 @@ def format_recipe(meta: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+@exits_cleanly
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Per-layer output shape, receptive field, parameters and MACs; with --weights, also how they were trained."
@@ -391,11 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exercise-rf", action="store_true", help="also print the exercise's receptive-field check")
     args = parser.parse_args(argv)
     if args.weights:
-        try:
-            model, meta = load_checkpoint(args.weights)
-        except CheckpointError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
+        model, meta = load_checkpoint(args.weights)
         print(format_recipe(meta) + "\n")
     else:
         model = DualHeadNet(arch=args.arch, fusion=args.fusion)

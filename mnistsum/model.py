@@ -16,6 +16,7 @@ happen inside, so every caller (training, evaluation, the app) feeds it the same
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -136,25 +137,31 @@ FUSIONS: dict[str, Fusion] = {
 }
 
 
+def _registered(kind: str, name: str, registry: dict[str, Any]) -> str:
+    if name not in registry:
+        raise ValueError(f"{kind} must be one of {', '.join(registry)}; got {name!r}")
+    return name
+
+
 def canonical_arch(name: str) -> str:
     """The registry name for `name` (old names map to new ones); ValueError for an unknown one."""
-    name = ARCH_ALIASES.get(name, name)
-    if name not in NETWORKS:
-        raise ValueError(f"arch must be one of {', '.join(NETWORKS)}; got {name!r}")
-    return name
+    return _registered("arch", ARCH_ALIASES.get(name, name), NETWORKS)
 
 
-def check_fusion(name: str) -> str:
-    if name not in FUSIONS:
-        raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}; got {name!r}")
-    return name
+def check_n(n: Any) -> int:
+    """n must be a whole number 0..9 (3 and 3.0 are fine; 3.5, True and '3' are not)."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Real):
+        raise ValueError(f"n must be a whole number from 0 to 9, got {n!r} ({type(n).__name__})")
+    if not float(n).is_integer() or not 0 <= n < NUM_DIGITS:
+        raise ValueError(f"n must be a whole number from 0 to 9, got {n!r}")
+    return int(n)
 
 
 class DualHeadNet(nn.Module):
     def __init__(self, arch: str = "default", fusion: str | None = None) -> None:
         super().__init__()
         self.arch = canonical_arch(arch)
-        self.fusion = check_fusion(fusion or NETWORKS[self.arch].fusion)
+        self.fusion = _registered("fusion", fusion or NETWORKS[self.arch].fusion, FUSIONS)
         self.backbone = NETWORKS[self.arch].build()
         self.sum_head = FUSIONS[self.fusion].head()
         self.register_buffer("mean", torch.tensor(MNIST_MEAN), persistent=False)

@@ -10,7 +10,6 @@ requests in flight finish on the old one, and many threads can share one.
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import torch
 
 from .checkpoint import load_checkpoint
 from .config import SHIPPED_WEIGHTS
-from .model import NUM_DIGITS, NUM_SUMS, DualHeadNet, image_batch
+from .model import NUM_DIGITS, NUM_SUMS, DualHeadNet, check_n, image_batch
 from .preprocess import preprocess
 
 
@@ -57,15 +56,6 @@ def analytic_sum(digit_probs: np.ndarray, n: int) -> np.ndarray:
     out = np.zeros(NUM_SUMS, dtype=digit_probs.dtype)
     out[n : n + NUM_DIGITS] = digit_probs
     return out
-
-
-def check_n(n: Any) -> int:
-    """n must be a whole number 0..9 (3 and 3.0 are fine; 3.5, True and '3' are not)."""
-    if isinstance(n, bool) or not isinstance(n, numbers.Real):
-        raise ValueError(f"n must be a whole number from 0 to 9, got {n!r} ({type(n).__name__})")
-    if not float(n).is_integer() or not 0 <= n <= 9:
-        raise ValueError(f"n must be a whole number from 0 to 9, got {n!r}")
-    return int(n)
 
 
 class Predictor:

@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+CANVAS = 280  # the app's Sketchpad is CANVAS x CANVAS pixels
 GRID = (64, 64, 64)  # lines between enlarged pixels: visible on black and on white
 LABEL = (40, 40, 40)
 PAPER = (255, 255, 255)
@@ -114,8 +115,12 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
-def as_drawing(digit: np.ndarray, size: int = 280) -> np.ndarray:
-    """A white-on-black uint8 digit (e.g. from MNIST) as a canvas would hold it: enlarged
-    smoothly to `size` x `size`, dark ink on white paper."""
-    enlarged = Image.fromarray(np.asarray(digit, np.uint8)).resize((size, size), Image.Resampling.BILINEAR)
-    return 255 - np.asarray(enlarged)
+def on_paper(ink: np.ndarray) -> np.ndarray:
+    """White-on-black uint8 ink as the Sketchpad sends a drawing: dark ink on white paper."""
+    return 255 - np.asarray(ink, np.uint8)
+
+
+def as_drawing(digit: np.ndarray, size: int = CANVAS) -> np.ndarray:
+    """A white-on-black uint8 digit (e.g. from MNIST) as the Sketchpad would send it drawn:
+    enlarged smoothly to `size` x `size`, dark ink on white paper."""
+    return on_paper(Image.fromarray(np.asarray(digit, np.uint8)).resize((size, size), Image.Resampling.BILINEAR))

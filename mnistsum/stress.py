@@ -14,9 +14,11 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageFilter
 
+from .cli import exits_cleanly
 from .config import SHIPPED_WEIGHTS, default_data_dir
 from .data import load_split
 from .predictor import Predictor
+from .render import on_paper
 
 
 def _pen_drawing(digit: np.ndarray, size: int, pen: int) -> Image.Image:
@@ -40,11 +42,6 @@ def _on_canvas(ink: Image.Image, canvas: int, left: int, top: int) -> np.ndarray
     return np.asarray(out)
 
 
-def _sketchpad(ink: np.ndarray) -> np.ndarray:
-    """What the app's Sketchpad sends: black ink on white."""
-    return 255 - ink
-
-
 def _rgba(ink: np.ndarray) -> np.ndarray:
     """A transparent canvas with blue strokes whose shape lives in the alpha channel."""
     rgba = np.zeros(ink.shape + (4,), np.uint8)
@@ -55,13 +52,13 @@ def _rgba(ink: np.ndarray) -> np.ndarray:
 
 STRESS_SETS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "mnist as is (28x28)": lambda d: d,
-    "sketchpad 280, medium pen": lambda d: _sketchpad(_on_canvas(_pen_drawing(d, 200, 4), 280, 40, 40)),
-    "sketchpad 280, thick pen": lambda d: _sketchpad(_on_canvas(_pen_drawing(d, 200, 10), 280, 40, 40)),
-    "sketchpad 280, thin pen": lambda d: _sketchpad(_on_canvas(_pen_drawing(d, 200, -2), 280, 40, 40)),
-    "small, in a corner (280)": lambda d: _sketchpad(_on_canvas(_pen_drawing(d, 60, 4), 280, 5, 5)),
-    "fills the canvas (280)": lambda d: _sketchpad(_on_canvas(_pen_drawing(d, 280, 4), 280, 0, 0)),
-    "tiny on 1000x1000": lambda d: _sketchpad(_on_canvas(_pen_drawing(d, 80, 4), 1000, 600, 150)),
-    "large on 1000x1000": lambda d: _sketchpad(_on_canvas(_pen_drawing(d, 900, 4), 1000, 50, 50)),
+    "sketchpad 280, medium pen": lambda d: on_paper(_on_canvas(_pen_drawing(d, 200, 4), 280, 40, 40)),
+    "sketchpad 280, thick pen": lambda d: on_paper(_on_canvas(_pen_drawing(d, 200, 10), 280, 40, 40)),
+    "sketchpad 280, thin pen": lambda d: on_paper(_on_canvas(_pen_drawing(d, 200, -2), 280, 40, 40)),
+    "small, in a corner (280)": lambda d: on_paper(_on_canvas(_pen_drawing(d, 60, 4), 280, 5, 5)),
+    "fills the canvas (280)": lambda d: on_paper(_on_canvas(_pen_drawing(d, 280, 4), 280, 0, 0)),
+    "tiny on 1000x1000": lambda d: on_paper(_on_canvas(_pen_drawing(d, 80, 4), 1000, 600, 150)),
+    "large on 1000x1000": lambda d: on_paper(_on_canvas(_pen_drawing(d, 900, 4), 1000, 50, 50)),
     "light on dark (280)": lambda d: _on_canvas(_pen_drawing(d, 200, 4), 280, 40, 40),
     "RGBA strokes (280)": lambda d: _rgba(_on_canvas(_pen_drawing(d, 200, 4), 280, 40, 40)),
 }
@@ -77,6 +74,7 @@ def stress_accuracy(predictor: Predictor, images: np.ndarray, labels: np.ndarray
     return results
 
 
+@exits_cleanly
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default=str(SHIPPED_WEIGHTS))

@@ -1,12 +1,18 @@
-"""Shared fixtures.
+"""Shared fixtures and markers.
 
 Real-data tests take MNIST from `$MNISTSUM_DATA` (default `../shared/data`, then `./data`).
 Where the data is optional they skip when it is absent; with `MNISTSUM_REQUIRE_DATA=1`
 (set by `.ci/run`) a missing dataset fails them instead, so CI cannot pass by skipping.
+
+Markers (registered in pyproject.toml): `data` and `browser` are given here to every test
+that uses the MNIST or the browser fixtures; `slow` to browser tests and, by hand, to
+modules that train, serve or evaluate on all of MNIST. `python -m pytest -m "not slow"` is
+the quick loop; a plain `python -m pytest` (CI) runs everything.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Iterator
@@ -24,6 +30,16 @@ def _data_root() -> Path | None:
         if candidate and has_mnist(candidate):
             return Path(candidate)
     return None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if "mnist_dir" in fixtures:
+            item.add_marker(pytest.mark.data)
+        if "browser" in fixtures:
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +61,17 @@ def mnist_test(mnist_dir: Path) -> MnistSplit:
 @pytest.fixture(scope="session")
 def mnist_train(mnist_dir: Path) -> MnistSplit:
     return load_split(mnist_dir, train=True)
+
+
+@pytest.fixture(scope="session")
+def shipped_evaluation(mnist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """`python -m mnistsum.evaluate --json` on the shipped weights, run once (in-process) and
+    read by both the CLI test and the shipped-weights tests: 100,000 pairs are evaluated once."""
+    from mnistsum.evaluate import main
+
+    out = tmp_path_factory.mktemp("evaluate") / "metrics.json"
+    assert main(["--data-dir", str(mnist_dir), "--json", "--out", str(out)]) == 0
+    return json.loads(out.read_text())
 
 
 # Browser and served-app fixtures (tests/test_api.py, tests/test_browser_*.py).

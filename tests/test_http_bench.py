@@ -1,4 +1,4 @@
-"""`python -m demo.bench` runs against a live app and reports what it measured (never asserts speed)."""
+"""`python -m demo.http_bench` runs against a live app and reports what it measured (never asserts speed)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import re
 import pytest
 from gradio_client import Client
 
-from demo.bench import RestClient, call, is_loopback, main, shared_tls_context
+from demo.http_bench import RestClient, call, is_loopback, main, shared_tls_context
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize(

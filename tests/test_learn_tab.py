@@ -54,3 +54,12 @@ def test_race_status_and_curves_follow_the_job():
     sums, digits = _race_curves(status)
     assert len(sums) == len(digits) == 2 * 2  # two lanes, two epochs
     assert set(sums["lane"]) == {"add fusion (default backbone)", "concat fusion (default backbone)"}
+
+
+def test_inspect_checks_n_like_the_predict_tab():
+    torch.manual_seed(0)
+    predictor = Predictor(DualHeadNet(arch="default"))
+    assert inspect(lambda token: predictor, _drawing(7), 3.0).one_hot_n["value"].tolist() == np.eye(10)[3].tolist()
+    for bad in (3.5, "3", True, 10, None):
+        out = inspect(lambda token: predictor, _drawing(7), bad)
+        assert out.caption.startswith("⚠️ n must be a whole number from 0 to 9") and out.model_input is None, bad

@@ -1,14 +1,16 @@
-"""A short training on real MNIST, then the evaluate CLI on what it saved."""
+"""A short training on real MNIST and what it saves; the evaluate CLI's JSON."""
 
+import dataclasses
 import json
-import subprocess
-import sys
 
 import pytest
 
-from mnistsum.checkpoint import save_checkpoint
-from mnistsum.config import TrainConfig
+from mnistsum.checkpoint import load_checkpoint, save_checkpoint
+from mnistsum.config import SHIPPED_WEIGHTS, TrainConfig
+from mnistsum.metrics import EvalMetrics
 from mnistsum.train import checkpoint_meta, run
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -25,27 +27,24 @@ def test_short_training_reaches_a_sensible_accuracy(short_run):
     assert test.pairs == 100_000
 
 
-def test_evaluate_cli_json(short_run, mnist_dir, tmp_path):
+def test_a_saved_run_loads_with_its_recipe_and_numbers(short_run, tmp_path):
     weights = tmp_path / "short.pt"
     save_checkpoint(weights, short_run.model, checkpoint_meta(short_run, "class"))
-    out = subprocess.run(
-        [sys.executable, "-m", "mnistsum.evaluate", "--weights", str(weights), "--data-dir", str(mnist_dir), "--json"],
-        capture_output=True, text=True, check=True,
+    model, meta = load_checkpoint(weights)
+    assert TrainConfig.from_dict(meta["config"]) == short_run.config
+    assert EvalMetrics.from_dict(meta["test_metrics"]) == dataclasses.replace(
+        short_run.test_metrics, confusion=(), misclassified=()
     )
-    metrics = json.loads(out.stdout)
-    expected = short_run.test_metrics
-    for key in ("digit_accuracy", "sum_accuracy", "both_accuracy", "sum_consistency"):
-        assert metrics[key] == pytest.approx(getattr(expected, key))
+
+
+def test_evaluate_cli_json(shipped_evaluation):
+    metrics = shipped_evaluation
+    assert (metrics["weights"], metrics["arch"], metrics["fusion"]) == (str(SHIPPED_WEIGHTS), "wide", "concat")
+    read_back = json.loads(json.dumps(EvalMetrics.from_dict(metrics).to_dict()))
+    assert read_back == {k: v for k, v in metrics.items() if k not in ("weights", "arch", "fusion")}
     assert len(metrics["per_n_sum_accuracy"]) == 10
     confusion = metrics["confusion"]
     assert len(confusion) == 10 and sum(map(sum, confusion)) == 10_000
     assert sum(confusion[i][i] for i in range(10)) == round(metrics["digit_accuracy"] * 10_000)
     assert len(metrics["misclassified"]) == 10_000 - sum(confusion[i][i] for i in range(10))
 
-
-def test_evaluate_cli_reports_missing_data(tmp_path):
-    out = subprocess.run(
-        [sys.executable, "-m", "mnistsum.evaluate", "--data-dir", str(tmp_path), "--json"],
-        capture_output=True, text=True,
-    )
-    assert out.returncode == 2 and "MNIST not found" in out.stderr

@@ -41,3 +41,12 @@ def test_strip_puts_the_stages_side_by_side() -> None:
     assert out.ndim == 3 and out.shape[1] > 3 * 100 > out.shape[0]
     with pytest.raises(ValueError, match="captions"):
         render.strip(planes, ["one"])
+
+
+def test_a_digit_as_the_sketchpad_sends_it() -> None:
+    digit = np.zeros((28, 28), np.uint8)
+    digit[4:24, 12:16] = 255  # white ink on black, as MNIST
+    drawing = render.as_drawing(digit)
+    assert drawing.shape == (render.CANVAS, render.CANVAS) and drawing.dtype == np.uint8
+    assert drawing[0, 0] == 255 and drawing[140, 140] == 0  # dark ink on white paper
+    assert np.array_equal(render.on_paper(digit), 255 - digit)

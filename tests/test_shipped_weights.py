@@ -7,7 +7,9 @@ import pytest
 
 from mnistsum import Predictor
 from mnistsum.config import REPO_ROOT, SHIPPED_WEIGHTS, TrainConfig
-from mnistsum.evaluate import evaluate
+from mnistsum.metrics import EvalMetrics
+
+pytestmark = pytest.mark.slow
 
 METRICS = REPO_ROOT / "weights" / "metrics.json"
 
@@ -18,8 +20,8 @@ def shipped():
 
 
 @pytest.fixture(scope="module")
-def metrics(shipped, mnist_test):
-    return evaluate(shipped.model, mnist_test)
+def metrics(shipped_evaluation):
+    return EvalMetrics.from_dict(shipped_evaluation)
 
 
 def test_weights_are_small():

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from mnistsum import Predictor
 from mnistsum.preprocess import preprocess
@@ -17,10 +18,12 @@ def test_every_stress_set_is_a_different_drawing_of_the_same_digit(mnist_test):
         assert np.abs(prepared.image - reference).mean() < 0.15, name
 
 
+@pytest.mark.slow
 def test_stress_accuracy_reports_each_set(mnist_test):
     images, labels = mnist_test.images[:50].numpy(), mnist_test.labels[:50].numpy()
-    results = stress_accuracy(Predictor.load(), images, labels)
+    predictor = Predictor.load()
+    results = stress_accuracy(predictor, images, labels)
     assert list(results) == list(STRESS_SETS)
     assert all(0.8 <= acc <= 1.0 for acc in results.values())
-    wrong_labels = stress_accuracy(Predictor.load(), images, (labels + 1) % 10)
+    wrong_labels = stress_accuracy(predictor, images, (labels + 1) % 10)
     assert all(acc < 0.2 for acc in wrong_labels.values())

@@ -1,3 +1,4 @@
+import dataclasses
 import re
 import threading
 
@@ -8,8 +9,9 @@ import mnistsum.train as train_module
 from mnistsum.config import TrainConfig
 from mnistsum.data import synthetic_split
 from mnistsum.evaluate import evaluate
-from mnistsum.metrics import TrainTotals
-from mnistsum.train import BatchEnd, EpochEnd, TrainResult, exercise_log_line, run, train
+from mnistsum.metrics import EvalMetrics, TrainTotals
+from mnistsum.checkpoint import load_checkpoint
+from mnistsum.train import BatchEnd, EpochEnd, TrainResult, exercise_log_line, report, run, train
 
 TINY = TrainConfig(epochs=2, batch_size=32, lr=3e-3, device="cpu")
 
@@ -132,3 +134,16 @@ def test_validation_split_is_held_out_and_the_test_set_is_read_once_at_the_end(m
     assert "test: digit" in ends[-1].log_line
     with pytest.raises(ValueError, match="val_size must be >= 0"):
         TINY.replace(val_size=-1)
+
+
+def test_the_cli_reports_each_epoch_and_saves_the_whole_config(tmp_path, capsys):
+    result = report(train(TINY, **tiny_data()), str(tmp_path / "m.pt"), "quick")
+    out, err = capsys.readouterr()
+    assert [line.split(" MNIST")[0] for line in out.splitlines() if line.startswith("epoch:")] == ["epoch: 1", "epoch: 2"]
+    assert f"saved {tmp_path / 'm.pt'}" in out
+    assert "\r" not in out + err  # output that is not a terminal gets no progress bar
+    _, meta = load_checkpoint(tmp_path / "m.pt")
+    assert TrainConfig.from_dict(meta["config"]) == result.config == TINY
+    assert EvalMetrics.from_dict(meta["test_metrics"]) == dataclasses.replace(
+        result.test_metrics, confusion=(), misclassified=()
+    )

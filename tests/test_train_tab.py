@@ -22,6 +22,8 @@ from demo.state import AppState
 from demo.train_tab import leaderboard_html
 from mnistsum.leaderboard import Row
 
+pytestmark = pytest.mark.slow
+
 SMALL = {"epochs": 1, "limit": 1000}  # ~1,000 real images: seconds, not minutes
 LONG = {"epochs": 30, "limit": 5000}  # far longer than any test: it ends with Stop
 EXERCISE_LINE = re.compile(
