@@ -13,8 +13,9 @@
   `/train_start` at once and poll `/train_status` until it ends. Prints the time from the
   first submission to the last run's end, and checks that every run finished and that every
   one is a row on the leaderboard (`/leaderboard_csv`): none lost.
-- predict: one visitor trains a long run (one worker busy), while `clients` concurrent clients
-  call `/predict` with a drawing (demo.http_bench's clients): errors, median, p95.
+- predict: `clients` concurrent clients call `/predict` with a drawing (demo.http_bench's
+  clients), first with nothing training, then while one visitor trains a long run (one worker
+  busy): errors, median, p95 for each.
 
 Loopback only; numbers depend on the machine and on what else runs on it (the load average
 is printed); there are no pass/fail targets here.
@@ -107,11 +108,16 @@ def class_run(workers: int, students: int, poll_s: float = 1.0) -> None:
 
 
 def predict_while_training(clients: int, per_client: int) -> None:
-    """/predict from `clients` concurrent clients while one training worker is busy."""
+    """/predict from `clients` concurrent clients with no training, then while one training worker is busy."""
     with tempfile.TemporaryDirectory(prefix="mnistsum-class-") as state:
         env = {"MNISTSUM_TRAIN_WORKERS": "1", "MNISTSUM_STATE_DIR": state}
         with served_app(env=env) as (url, _):
             client = Client(url, verbose=False, ssl_verify=shared_tls_context())
+            print(f"/predict, {clients} clients x {per_client} calls, no training ({load()})")
+            latencies, errors, wall = concurrent(url, clients, per_client)
+            report("  drawing", latencies)
+            print(f"  errors {len(errors)}/{clients * per_client}  throughput {len(latencies) / wall:.1f} req/s")
+
             token = client.predict(api_name="/visitor_token")
             client.predict(token, epochs=30, limit=60000, api_name="/train_start")
             while client.predict(token, api_name="/train_status")["progress"]["batch"] == 0:

@@ -196,15 +196,18 @@ def test_worker_count_and_threads_leave_a_core_for_predictions():
     q = JobQueue(workers=1, threads=1)
 
     def report(stop):
+        import os
+
         import torch
 
         seen.append(torch.get_num_threads())
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) - os.getpriority(os.PRIO_PROCESS, os.getpid()))
         yield None
 
     job = q.submit(ALICE, "threads", report)
     q.wait(ALICE, job.job_id, 10)
     q.close()
-    assert seen == [1]
+    assert seen == [1, 10]  # one torch thread, and ten nice levels below the serving threads
 
 
 # --- the training job ------------------------------------------------------------------------

@@ -5,7 +5,8 @@ turn first-in first-out, and never take the cores that predictions need. So a `J
 holds jobs keyed by an owner token, allows at most one queued-or-running job per owner,
 caps how many may wait, and runs them on `workers` daemon threads that each limit torch to
 `threads_per_worker` intra-op threads (torch's thread count is per thread, so the serving
-threads keep theirs).
+threads keep theirs) and run at a lower scheduling priority (Linux: a nice value per thread),
+so a prediction that arrives while a worker trains gets a core at once.
 
 A job is an event factory, `make_events(stop_event) -> iterable of snapshots`; the queue
 keeps only the latest snapshot, inside an immutable `JobStatus`, so a poller (a `gr.Timer`,
@@ -34,6 +35,7 @@ EventFactory = Callable[[threading.Event], Iterable[Any]]
 ACTIVE_STATES = ("queued", "running", "stopping")
 DEFAULT_ESTIMATE_S = 15.0  # a job's expected run time until one of its kind has finished here
 ESTIMATE_WINDOW = 10  # finished runs averaged for the estimate
+WORKER_NICENESS = 10  # training yields the CPU to serving threads whenever both want it
 
 
 class JobRefused(RuntimeError):
@@ -101,6 +103,16 @@ def default_workers(cpus: int | None = None) -> int:
 def threads_per_worker(workers: int, cpus: int | None = None) -> int:
     """Torch threads each worker may use: the cores left after one for serving, shared out (at least 1)."""
     return max(1, ((cpus or os.cpu_count() or 1) - 1) // workers)
+
+
+def lower_priority(niceness: int) -> bool:
+    """Raise this thread's nice value (Linux schedules threads one by one; elsewhere, or without
+    permission, nothing changes). OpenMP threads torch starts from here inherit it."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+    except (AttributeError, OSError):
+        return False
+    return True
 
 
 class JobQueue:
@@ -298,6 +310,7 @@ class JobQueue:
 
     def _work(self) -> None:
         torch.set_num_threads(self.threads)  # this thread only; serving threads keep theirs
+        lower_priority(WORKER_NICENESS)
         while True:
             with self._cond:
                 while not self._pending and not self._closed:
