@@ -120,7 +120,7 @@ def predict_while_training(clients: int, per_client: int) -> None:
 
             token = client.predict(api_name="/visitor_token")
             client.predict(token, epochs=30, limit=60000, api_name="/train_start")
-            while client.predict(token, api_name="/train_status")["progress"]["batch"] == 0:
+            while client.predict(token, api_name="/train_status").get("progress", {}).get("batch", 0) == 0:
                 time.sleep(0.5)
             print(f"/predict, {clients} clients x {per_client} calls, one training worker busy ({load()})")
             latencies, errors, wall = concurrent(url, clients, per_client)

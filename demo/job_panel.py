@@ -27,11 +27,15 @@ Submit = Callable[..., JobStatus]
 def queue_line(status: JobStatus | None, queue: JobQueue) -> str:
     """Where the visitor's job stands in the queue, and how busy the queue is."""
     counts = queue.counts()
-    busy = f"{counts['running']} running on {counts['workers']} worker{'s' * (counts['workers'] > 1)}, {counts['queued']} waiting"
+    workers = f"{counts['workers']} worker{'s' * (counts['workers'] > 1)}"
+    busy = f"{counts['running']} running on {workers}, {counts['queued']} waiting"
     if status is not None and status.state == "queued":
         eta = status.start_eta_s or 0.0
         when = "any moment now" if eta < 1 else f"in about {eta:.0f}s"
-        return f"⏳ **#{status.job_id} is waiting: place {status.place} in the queue**, expected to start {when} ({busy})."
+        return (
+            f"⏳ **#{status.job_id} is waiting: place {status.place} in the queue**, "
+            f"expected to start {when} ({busy})."
+        )
     return f"*Queue: {busy}.*"
 
 
@@ -50,7 +54,9 @@ class JobPanel:
         self.timer = gr.Timer(ACTIVE_POLL_S)
         self.seen = gr.State()
 
-    def wire(self, submit: Submit, inputs: Sequence[gr.components.Component], render: Render, outputs: Sequence) -> None:
+    def wire(
+        self, submit: Submit, inputs: Sequence[gr.components.Component], render: Render, outputs: Sequence
+    ) -> None:
         """Start queues `submit(token, *inputs)`; every poll renders the visitor's job with `render(status,
         last_seen)`, which returns updates for `outputs` (and for `self.seen`, its memory of what it sent)."""
 

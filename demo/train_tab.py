@@ -44,6 +44,10 @@ from .state import REFUSALS, AppState, check_token, new_token, refusal
 PRESET = "class"
 BOARD_POLL_S = 5.0  # other students' runs land on the leaderboard while you watch
 BOARD_ROWS = 100
+BOARD_COLUMNS = (
+    "#", "nickname", "backbone", "fusion", "epochs", "images", "batch", "lr", "augment",
+    "sum", "digit", "both", "sum = digit + n", "parameters", "time", "finished (UTC)",
+)  # fmt: skip
 TRAIN_IMAGES = 60_000
 UI_MAX_EPOCHS = 30
 BATCH_SIZES = [32, 64, 128, 256, 512, 1024]
@@ -348,7 +352,8 @@ def build_train_tab(app: AppState, visitor: gr.State, data_dir: str | Path | Non
             }
         return out
 
-    outputs = [headline, bar, live_loss, log, accuracy, loss, results, data_line, confusion, gallery, result_message, name]
+    outputs = [headline, bar, live_loss, log, accuracy, loss, results, data_line]
+    outputs += [confusion, gallery, result_message, name]
     form = [nickname, arch, fusion, epochs, batch_size, lr, seed, augment, limit, download]
     panel.wire(lambda token, *values: _submit(app, base, token, *values), form, render_job, outputs)
     private = {"api_visibility": "private"}
@@ -367,11 +372,7 @@ def leaderboard_html(rows: list[Row]) -> str:
     and so is every other one: nothing in a row is ever read as markup."""
     if not rows:
         return '<p id="leaderboard-empty">No finished runs yet: the first one lands here.</p>'
-    head = "".join(
-        f"<th>{h}</th>"
-        for h in ("#", "nickname", "backbone", "fusion", "epochs", "images", "batch", "lr", "augment",
-                  "sum", "digit", "both", "sum = digit + n", "parameters", "time", "finished (UTC)")
-    )
+    head = "".join(f"<th>{html.escape(title)}</th>" for title in BOARD_COLUMNS)
     body = []
     for rank, r in enumerate(rows, 1):
         cells = (
@@ -406,7 +407,9 @@ def _clear(app: AppState, teacher_token: str) -> str:
 
 
 def _leaderboard_section(app: AppState, visitor: gr.State) -> None:
-    gr.Markdown("## Class leaderboard\nEvery finished run, best sum accuracy first (all 100,000 test pairs); ★ marks yours.")
+    gr.Markdown(
+        "## Class leaderboard\nEvery finished run, best sum accuracy first (all 100,000 test pairs); ★ marks yours."
+    )
     with gr.Row():
         arch = gr.Dropdown([ALL, *NETWORKS], value=ALL, label="Backbone", elem_id="board-arch")
         fusion = gr.Dropdown([ALL, *FUSIONS], value=ALL, label="Fusion", elem_id="board-fusion")
