@@ -9,7 +9,7 @@ from typing import Any
 import gradio as gr
 
 from .learn_tab import build_learn_tab
-from .predict_tab import CSS as PREDICT_CSS
+from .pad import css as pad_css
 from .predict_tab import build_predict_tab
 from .state import AppState, ModelSlot, browser_secret, check_token, new_token
 from .train_tab import build_train_tab
@@ -19,13 +19,11 @@ One small network, two inputs, two answers: draw a digit, pick **n**, and it rea
 *and* computes digit + n with a second head. **Predict** shows what it answers and why,
 **Train** trains your own model, **Learn** looks inside.
 """
-CSS = """
-#headline h2 { font-size: 2.6rem; margin: 0.2rem 0 0.4rem; }
-#drawing { max-width: 440px; }
+CSS = pad_css() + """
 #leaderboard table { border-collapse: collapse; font-size: 0.85rem; }
 #leaderboard td, #leaderboard th { padding: 0.15rem 0.5rem; text-align: right; }
 #leaderboard tr.mine td { font-weight: bold; background: rgba(99, 102, 241, 0.12); }
-""" + PREDICT_CSS
+"""
 LAUNCH_DEFAULTS: dict[str, Any] = {
     "theme": gr.themes.Soft(),
     "css": CSS,
@@ -79,11 +77,11 @@ def build_app(
         banner = gr.Markdown(visible=False, elem_id="model-banner")
         with gr.Tabs():
             with gr.Tab("Predict", id="predict"):
-                pad, n = build_predict_tab(app.models, visitor, data_dir)
+                received, n = build_predict_tab(app.models, visitor, data_dir)
             with gr.Tab("Train", id="train"):
                 build_train_tab(app, visitor, data_dir)
             with gr.Tab("Learn", id="learn") as learn:
-                build_learn_tab(learn, pad, n, app, visitor, data_dir)
+                build_learn_tab(learn, received, n, app, visitor, data_dir)
         demo.load(fn=visitor_token, inputs=stored, outputs=[stored, visitor], api_visibility="private")
         demo.load(fn=lambda: model_banner(app.slot), outputs=banner, api_visibility="private")
     demo.app_state = app  # for tests and scripts that drive the same services

@@ -4,8 +4,8 @@
     python -m demo.http_bench --url http://127.0.0.1:7860/
 
 Prints the latency of sequential calls, with the CPU each side spends per call:
-through `gradio_client` as it comes, for an empty canvas (the floor: HTTP, queue and
-client, no upload or model) and a drawing; the same two with one TLS context shared by
+through `gradio_client` as it comes, for an empty pad (the floor: HTTP, queue and
+client, no decoding or model) and a drawing (a PNG data URL, as the page sends it); the same two with one TLS context shared by
 the client's requests; and a drawing through Gradio's REST API (`/gradio_api/call/predict`)
 over one keep-alive connection, which is what the server itself takes. Then many
 concurrent clients: errors, p50, p95, throughput.
@@ -20,6 +20,7 @@ Numbers depend on the machine and on what else runs on it; there are no pass/fai
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import ipaddress
 import json
@@ -37,7 +38,7 @@ from urllib.parse import urlparse
 
 import certifi
 import httpx
-from gradio_client import Client, handle_file
+from gradio_client import Client
 
 from .make_examples import example_path
 
@@ -105,27 +106,23 @@ def shared_tls_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
-def drawing(drawn: bool = True) -> dict[str, Any]:
-    """A Sketchpad value holding the example digit, or an empty canvas."""
-    return {"background": None, "layers": [], "composite": handle_file(str(example_path(DIGIT))) if drawn else None}
+def drawing(drawn: bool = True) -> str:
+    """What the pad sends: the example digit as a PNG data URL, or "" for an empty pad."""
+    if not drawn:
+        return ""
+    return "data:image/png;base64," + base64.b64encode(example_path(DIGIT).read_bytes()).decode("ascii")
 
 
 class RestClient:
-    """Gradio's REST API over one keep-alive connection -- upload, `POST /gradio_api/call/<api>`,
-    then read that event's stream -- the way a curl or JavaScript caller reaches the app.
+    """Gradio's REST API over one keep-alive connection -- `POST /gradio_api/call/<api>`, then
+    read that event's stream -- the way a curl or JavaScript caller reaches the app.
     Mirrors `Client.predict` so `call` can drive either."""
 
     def __init__(self, url: str) -> None:
         self.http = httpx.Client(base_url=url.rstrip("/") + "/gradio_api", timeout=60)
 
-    def predict(self, value: dict[str, Any], n: int, api_name: str) -> list[Any]:
-        composite = value["composite"]
-        if composite is not None:
-            with open(composite["path"], "rb") as image:
-                [path] = self.http.post("/upload", files={"files": image}).raise_for_status().json()
-            composite = {"path": path, "meta": {"_type": "gradio.FileData"}}
-        body = {"data": [{**value, "composite": composite}, n]}
-        event_id = self.http.post(f"/call{api_name}", json=body).raise_for_status().json()["event_id"]
+    def predict(self, *data: Any, api_name: str) -> list[Any]:
+        event_id = self.http.post(f"/call{api_name}", json={"data": list(data)}).raise_for_status().json()["event_id"]
         with self.http.stream("GET", f"/call{api_name}/{event_id}") as stream:
             event = None
             for line in stream.iter_lines():
@@ -141,15 +138,15 @@ class RestClient:
 def call(client: Client | RestClient, n: int, drawn: bool = True) -> float:
     """One `/predict` round trip in seconds; raises if the answer is not the expected one.
 
-    An empty canvas costs an HTTP round trip and no upload, model or pictures: the floor
-    that `gradio_client` and the queue put under every request on this machine.
+    An empty pad costs an HTTP round trip and no decoding or model: the floor that
+    `gradio_client` and the queue put under every request on this machine.
     """
     start = time.perf_counter()
-    headline = client.predict(drawing(drawn), n, api_name="/predict")[0]
+    shown = client.predict(drawing(drawn), n, api_name="/predict")[0]
     elapsed = time.perf_counter() - start
-    expected = f"{DIGIT} + {n} " if drawn else "Draw a digit"
-    if expected not in headline:
-        raise AssertionError(f"expected {expected!r} for n={n}, got {headline!r}")
+    expected = (DIGIT + n) if drawn else None
+    if shown.get("sum") != expected:
+        raise AssertionError(f"expected sum {expected} for n={n}, got {shown!r:.200}")
     return elapsed
 
 
@@ -229,9 +226,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"benchmarking {url}predict with a drawn {DIGIT} ({os.cpu_count()} CPUs{load})")
         plain = Client(url, verbose=False, download_files=False)
         tls = Client(url, verbose=False, download_files=False, ssl_verify=shared_tls_context())
-        sequential(plain, "gradio_client, empty canvas   ", args.requests, server_pid, drawn=False)
+        sequential(plain, "gradio_client, empty pad      ", args.requests, server_pid, drawn=False)
         sequential(plain, "gradio_client, drawing        ", args.requests, server_pid)
-        sequential(tls, "+ shared TLS, empty canvas    ", args.requests, server_pid, drawn=False)
+        sequential(tls, "+ shared TLS, empty pad       ", args.requests, server_pid, drawn=False)
         sequential(tls, "+ shared TLS, drawing         ", args.requests, server_pid)
         sequential(RestClient(url), "REST API (httpx), drawing     ", args.requests, server_pid)
         latencies, errors, wall = concurrent(url, args.clients, args.per_client)

@@ -2,8 +2,8 @@
 
 Wiring only: the fusion race is a job in the class's queue, owned by the visitor who started
 it, shown through the same `JobPanel` as a training run; the model explorer and the views of
-the current drawing come from `mnistsum.explain`, on the visitor's own model. The tab follows the Predict tab's
-pad and n slider, so it always explains the drawing on screen.
+the current drawing come from `mnistsum.explain`, on the visitor's own model. The tab follows
+the Predict tab's received drawing and n slider, so it always explains the drawing on screen.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ from mnistsum.predictor import Predictor, check_n
 from mnistsum.race import RACE_JOB, RaceUpdate, race_configs, start_race
 
 from .job_panel import JobPanel
-from .predict_tab import composite
 from .state import REFUSALS, AppState, refusal
 
 INSPECT_CONCURRENCY = 4
@@ -78,15 +77,18 @@ BLANK = InspectOutputs(INSPECT_HINT, None, None, None, None, None, None, None, N
 
 
 def inspect(
-    get_predictor: Callable[[str | None], Predictor | None], drawing: Any, n: int, token: str | None = None
+    get_predictor: Callable[[str | None], Predictor | None],
+    image: np.ndarray | None,
+    n: int,
+    token: str | None = None,
 ) -> InspectOutputs:
-    """Feature maps, saliency and the sum head's input for the drawing on the Predict tab, through
-    the visitor's model (`get_predictor(token)`)."""
+    """Feature maps, saliency and the sum head's input for the drawing the Predict tab last sent
+    (the image the server received; None when nothing is drawn), through the visitor's model
+    (`get_predictor(token)`)."""
     try:
         n = check_n(n)
     except REFUSALS as err:
         return BLANK._replace(caption=refusal(err))
-    image = composite(drawing)
     predictor = get_predictor(token)
     if image is None or predictor is None:
         return BLANK
@@ -189,18 +191,18 @@ def _race_curves(status: JobStatus | None) -> tuple[pd.DataFrame | None, pd.Data
 
 def build_learn_tab(
     tab: gr.Tab,
-    pad: gr.ImageEditor,
+    drawing: gr.State,
     n_slider: gr.Slider,
     app: AppState,
     visitor: gr.State,
     data_dir: str | Path | None = None,
 ) -> None:
-    """Lay out the tab inside the caller's `tab` and wire it to the Predict tab's `pad` and
-    `n_slider`, the visitor's model and the class's job queue.
+    """Lay out the tab inside the caller's `tab` and wire it to the Predict tab's received
+    `drawing` (a per-session state) and `n_slider`, the visitor's model and the class's job queue.
 
-    The inspector (feature maps, SmoothGrad, ...) runs when the tab is opened, on whatever the
-    pad holds then: the pad and slider live in the Predict tab, so they cannot change while
-    this tab is on screen, and strokes drawn elsewhere cost nothing here."""
+    The inspector (feature maps, SmoothGrad, ...) runs when the tab is opened, on the drawing the
+    server last received from the Predict tab: the pad and slider live there, so they cannot
+    change while this tab is on screen, and strokes drawn elsewhere cost nothing here."""
     policy = app.policy
     data_dir = str(data_dir or default_data_dir())
     add_cfg, _ = race_configs()
@@ -265,7 +267,7 @@ def build_learn_tab(
 
     tab.select(
         fn=functools.partial(inspect, lambda token: app.models.for_visitor(token).predictor),
-        inputs=[pad, n_slider, visitor],
+        inputs=[drawing, n_slider, visitor],
         outputs=[caption, model_input, heat, conv1, conv2, digit_probs, one_hot_n, own_input, other_input],
         concurrency_limit=INSPECT_CONCURRENCY,
         show_progress="hidden",

@@ -1,20 +1,27 @@
-"""What the browser tests share: opening the app, Playwright's `expect`, drawing with the mouse."""
+"""What the browser tests share: opening the app, Playwright's `expect`, drawing on the pad."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from demo.browser import canvas_points, mouse_stroke
 from demo.make_examples import STROKES
 
 TIMEOUT_MS = 30_000  # generous: the machine running the tests may be busy
 
 
-def open_app(browser: Any, app_url: str, height: int = 1000) -> Any:
-    """A new page on the app, once the drawing canvas is there."""
-    page = browser.new_page(viewport={"width": 1280, "height": height})
+def open_app(browser: Any, app_url: str, height: int = 1000, **context: Any) -> Any:
+    """A new page on the app, once the drawing pad is ready (its brush selected).
+    `context` options (a phone's viewport and touch screen) give the page its own context."""
+    if context:
+        owner = browser.new_context(**context)
+        page = owner.new_page()
+    else:
+        page = browser.new_page(viewport={"width": 1280, "height": height})
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(app_url)
     page.locator("#drawing canvas").first.wait_for(state="visible")
+    expect(page.locator("#drawing .pad")).to_have_attribute("data-ready", "true")
     return page
 
 
@@ -27,15 +34,13 @@ def expect(locator: Any) -> Any:
 
 
 def draw(page: Any, digit: int) -> None:
-    """Replay the example digit's strokes (demo/make_examples.py) with the mouse, inside the canvas."""
-    expect(page.get_by_text("select the draw tool")).to_be_hidden()  # the brush is already selected
+    """Replay the example digit's strokes (demo/make_examples.py) with the mouse on the canvas."""
+    expect(page.locator("#drawing").get_by_role("button", name="Brush")).to_have_attribute("aria-pressed", "true")  # ready to draw
+    stroke(page, *STROKES[digit])
+
+
+def stroke(page: Any, *strokes: list[tuple[float, float]]) -> None:
+    """Mouse strokes given in unit coordinates of the canvas (x right, y down)."""
     box = page.locator("#drawing canvas").first.bounding_box()
-    side = 0.75 * min(box["width"], box["height"])  # well inside the 280x280 drawing area
-    left, top = box["x"] + (box["width"] - side) / 2, box["y"] + (box["height"] - side) / 2
-    for stroke in STROKES[digit]:
-        points = [(left + x * side, top + y * side) for x, y in stroke]
-        page.mouse.move(*points[0])
-        page.mouse.down()
-        for point in points[1:]:
-            page.mouse.move(*point, steps=2)  # the canvas joins the points; each move costs a redraw
-        page.mouse.up()
+    for points in strokes:
+        mouse_stroke(page, canvas_points(box, points), steps=2)  # the pad joins the points

@@ -76,16 +76,13 @@ def shipped_evaluation(mnist_dir: Path, tmp_path_factory: pytest.TempPathFactory
 
 # Browser and served-app fixtures (tests/test_api.py, tests/test_browser_*.py).
 
-CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; `playwright install` is not used
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
+from demo.browser import CHROMIUM, CHROMIUM_FLAGS  # Debian's package; `playwright install` is not used  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _state_dir(tmp_path_factory, monkeypatch) -> None:
+    """Apps built by a test keep their leaderboard and visitors' models in a temporary folder, not ./runs."""
+    monkeypatch.setenv("MNISTSUM_STATE_DIR", str(tmp_path_factory.mktemp("runs")))
 
 
 def free_port() -> int:

@@ -101,4 +101,4 @@ def test_a_finished_run_lands_escaped_on_the_leaderboard_and_its_weights_serve_o
     for page, model in ((alice, "your model, trained here"), (bob, "shipped weights")):
         page.get_by_role("tab", name="Predict").click()
         page.locator(".gallery-item").nth(7).click()
-        expect(page.locator("#headline")).to_contain_text(model)
+        expect(page.locator("#answer")).to_contain_text(model)

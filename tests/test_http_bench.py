@@ -23,20 +23,20 @@ def test_only_loopback_targets_are_accepted(url: str, ok: bool) -> None:
 
 def test_a_shared_tls_context_client_gets_the_same_answer(app_url: str) -> None:
     client = Client(app_url, verbose=False, download_files=False, ssl_verify=shared_tls_context())
-    assert call(client, 4) > 0  # `call` raises unless the headline says "7 + 4 "
+    assert call(client, 4) > 0  # `call` raises unless the answer's sum is 7 + 4
 
 
 def test_rest_client_gets_the_same_answer_and_the_errors(app_url: str) -> None:
     rest = RestClient(app_url)
     assert call(rest, 6) > 0 and call(rest, 2, drawn=False) > 0
     with pytest.raises(RuntimeError, match="/predict failed"):
-        rest.predict({"background": None, "layers": [], "composite": None}, 12, api_name="/predict")
+        rest.predict("", 12, api_name="/predict")
 
 
 def test_benchmark_reports_every_measurement(app_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--url", app_url, "--requests", "3", "--clients", "2", "--per-client", "2"]) == 0
     out = capsys.readouterr().out
-    names = ("gradio_client, empty canvas", "gradio_client, drawing", "+ shared TLS, empty canvas",
+    names = ("gradio_client, empty pad", "gradio_client, drawing", "+ shared TLS, empty pad",
              "+ shared TLS, drawing", "REST API (httpx), drawing")
     for name in names:
         assert re.search(rf"{re.escape(name)}\s*: n=3\s+median [\d.]+ ms", out), name

@@ -15,10 +15,9 @@ from mnistsum.predictor import Predictor
 from mnistsum.race import start_race
 
 
-def _drawing(digit: int) -> dict:
-    """A Sketchpad value holding one of the Predict tab's example drawings."""
-    composite = np.asarray(Image.open(example_path(digit)).convert("L"))
-    return {"background": None, "layers": [], "composite": composite}
+def _drawing(digit: int) -> np.ndarray:
+    """One of the Predict tab's example drawings, as the server received it from the pad."""
+    return np.asarray(Image.open(example_path(digit)).convert("L"))
 
 
 def test_inspect_explains_the_drawing_on_screen():
@@ -37,8 +36,7 @@ def test_inspect_explains_the_drawing_on_screen():
 def test_inspect_is_quiet_without_a_drawing_or_a_model():
     predictor = Predictor(DualHeadNet(arch="exercise"))
     assert inspect(lambda token: predictor, None, 3) == BLANK
-    assert inspect(lambda token: predictor, {"background": None, "layers": [], "composite": None}, 3) == BLANK
-    assert inspect(lambda token: predictor, {"composite": np.full((280, 280), 255, np.uint8)}, 3) == BLANK  # white page
+    assert inspect(lambda token: predictor, np.full((280, 280), 255, np.uint8), 3) == BLANK  # white page
     assert inspect(lambda token: None, _drawing(7), 3) == BLANK
 
 

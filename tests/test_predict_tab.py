@@ -1,4 +1,4 @@
-"""The Predict tab's callbacks, called directly with what the Sketchpad sends."""
+"""The Predict tab's callbacks, called directly with what the pad sends (a PNG data URL)."""
 
 from __future__ import annotations
 
@@ -15,20 +15,20 @@ from PIL import Image
 
 from demo.app import build_app, model_banner
 from demo.make_examples import CANVAS, draw_digit, example_path
+from demo.pad import AnswerView, DrawingPad
 from demo.predict_tab import (
-    BLANK,
     PREDICT_CONCURRENCY,
-    PredictOutputs,
     build_predict_tab,
     load_example,
     predict,
+    predict_json,
     random_mnist_digit,
-    stages,
-    stages_if_open,
+    stages_html,
 )
 from demo.state import ModelSlot, VisitorModels
 from mnistsum.config import NUM_DIGITS, NUM_SUMS
 from mnistsum.data import MnistSplit
+from mnistsum.drawing import decode_drawing, png_data_url
 from mnistsum.predictor import Predictor
 
 
@@ -39,69 +39,73 @@ def slot() -> ModelSlot:
     return slot
 
 
-def pad_value(composite: np.ndarray | None) -> dict:
-    """What an `image_mode="L"` Sketchpad hands the function (its `layers` are useless: a Gradio bug)."""
-    return {"background": None, "layers": [], "composite": composite}
+def pad_value(image: np.ndarray | None) -> str:
+    """What the pad sends: a PNG data URL of the canvas, or "" when nothing is drawn."""
+    return "" if image is None else png_data_url(image)
 
 
 @pytest.mark.parametrize(("digit", "n"), [(7, 3), (1, 9), (0, 0), (4, 8)])
 def test_drawn_digit_gives_the_digit_and_the_sum(slot: ModelSlot, digit: int, n: int) -> None:
-    out = predict(slot, pad_value(draw_digit(digit)), n)
-    assert out.headline.startswith(f"## {digit} + {n} = {digit + n}\n")
-    assert "shipped weights" in out.headline
-    assert max(out.digits, key=out.digits.get) == str(digit)
-    assert sum(out.digits.values()) == pytest.approx(1, abs=1e-4)
-    assert out.agreement.startswith("✓")
-    assert list(out.learned_sum["sum"]) == [str(s) for s in range(NUM_SUMS)]
-    assert out.learned_sum["probability"].sum() == pytest.approx(1, abs=1e-4)
-    assert out.learned_sum["probability"].idxmax() == digit + n
-    assert out.analytic_sum["probability"].idxmax() == digit + n
-    assert out.model_input.shape == (28, 28) and out.model_input.dtype == np.uint8  # enlarged by the page
-    np.testing.assert_array_equal(out.model_input, np.round(slot.predictor.predict(draw_digit(digit), n).model_input * 255))
-    assert out.sum_table.count("<td") == NUM_DIGITS * NUM_SUMS
+    shown, stages, received = predict(slot, pad_value(draw_digit(digit)), n)
+    assert (shown["digit"], shown["n"], shown["sum"], shown["heads_agree"]) == (digit, n, digit + n, True)
+    assert "shipped weights" in shown["model"]
+    assert sum(shown["digit_probs"]) == pytest.approx(1, abs=1e-4)
+    assert int(np.argmax(shown["analytic_sum_probs"])) == digit + n
+    table = np.array(shown["sum_table"])  # the sum head for every n: the page shows any n from it
+    assert table.shape == (NUM_DIGITS, NUM_SUMS)
+    assert [int(row.argmax()) for row in table] == [digit + k for k in range(NUM_DIGITS)]
+    model_input = decode_drawing(shown["model_input"])  # inline: no file shared between responses
+    expected = slot.predictor.predict(draw_digit(digit), n).model_input
+    np.testing.assert_array_equal(model_input, np.round(expected * 255))
+    assert shown["sum_table_html"].count("<td") == NUM_DIGITS * NUM_SUMS
+    assert stages is None  # the stages panel is closed
+    np.testing.assert_array_equal(received, draw_digit(digit))  # kept for the stages panel and the Learn tab
+
+
+def test_the_open_stages_panel_follows_each_stroke(slot: ModelSlot) -> None:
+    _, stages, _ = predict(slot, pad_value(draw_digit(3)), 2, panel_open=True)
+    assert stages == stages_html(draw_digit(3))
+    picture = decode_drawing(re.search(r'src="([^"]+)"', stages).group(1))
+    assert picture.ndim == 3 and picture.shape[1] > 4 * picture.shape[0]  # five stages in a row
 
 
 def test_rgba_drawing_is_read_too(slot: ModelSlot) -> None:
-    """An RGBA pad (or API upload) with transparent background and opaque strokes."""
+    """A pad (or API upload) with transparent background and opaque strokes."""
     ink = draw_digit(7) < 128
     rgba = np.zeros((CANVAS, CANVAS, 4), np.uint8)
     rgba[ink, 3] = 255
-    assert predict(slot, pad_value(rgba), 2).headline.startswith("## 7 + 2 = 9")
+    assert predict(slot, pad_value(rgba), 2).answer["sum"] == 9
 
 
 @pytest.mark.parametrize(
-    "drawing",
-    [
-        None,  # what a slider moved right after a stroke can send
-        pad_value(None),  # an empty or cleared pad
-        pad_value(np.full((CANVAS, CANVAS), 255, np.uint8)),  # everything erased
-        pad_value(np.full((CANVAS, CANVAS), 128, np.uint8)),  # flat grey: no ink either
-    ],
-    ids=["none", "cleared", "erased", "grey"],
+    "image",
+    [None, np.full((CANVAS, CANVAS), 255, np.uint8), np.full((CANVAS, CANVAS), 128, np.uint8)],
+    ids=["cleared", "erased", "grey"],
 )
-def test_nothing_drawn_blanks_the_outputs_without_an_error(slot: ModelSlot, drawing: dict | None) -> None:
-    out = predict(slot, drawing, 3)
-    assert out == BLANK
-    assert "Draw a digit" in out.headline
-    assert out.digits == {} and out.model_input is None and out.sum_table == ""
-    assert stages(drawing) is None  # and the stages panel, if open, empties too
+def test_nothing_drawn_blanks_the_outputs_without_an_error(slot: ModelSlot, image: np.ndarray | None) -> None:
+    shown, stages, _ = predict(slot, pad_value(image), 3, panel_open=True)
+    assert shown["blank"] is True and shown["digit"] is None and shown["n"] == 3
+    assert "model_input" not in shown and stages is None
 
 
 @pytest.mark.parametrize("n", [-1, 10, 3.5, "3", None, True])
 def test_bad_n_is_a_clear_error(slot: ModelSlot, n: object) -> None:
     with pytest.raises(gr.Error, match="n must be a whole number from 0 to 9"):
         predict(slot, pad_value(draw_digit(7)), n)
+    with pytest.raises(gr.Error, match="n must be a whole number from 0 to 9"):
+        predict_json(slot, draw_digit(7), n)
 
 
 @pytest.mark.parametrize(
     ("drawing", "message"),
     [
-        ("a string", "Sketchpad value"),
-        (pad_value(np.zeros((CANVAS, CANVAS, 2), np.uint8)), "Cannot read this drawing"),
-        (pad_value(np.zeros((0, 0), np.uint8)), "Cannot read this drawing"),
-        (pad_value([[0, 255]]), "Cannot read this drawing"),
+        ({"composite": None}, "Cannot read this drawing: the drawing must be an image data URL string"),
+        ("data:image/png;base64,AAAA", "Cannot read this drawing: the drawing is not a readable image"),
+        ("data:image/png;base64," + "A" * 2_000_001, "Cannot read this drawing: the drawing is too large"),
+        (pad_value(np.zeros((8, 5000), np.uint8)), "Cannot read this drawing: the drawing is 5000x8 pixels"),
+        ("data:image/png;base64,@@@", "Cannot read this drawing: the drawing's base64 data is malformed"),
     ],
-    ids=["not-a-dict", "two-channels", "empty-array", "list"],
+    ids=["dict", "not-an-image", "oversized", "too-wide", "bad-base64"],
 )
 def test_unusable_drawing_is_a_clear_error(slot: ModelSlot, drawing: object, message: str) -> None:
     with pytest.raises(gr.Error, match=message):
@@ -115,18 +119,17 @@ def test_disagreeing_heads_are_flagged(slot: ModelSlot) -> None:
         model.sum_head[-1].bias[0] += 1000
     broken = ModelSlot()
     broken.swap(Predictor(model), "a deliberately broken sum head")
-    out = predict(broken, pad_value(draw_digit(7)), 3)
-    assert out.headline.startswith("## 7 + 3 → 0 ⚠")
-    assert out.agreement.startswith("⚠ **The heads disagree:** the learned sum head says 0")
-    assert "7 + 3 = 10" in out.agreement
-    assert "a deliberately broken sum head" in out.headline
+    shown = predict(broken, pad_value(draw_digit(7)), 3).answer
+    assert (shown["digit"], shown["sum"], shown["heads_agree"]) == (7, 0, False)
+    assert shown["model"] == "a deliberately broken sum head"
+    assert predict_json(broken, draw_digit(7), 3)["heads_agree"] is False
 
 
 def test_missing_weights_leave_the_app_running_and_say_how_to_fix(tmp_path: Path) -> None:
     slot = ModelSlot(tmp_path / "missing.pt")
     assert slot.predictor is None
     assert "not found" in slot.error and "python -m mnistsum.train" in slot.error
-    assert predict(slot, pad_value(None), 3) == BLANK  # clearing the pad is still fine
+    assert predict(slot, pad_value(None), 3).answer["blank"] is True  # clearing the pad is still fine
     with pytest.raises(gr.Error, match="No model is loaded.*not found"):
         predict(slot, pad_value(draw_digit(7)), 3)
 
@@ -142,7 +145,15 @@ def test_swap_serves_the_new_model(slot: ModelSlot) -> None:
     fresh = ModelSlot()
     fresh.swap(slot.predictor, "trained in this session: demo")
     assert fresh.predictor is slot.predictor and fresh.error is None
-    assert "trained in this session: demo" in predict(fresh, pad_value(draw_digit(1)), 0).headline
+    assert predict(fresh, pad_value(draw_digit(1)), 0).answer["model"] == "trained in this session: demo"
+
+
+def test_predict_json_answers_programs_in_plain_json(slot: ModelSlot) -> None:
+    out = predict_json(slot, draw_digit(8), 6)
+    assert (out["digit"], out["sum"], out["heads_agree"], out["blank"]) == (8, 14, True, False)
+    assert len(out["digit_probs"]) == 10 and len(out["sum_probs"]) == 19 and "model_input" not in out
+    assert predict_json(slot, None, 6)["blank"] is True
+    assert predict_json(slot, np.full((50, 50, 3), 255, np.uint8), 6)["digit"] is None
 
 
 def test_random_mnist_digit_is_drawn_like_a_canvas(
@@ -151,65 +162,60 @@ def test_random_mnist_digit_is_drawn_like_a_canvas(
     # A seeded pick: about 8% of test digits come back from the 280 px canvas with a mean
     # pixel difference above the 0.05 bound below, so an unseeded pick made the test flaky.
     monkeypatch.setattr(random, "randrange", random.Random(0).randrange)
-    drawing, caption, *shown, _ = random_mnist_digit(slot, mnist_dir, 2)
+    value, caption = random_mnist_digit(mnist_dir)
     index = int(re.search(r"#(\d+)", caption).group(1))
-    label = int(mnist_test.labels[index])
-    assert f"labelled **{label}**" in caption
+    assert f"labelled **{int(mnist_test.labels[index])}**" in caption
+    drawing = decode_drawing(value)  # the pad's own format: its `change` predicts it like a stroke
     assert drawing.shape == (CANVAS, CANVAS) and drawing.dtype == np.uint8
     assert drawing[0, 0] == 255  # dark ink on white paper, like the pad
     model_input = slot.predictor.predict(drawing, 0).model_input
     original = mnist_test.images[index].numpy() / 255
     assert np.abs(model_input - original).mean() < 0.05  # preprocessing gives the digit back
-    expected = predict(slot, pad_value(drawing), 2)  # predicted in the same event, as if drawn
-    assert PredictOutputs(*shown).headline == expected.headline
-    assert np.array_equal(PredictOutputs(*shown).model_input, expected.model_input)
 
 
 @pytest.mark.parametrize("digit", [0, 4, 9])
-def test_an_example_is_loaded_and_predicted_in_one_event(slot: ModelSlot, digit: int) -> None:
-    drawing, caption, *shown, stages_shown = load_example(slot, digit, 5)
-    assert drawing.shape == (CANVAS, CANVAS) and caption == ""
-    assert PredictOutputs(*shown).headline.startswith(f"## {digit} + 5 = {digit + 5}")
-    assert isinstance(stages_shown, type(gr.skip()))  # stages panel closed: left alone
-    *_, stages_shown = load_example(slot, digit, 5, panel_open=True)
-    np.testing.assert_array_equal(stages_shown, stages(pad_value(drawing)))
+def test_an_example_is_put_on_the_pad(slot: ModelSlot, digit: int) -> None:
+    value, caption = load_example(digit)
+    assert caption == ""
+    np.testing.assert_array_equal(decode_drawing(value), np.asarray(Image.open(example_path(digit))))
+    assert predict(slot, value, 5).answer["sum"] == digit + 5
 
 
-def test_stages_picture_follows_the_pad_only_while_open(slot: ModelSlot) -> None:
-    drawing = pad_value(draw_digit(3))
-    picture = stages(drawing)
-    assert picture.ndim == 3 and picture.shape[1] > 4 * picture.shape[0]  # five stages in a row
-    assert isinstance(stages_if_open(drawing, False), type(gr.skip()))
-    np.testing.assert_array_equal(stages_if_open(drawing, True), picture)
-    with pytest.raises(gr.Error, match="Cannot read this drawing"):
-        stages(pad_value(np.zeros((CANVAS, CANVAS, 2), np.uint8)))
-
-
-def _tab(slot: ModelSlot, tmp_path: Path):
-    """The Predict tab alone, its visitor's model coming from `slot`."""
-    models = VisitorModels(slot, tmp_path / "models")
+def _build(slot: ModelSlot, tmp_path: Path) -> gr.Blocks:
+    """The Predict tab alone, each visitor's model coming from `slot` unless they chose one."""
     with gr.Blocks() as demo:
         visitor = gr.State()
-        pad, n = build_predict_tab(models, visitor, data_dir=tmp_path)
-    return demo, pad, n, visitor
+        build_predict_tab(VisitorModels(slot, tmp_path / "models"), visitor, data_dir=tmp_path)
+    demo.visitor = visitor
+    return demo
 
 
-def test_one_predict_endpoint_for_pad_and_slider(slot: ModelSlot, tmp_path: Path) -> None:
-    demo, pad, n, visitor = _tab(slot, tmp_path)
+def test_one_server_event_per_stroke_and_none_per_slider_step(slot: ModelSlot, tmp_path: Path) -> None:
+    demo = _build(slot, tmp_path)
+    [pad] = [b for b in demo.blocks.values() if isinstance(b, DrawingPad)]
+    [view] = [b for b in demo.blocks.values() if isinstance(b, AnswerView)]
+    [n] = [b for b in demo.blocks.values() if isinstance(b, gr.Slider)]
     [dep] = [d for d in demo.fns.values() if d.api_name == "predict"]
-    assert {(t[0], t[1]) for t in dep.targets} == {(pad._id, "change"), (n._id, "change")}
+    assert [(t[0], t[1]) for t in dep.targets] == [(pad._id, "change")]
+    assert [b._id for b in dep.inputs][:2] == [pad._id, n._id]  # the API sees (drawing, n)
+    assert dep.inputs[-1]._id == demo.visitor._id  # the visitor's token (a hidden state) picks the model
     assert dep.trigger_mode == "always_last"
+    assert dep.queue is not False  # unqueued, Gradio 6.31 shows the visitor no error message
     assert dep.concurrency_limit == PREDICT_CONCURRENCY > 1
-    assert [c._id for c in dep.inputs] == [pad._id, n._id, visitor._id]  # the visitor's token picks the model
-    # examples and the random digit predict too, privately, in the same concurrency group
-    headline = dep.outputs[0]
-    runs = [d for d in demo.fns.values() if headline in d.outputs]
-    assert len(runs) == 3 and {d.concurrency_id for d in runs} == {"predict"}
-    assert [d.api_visibility for d in runs].count("public") == 1
+    server_events_on = {(t[0], t[1]) for d in demo.fns.values() if d.fn is not None for t in d.targets}
+    assert (n._id, "change") not in server_events_on  # n is answered in the page
+    [slider_step] = [d for d in demo.fns.values() if (n._id, "change") in [(t[0], t[1]) for t in d.targets]]
+    assert slider_step.fn is None and slider_step.js and [b._id for b in slider_step.outputs] == [view._id]
+    readers = [d for d in demo.fns.values() if pad._id in [b._id for b in d.inputs]]
+    assert readers == [dep]  # nothing else reads the pad: the stages panel and Learn use the received drawing
+    writers = [d for d in demo.fns.values() if d.fn is not None and pad._id in [b._id for b in d.outputs]]
+    assert {d.fn.func if hasattr(d.fn, "func") else d.fn for d in writers} == {load_example, random_mnist_digit}
+    [programs] = [d for d in demo.fns.values() if d.api_name == "predict_json"]
+    assert [type(b).__name__ for b in programs.inputs] == ["Image", "Slider"]
 
 
 def test_random_button_is_disabled_with_a_reason_without_data(slot: ModelSlot, tmp_path: Path) -> None:
-    demo, *_ = _tab(slot, tmp_path)
+    demo = _build(slot, tmp_path)
     [button] = [b for b in demo.blocks.values() if isinstance(b, gr.Button) and "MNIST" in str(b.value)]
     assert button.interactive is False
     notes = [b.value for b in demo.blocks.values() if isinstance(b, gr.Markdown) and "MNISTSUM_DATA" in str(b.value)]

@@ -75,7 +75,7 @@ def test_predict_api_takes_only_the_drawing_and_n(tmp_path):
     try:
         endpoints = demo.get_api_info()["named_endpoints"]
         assert [p["parameter_name"] for p in endpoints["/predict"]["parameters"]] == ["drawing", "n"]
-        assert [p["parameter_name"] for p in endpoints["/stages"]["parameters"]] == ["drawing"]
+        assert [p["parameter_name"] for p in endpoints["/predict_json"]["parameters"]] == ["image", "n"]
         assert [p["parameter_name"] for p in endpoints["/train_status"]["parameters"]] == ["token", "run_id"]
     finally:
         demo.app_state.queue.close()

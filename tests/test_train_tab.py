@@ -185,9 +185,8 @@ def test_a_capped_deployment_refuses_bigger_runs_and_survives_missing_data(monke
         assert status["error"].startswith("DataMissingError: MNIST not found under data directory")
         assert "tick 'download'" in status["error"] and "MNISTSUM_DATA" in status["error"]
 
-        drawing = {"background": None, "layers": [], "composite": handle_file(str(example_path(7)))}
-        headline = client.predict(drawing, 2, api_name="/predict")[0]
-        assert headline.startswith("## 7 + 2 = 9")  # predict keeps serving, with (drawing, n) only
+        answer = client.predict(handle_file(str(example_path(7))), 2, api_name="/predict_json")
+        assert (answer["digit"], answer["sum"]) == (7, 9)  # predict keeps serving
 
 
 def test_a_full_queue_refuses_the_next_visitor_with_the_reason(monkeypatch, tmp_path, mnist_dir):

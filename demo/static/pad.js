@@ -1,0 +1,215 @@
+// The drawing pad (demo/pad.py): draws locally with pointer events and sends the drawing
+// once per finished stroke, Undo, Redo or Clear, as one PNG data URL in props.value.
+// Runs as gr.HTML's js_on_load: `element`, `props`, `trigger` and `watch` are in scope.
+const root = element.querySelector(".pad");
+const canvas = root.querySelector("canvas");
+const ctx = canvas.getContext("2d");
+const SIZE = canvas.width;
+const PEN = Number(root.dataset.pen);
+const ERASER = Number(root.dataset.eraser);
+const buttons = {};
+root.querySelectorAll("button[data-action]").forEach((b) => { buttons[b.dataset.action] = b; });
+
+// The drawing is its history: strokes, clears and loaded pictures, replayed on Undo/Redo.
+let ops = [];
+let undone = [];
+let tool = "brush";
+let current = null; // the stroke under the pointer: {erase, points: [x, y, x, y, ...], pointer}
+let sent = props.value || "";
+
+function paper() {
+  ctx.globalCompositeOperation = "source-over";
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, SIZE, SIZE);
+}
+
+function segment(erase, x0, y0, x1, y1) {
+  ctx.strokeStyle = erase ? "#fff" : "#000";
+  ctx.lineWidth = erase ? ERASER : PEN;
+  ctx.lineCap = "round";
+  ctx.lineJoin = "round";
+  ctx.beginPath();
+  ctx.moveTo(x0, y0);
+  ctx.lineTo(x1, y1);
+  ctx.stroke();
+}
+
+function paintStroke(op) {
+  const p = op.points;
+  ctx.strokeStyle = op.erase ? "#fff" : "#000";
+  ctx.lineWidth = op.erase ? ERASER : PEN;
+  ctx.lineCap = "round";
+  ctx.lineJoin = "round";
+  ctx.beginPath();
+  ctx.moveTo(p[0], p[1]);
+  if (p.length === 2) ctx.lineTo(p[0] + 0.01, p[1]); // a tap leaves a dot
+  for (let i = 2; i < p.length; i += 2) ctx.lineTo(p[i], p[i + 1]);
+  ctx.stroke();
+}
+
+function paint(op) {
+  if (op.kind === "clear") paper();
+  else if (op.kind === "picture") { paper(); ctx.drawImage(op.picture, 0, 0, SIZE, SIZE); }
+  else paintStroke(op);
+}
+
+function redraw() {
+  paper();
+  ops.forEach(paint);
+}
+
+// Is there ink since the last clear? (An erased drawing is still sent: the server says it is blank.)
+function inked() {
+  for (let i = ops.length - 1; i >= 0; i--) {
+    if (ops[i].kind === "clear") return false;
+    if (ops[i].kind === "picture" || !ops[i].erase) return true;
+  }
+  return false;
+}
+
+function refreshButtons() {
+  buttons.undo.disabled = ops.length === 0;
+  buttons.redo.disabled = undone.length === 0;
+  buttons.clear.disabled = !inked();
+  buttons.brush.setAttribute("aria-pressed", String(tool === "brush"));
+  buttons.eraser.setAttribute("aria-pressed", String(tool === "eraser"));
+  root.classList.toggle("erasing", tool === "eraser");
+}
+
+// One value per change of the drawing: setting props.value fires the pad's `change`.
+function send() {
+  refreshButtons();
+  const value = inked() ? canvas.toDataURL("image/png") : "";
+  if (value === sent) return;
+  sent = value;
+  props.value = value; // fires `change`: the one server call of this stroke
+  trigger("input"); // page-side listeners only (the example caption goes away)
+}
+
+function commit(op) {
+  ops.push(op);
+  undone = [];
+  if (ops.length > 200) ops = ops.slice(-200); // a long session keeps memory bounded
+  send();
+}
+
+function undo() {
+  if (!ops.length) return;
+  undone.push(ops.pop());
+  redraw();
+  send();
+}
+
+function redo() {
+  if (!undone.length) return;
+  const op = undone.pop();
+  ops.push(op);
+  paint(op);
+  send();
+}
+
+function clear() {
+  if (!inked()) return;
+  ops.push({ kind: "clear" });
+  undone = [];
+  paper();
+  send();
+}
+
+function point(event) {
+  const box = canvas.getBoundingClientRect();
+  return [((event.clientX - box.left) * SIZE) / box.width, ((event.clientY - box.top) * SIZE) / box.height];
+}
+
+canvas.addEventListener("pointerdown", (event) => {
+  if (current || (event.pointerType === "mouse" && event.button !== 0)) return;
+  event.preventDefault();
+  root.focus({ preventScroll: true });
+  canvas.setPointerCapture(event.pointerId);
+  const [x, y] = point(event);
+  current = { kind: "stroke", erase: tool === "eraser", points: [x, y], pointer: event.pointerId };
+  segment(current.erase, x, y, x + 0.01, y);
+});
+
+canvas.addEventListener("pointermove", (event) => {
+  if (!current || event.pointerId !== current.pointer) return;
+  event.preventDefault();
+  const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
+  for (const e of events.length ? events : [event]) {
+    const p = current.points;
+    const [x, y] = point(e);
+    segment(current.erase, p[p.length - 2], p[p.length - 1], x, y);
+    p.push(x, y);
+  }
+});
+
+function finish(event) {
+  if (!current || event.pointerId !== current.pointer) return;
+  const op = current;
+  current = null;
+  delete op.pointer;
+  commit(op);
+}
+canvas.addEventListener("pointerup", finish);
+canvas.addEventListener("pointercancel", finish);
+
+// A finger or pen acts on pointer-up: right after a stroke Chromium sometimes swallows the
+// tap's click (seen with touch input), and a tool that ignores a tap feels broken. The click
+// that may follow is then skipped; mouse and keyboard act on click as usual.
+function onPress(button, action) {
+  let pressedAt = -Infinity;
+  button.addEventListener("pointerup", (event) => {
+    if (event.pointerType === "mouse" || button.disabled) return;
+    pressedAt = event.timeStamp;
+    action();
+  });
+  button.addEventListener("click", (event) => {
+    if (event.timeStamp - pressedAt < 1000) { pressedAt = -Infinity; return; }
+    action();
+  });
+}
+onPress(buttons.brush, () => { tool = "brush"; refreshButtons(); });
+onPress(buttons.eraser, () => { tool = "eraser"; refreshButtons(); });
+onPress(buttons.undo, undo);
+onPress(buttons.redo, redo);
+onPress(buttons.clear, clear);
+
+root.addEventListener("keydown", (event) => {
+  if (!(event.ctrlKey || event.metaKey)) return;
+  const key = event.key.toLowerCase();
+  if (key === "z" && event.shiftKey) redo();
+  else if (key === "z") undo();
+  else if (key === "y") redo();
+  else return;
+  event.preventDefault();
+});
+
+// A drawing put on the pad by the server (an example, a random MNIST digit) becomes a step
+// of the history, so Undo goes back to what was there before.
+watch("value", () => {
+  const value = props.value || "";
+  if (value === sent) return;
+  sent = value;
+  if (!value) {
+    if (inked()) { ops.push({ kind: "clear" }); undone = []; paper(); }
+    refreshButtons();
+    return;
+  }
+  const picture = new Image();
+  picture.onload = () => {
+    const op = { kind: "picture", picture };
+    ops.push(op);
+    undone = [];
+    paint(op);
+    refreshButtons();
+  };
+  picture.src = value;
+});
+
+paper();
+refreshButtons();
+root.dataset.ready = "true";
+// Gradio's status tracker first uses the theme's monospace font during the first event, so
+// the first stroke would fetch it too: fetch it with the page instead.
+const mono = getComputedStyle(document.body).getPropertyValue("--font-mono");
+if (mono && document.fonts) document.fonts.load(`1em ${mono}`).catch(() => {});
