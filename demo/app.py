@@ -11,7 +11,7 @@ import gradio as gr
 from .learn_tab import build_learn_tab
 from .pad import css as pad_css
 from .predict_tab import build_predict_tab
-from .state import ModelSlot
+from .state import AppState, ModelSlot, browser_secret, check_token, new_token
 from .train_tab import build_train_tab
 
 INTRO = """# mnistsum
@@ -19,7 +19,11 @@ One small network, two inputs, two answers: draw a digit, pick **n**, and it rea
 *and* computes digit + n with a second head. **Predict** shows what it answers and why,
 **Train** trains your own model, **Learn** looks inside.
 """
-CSS = pad_css()
+CSS = pad_css() + """
+#leaderboard table { border-collapse: collapse; font-size: 0.85rem; }
+#leaderboard td, #leaderboard th { padding: 0.15rem 0.5rem; text-align: right; }
+#leaderboard tr.mine td { font-weight: bold; background: rgba(99, 102, 241, 0.12); }
+"""
 LAUNCH_DEFAULTS: dict[str, Any] = {
     "theme": gr.themes.Soft(),
     "css": CSS,
@@ -35,28 +39,52 @@ LAUNCH_DEFAULTS: dict[str, Any] = {
 QUEUE_ENV_DEFAULTS = {"GRADIO_ANALYTICS_CACHE_FREQUENCY": "200"}
 
 
+VISITOR_KEY = "mnistsum-visitor"  # the browser's localStorage key for the visitor token
+
+
 def model_banner(slot: ModelSlot) -> dict[str, Any]:
     """Shown above the tabs while no model is loaded, with the reason and the fix; checked
     at every page load, so it goes away once the Train tab has swapped a model in."""
     return gr.update(value=f"### ⚠ No model is loaded\n{slot.error}", visible=slot.error is not None)
 
 
-def build_app(slot: ModelSlot | None = None, data_dir: str | Path | None = None) -> gr.Blocks:
-    """Build (not launch) the UI around one shared `ModelSlot`: the shipped weights by default."""
-    slot = slot or ModelSlot()
+def visitor_token(stored: Any) -> tuple[str, str]:
+    """The token this browser keeps, or a new one on its first visit (or if the stored one is unusable)."""
+    try:
+        token = check_token(stored)
+    except ValueError:
+        token = new_token()
+    return token, token
+
+
+def build_app(
+    slot: ModelSlot | None = None, data_dir: str | Path | None = None, state: AppState | None = None
+) -> gr.Blocks:
+    """Build (not launch) the UI around one `AppState`: the shipped weights, the job queue, the
+    leaderboard under MNISTSUM_STATE_DIR, and the limits from the environment, by default.
+
+    Each browser gets a visitor token, kept in its localStorage (`gr.BrowserState`, so a reload
+    keeps it) and copied at page load into a per-page `gr.State`, which is what every event
+    reads: a `gr.State` is not part of any endpoint's API, so `/predict` still takes just
+    (drawing, n)."""
+    app = state or AppState(slot=slot or ModelSlot())
     for name, value in QUEUE_ENV_DEFAULTS.items():
         os.environ.setdefault(name, value)  # read when the Blocks create their queue, just below
     with gr.Blocks(title="mnistsum: a digit and digit + n", delete_cache=(3600, 3600)) as demo:
+        stored = gr.BrowserState(None, storage_key=VISITOR_KEY, secret=browser_secret(app.state_dir))
+        visitor = gr.State()
         gr.Markdown(INTRO)
         banner = gr.Markdown(visible=False, elem_id="model-banner")
         with gr.Tabs():
             with gr.Tab("Predict", id="predict"):
-                received, n = build_predict_tab(slot, data_dir)
+                received, n = build_predict_tab(app.models, visitor, data_dir)
             with gr.Tab("Train", id="train"):
-                build_train_tab(slot, data_dir)
+                build_train_tab(app, visitor, data_dir)
             with gr.Tab("Learn", id="learn") as learn:
-                build_learn_tab(learn, received, n, lambda: slot.predictor, data_dir)
-        demo.load(fn=lambda: model_banner(slot), outputs=banner, api_visibility="private")
+                build_learn_tab(learn, received, n, app, visitor, data_dir)
+        demo.load(fn=visitor_token, inputs=stored, outputs=[stored, visitor], api_visibility="private")
+        demo.load(fn=lambda: model_banner(app.slot), outputs=banner, api_visibility="private")
+    demo.app_state = app  # for tests and scripts that drive the same services
     return demo
 
 

@@ -63,11 +63,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def served_app(timeout_s: float = 180) -> Iterator[tuple[str, int]]:
-    """`python app.py` in a child process on a free loopback port, stopped on exit;
-    yields its URL and process id."""
+def served_app(timeout_s: float = 180, env: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
+    """`python app.py` in a child process on a free loopback port (with `env` added to its
+    environment), stopped on exit; yields its URL and process id."""
     port = free_port()
-    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}
+    env = {**os.environ, **(env or {}), "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}
     child = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     try:

@@ -1,9 +1,9 @@
 """The Learn tab: why the exercise's add-fusion fails, and what the network computes.
 
-Wiring only: the fusion race runs `mnistsum.race` on the app's shared job runner (it takes
-turns with the Train tab) and a `gr.Timer` polls its snapshot; the model explorer and the
-views of the current drawing come from `mnistsum.explain`. The tab follows the Predict tab's
-received drawing and n slider, so it always explains the drawing on screen.
+Wiring only: the fusion race is a job in the class's queue, owned by the visitor who started
+it, shown through the same `JobPanel` as a training run; the model explorer and the views of
+the current drawing come from `mnistsum.explain`, on the visitor's own model. The tab follows
+the Predict tab's received drawing and n slider, so it always explains the drawing on screen.
 """
 
 from __future__ import annotations
@@ -31,15 +31,14 @@ from mnistsum.explain import (
     layer_table,
     saliency,
 )
-from mnistsum.jobs import RUNNER, JobRunner, JobStatus, TrainingPolicy
+from mnistsum.jobs import JobStatus
 from mnistsum.model import NETWORKS, DualHeadNet
 from mnistsum.predictor import Predictor, check_n
 from mnistsum.race import RACE_JOB, RaceUpdate, race_configs, start_race
 
-from .state import REFUSALS, refusal
+from .job_panel import JobPanel
+from .state import REFUSALS, AppState, refusal
 
-ACTIVE_POLL_S = 1.0
-IDLE_POLL_S = 3.0
 INSPECT_CONCURRENCY = 4
 CELL = 10  # screen pixels per input pixel in the saliency picture
 MAP_TILE = 84
@@ -77,14 +76,20 @@ class InspectOutputs(NamedTuple):
 BLANK = InspectOutputs(INSPECT_HINT, None, None, None, None, None, None, None, None)
 
 
-def inspect(get_predictor: Callable[[], Predictor | None], image: np.ndarray | None, n: int) -> InspectOutputs:
+def inspect(
+    get_predictor: Callable[[str | None], Predictor | None],
+    image: np.ndarray | None,
+    n: int,
+    token: str | None = None,
+) -> InspectOutputs:
     """Feature maps, saliency and the sum head's input for the drawing the Predict tab last sent
-    (the image the server received; None when nothing is drawn)."""
+    (the image the server received; None when nothing is drawn), through the visitor's model
+    (`get_predictor(token)`)."""
     try:
         n = check_n(n)
     except REFUSALS as err:
         return BLANK._replace(caption=refusal(err))
-    predictor = get_predictor()
+    predictor = get_predictor(token)
     if image is None or predictor is None:
         return BLANK
     try:
@@ -144,38 +149,28 @@ def _exercise_frame() -> pd.DataFrame:
     )
 
 
-def _start(runner: JobRunner, policy: TrainingPolicy, data_dir: str, choice: str) -> str:
-    try:
-        status = start_race(runner, RACE_CHOICES[choice], policy, data_dir=data_dir)
-    except REFUSALS as err:
-        return refusal(err)
-    return f"Started race #{status.job_id}."
+def _race(status: JobStatus | None) -> RaceUpdate | None:
+    """The race behind `status`, or None before the visitor's first race has produced anything."""
+    return status.latest if status is not None and isinstance(status.latest, RaceUpdate) else None
 
 
-def _stop(runner: JobRunner) -> str:
-    """Ask the race to stop at the next batch; the headline follows it, so the message is cleared."""
-    runner.stop()
-    return ""
-
-
-def _race(status: JobStatus) -> RaceUpdate | None:
-    """The race behind `status`, or None when the runner's last job was something else."""
-    return status.latest if status.name == RACE_JOB and isinstance(status.latest, RaceUpdate) else None
-
-
-def _epochs_done(status: JobStatus) -> tuple[int, ...]:
+def _epochs_done(status: JobStatus | None) -> tuple[int, ...]:
     race = _race(status)
     return tuple(len(lane.sum_accuracy) for lane in race.lanes) if race else ()
 
 
-def _race_headline(status: JobStatus) -> str:
-    race = _race(status)
-    if race is None:
-        if status.active:
-            return f"A **{status.name}** job is using the CPU; the race can start when it ends."
+def _race_headline(status: JobStatus | None) -> str:
+    if status is None:
         return "No race yet: pick the lanes and press **Start the race**."
+    if status.state == "queued":
+        return f"**Race #{status.job_id} is in the queue**: it starts when a worker is free."
+    if status.state == "cancelled":
+        return f"**Race #{status.job_id} was cancelled** before it started."
     if status.state == "failed":
         return f"### ❌ The race failed\n```\n{status.error}\n```"
+    race = _race(status)
+    if race is None:
+        return f"**Race #{status.job_id}** · loading MNIST…"
     lines = [
         f"- **{lane.label}**: {lane.progress:.0%} trained · test sum accuracy "
         + (f"**{lane.sum_accuracy[-1]:.1%}**, digit {lane.digit_accuracy[-1]:.1%}" if lane.sum_accuracy else "…")
@@ -185,7 +180,7 @@ def _race_headline(status: JobStatus) -> str:
     return f"**Race #{status.job_id}** · {state} · {status.elapsed:.0f}s\n" + "\n".join(lines)
 
 
-def _race_curves(status: JobStatus) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+def _race_curves(status: JobStatus | None) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     """(sum, digit) curves; None, not an empty frame, before the first epoch (see `_curve_plot`)."""
     race = _race(status)
     if race is None or not race.curve_rows():
@@ -198,65 +193,47 @@ def build_learn_tab(
     tab: gr.Tab,
     drawing: gr.State,
     n_slider: gr.Slider,
-    get_predictor: Callable[[], Predictor | None],
+    app: AppState,
+    visitor: gr.State,
     data_dir: str | Path | None = None,
-    runner: JobRunner = RUNNER,
-    policy: TrainingPolicy | None = None,
 ) -> None:
     """Lay out the tab inside the caller's `tab` and wire it to the Predict tab's received
-    `drawing` (a per-session state) and `n_slider`, the served model (`get_predictor`) and the
-    app's shared job `runner`.
+    `drawing` (a per-session state) and `n_slider`, the visitor's model and the class's job queue.
 
     The inspector (feature maps, SmoothGrad, ...) runs when the tab is opened, on the drawing the
     server last received from the Predict tab: the pad and slider live there, so they cannot
     change while this tab is on screen, and strokes drawn elsewhere cost nothing here."""
-    policy = policy or TrainingPolicy.from_env()
+    policy = app.policy
     data_dir = str(data_dir or default_data_dir())
     add_cfg, _ = race_configs()
 
     gr.Markdown("## 1. The fusion race: add vs concatenate")
     gr.Markdown(WHY_ADD_FAILS)
     if policy.enabled:
-        with gr.Row():
-            choice = gr.Radio(list(RACE_CHOICES), value=next(iter(RACE_CHOICES)), label="Lanes", scale=3)
-            start = gr.Button("▶ Start the race", variant="primary", elem_id="race-start")
-            stop = gr.Button("■ Stop", variant="stop", elem_id="race-stop")
+        choice = gr.Radio(list(RACE_CHOICES), value=next(iter(RACE_CHOICES)), label="Lanes")
         gr.Markdown(
             f"*{add_cfg.epochs} epochs on {add_cfg.limit:,} training images, seed {add_cfg.seed}; accuracy on all "
-            f"100,000 (test image, n) pairs after each epoch; a couple of minutes on a laptop CPU. "
-            f"Data: {data_status(data_dir)}*"
+            f"100,000 (test image, n) pairs after each epoch; a couple of minutes on a laptop CPU, and it waits "
+            f"its turn in the class's queue like a training run. Data: {data_status(data_dir)}*"
         )
-        message = gr.Markdown(elem_id="race-message")
+        panel = JobPanel(app.queue, visitor, RACE_JOB, "▶ Start the race", "race")
         headline = gr.Markdown(elem_id="race-headline")
         with gr.Row():
             sum_plot = _curve_plot("Sum accuracy (test)", "race-sum")
             digit_plot = _curve_plot("Digit accuracy (test)", "race-digit")
-        timer = gr.Timer(ACTIVE_POLL_S)
-        seen = gr.State()
 
-        def poll(last_seen: tuple | None) -> dict:
-            status = runner.status()
-            out: dict = {
-                headline: _race_headline(status),
-                timer: gr.Timer(ACTIVE_POLL_S if status.active else IDLE_POLL_S),
-            }
-            key = (status.job_id, status.name, _epochs_done(status))
+        def render_race(status: JobStatus | None, last_seen: tuple | None) -> dict:
+            out: dict = {headline: _race_headline(status)}
+            key = (status.job_id if status else None, _epochs_done(status))
             if key != last_seen:  # redraw the curves only when an epoch has ended
                 out[sum_plot], out[digit_plot] = _race_curves(status)
-                out[seen] = key
+                out[panel.seen] = key
             return out
 
-        poll_event = {
-            "fn": poll,
-            "inputs": seen,
-            "outputs": [headline, timer, sum_plot, digit_plot, seen],
-            "api_visibility": "private",
-        }
-        timer.tick(**poll_event, show_progress="hidden", concurrency_limit=None)
-        start.click(
-            functools.partial(_start, runner, policy, data_dir), choice, message, api_visibility="private"
-        ).then(**poll_event)
-        stop.click(functools.partial(_stop, runner), None, message, api_visibility="private").then(**poll_event)
+        def submit(token: str, lanes: str) -> JobStatus:
+            return start_race(app.queue, token, RACE_CHOICES[lanes], policy, data_dir=data_dir)
+
+        panel.wire(submit, [choice], render_race, [headline, sum_plot, digit_plot])
     else:
         gr.Markdown(f"*The race trains two networks, and training is switched off here. {policy.describe()}*")
 
@@ -289,8 +266,8 @@ def build_learn_tab(
         other_input = _bar_plot("What the other fusion would hand over from the same logits")
 
     tab.select(
-        fn=functools.partial(inspect, get_predictor),
-        inputs=[drawing, n_slider],
+        fn=functools.partial(inspect, lambda token: app.models.for_visitor(token).predictor),
+        inputs=[drawing, n_slider, visitor],
         outputs=[caption, model_input, heat, conv1, conv2, digit_probs, one_hot_n, own_input, other_input],
         concurrency_limit=INSPECT_CONCURRENCY,
         show_progress="hidden",

@@ -29,7 +29,7 @@ from mnistsum.preprocess import preprocess
 
 from .make_examples import PEN, example_path
 from .pad import AnswerView, DrawingPad
-from .state import ModelSlot
+from .state import ModelSlot, VisitorModels
 
 PAD_ID = "drawing"
 # Visitors are served in parallel: one prediction is ~10 ms of CPU, so a handful of
@@ -111,6 +111,13 @@ def predict(slot: ModelSlot, drawing: Any, n: Any, panel_open: bool = False) -> 
     return Shown(page_answer(slot, image, n), stages_html(image) if panel_open else None, image)
 
 
+def predict_for_visitor(
+    models: VisitorModels, drawing: Any, n: Any, panel_open: bool = False, token: str | None = None
+) -> Shown:
+    """`predict` with this visitor's model (their token comes from a hidden `gr.State`)."""
+    return predict(models.for_visitor(token), drawing, n, panel_open)
+
+
 def predict_json(slot: ModelSlot, image: np.ndarray | None, n: Any) -> dict[str, Any]:
     """The `/predict_json` endpoint for programs: an image and n -> one JSON object."""
     n = _n(n)
@@ -160,9 +167,12 @@ def load_example(index: int) -> tuple[str, str]:
     return png_data_url(np.asarray(Image.open(example_path(index)).convert("L"))), ""
 
 
-def build_predict_tab(slot: ModelSlot, data_dir: str | Path | None = None) -> tuple[gr.State, gr.Slider]:
+def build_predict_tab(
+    models: VisitorModels, visitor: gr.State, data_dir: str | Path | None = None
+) -> tuple[gr.State, gr.Slider]:
     """Lay out the tab and wire it; returns the drawing the server received (per session) and
-    the n slider, for the Learn tab to follow."""
+    the n slider, for the Learn tab to follow. The page's predictions use the model of the
+    visitor whose token `visitor` holds; /predict_json, which has no visitor, the default one."""
     data_dir = Path(data_dir or default_data_dir())
     with gr.Row(equal_height=False):
         with gr.Column(scale=4, min_width=300):
@@ -197,11 +207,11 @@ def build_predict_tab(slot: ModelSlot, data_dir: str | Path | None = None) -> tu
 
     shared = {"concurrency_limit": PREDICT_CONCURRENCY, "concurrency_id": "predict", "show_progress": "hidden"}
     # The one list of what a prediction reads: the API sees (drawing, n); states are hidden.
-    predict_inputs = [pad, n, panel_open]
+    predict_inputs = [pad, n, panel_open, visitor]
     # Queued, although the page would then send one request per stroke instead of two (a join
     # and its event stream): without the queue, Gradio 6.31 shows the visitor no error message.
     pad.change(
-        functools.partial(predict, slot),
+        functools.partial(predict_for_visitor, models),
         inputs=predict_inputs,
         outputs=[shown, stages_view, received],
         trigger_mode="always_last",
@@ -232,7 +242,7 @@ def build_predict_tab(slot: ModelSlot, data_dir: str | Path | None = None) -> tu
     api_answer = gr.JSON(visible=False, label="answer")
     api_trigger = gr.Button(visible=False)
     api_trigger.click(
-        functools.partial(predict_json, slot),
+        functools.partial(predict_json, models.default),
         inputs=[api_image, n],
         outputs=api_answer,
         api_name="predict_json",

@@ -1,18 +1,36 @@
-"""The model the app serves, shared by every tab and every visitor."""
+"""What the app holds between requests: the shipped model, each visitor's own model, and the
+services every tab shares (the job queue, the leaderboard, the deployment policy).
+
+A visitor is a random token kept in the browser (see `demo.app`): it owns that browser's runs
+and its choice of model. "Use these weights" changes the model for that token only; everyone
+else keeps the shipped one (or their own). Trained models are held in memory up to a bound,
+least recently used dropped first; a dropped visitor is told, and the model's file (written
+when they chose it) loads it back.
+"""
 
 from __future__ import annotations
 
+import collections
+import os
+import re
+import secrets
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, NamedTuple
 
-from mnistsum.checkpoint import CheckpointError
+from mnistsum.checkpoint import CheckpointError, save_checkpoint
 from mnistsum.config import REPO_ROOT, SHIPPED_WEIGHTS
-from mnistsum.jobs import JobBusyError
+from mnistsum.jobs import JobQueue, JobRefused, TrainingPolicy
+from mnistsum.leaderboard import FILE_NAME, Leaderboard, owner_tag, state_dir
 from mnistsum.predictor import Predictor
+from mnistsum.train import TrainResult, checkpoint_meta
 
 # What visitors and API callers can cause, and are told about rather than shown an error:
 # bad values (ValueError, which covers CheckpointError, PolicyError and BlankDrawingError),
-# wrong types, missing data or an existing file (OSError), a job already running.
-REFUSALS = (TypeError, ValueError, OSError, JobBusyError)
+# wrong types, missing data or an existing file (OSError), and the queue's refusals (a run already
+# queued or running for this visitor, a full queue, someone else's run).
+REFUSALS = (TypeError, ValueError, OSError, JobRefused)
 
 
 def refusal(err: Exception) -> str:
@@ -21,6 +39,9 @@ def refusal(err: Exception) -> str:
 
 
 RETRAIN = "python -m mnistsum.train --preset shipped --out weights/mnistsum.pt"
+MAX_MODELS_ENV = "MNISTSUM_MAX_MODELS"
+DEFAULT_MAX_MODELS = 16  # a trained model is ~1-1.5 MB of weights: a class fits many times over
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,128}")
 
 
 def _shown(path: Path) -> str:
@@ -29,8 +50,54 @@ def _shown(path: Path) -> str:
     return str(resolved.relative_to(REPO_ROOT)) if resolved.is_relative_to(REPO_ROOT) else str(path)
 
 
+# --- visitors -------------------------------------------------------------------------------
+
+
+def new_token() -> str:
+    """A visitor token: 128 random bits, unguessable, so holding it is what proves ownership."""
+    return secrets.token_urlsafe(16)
+
+
+def check_token(token: Any) -> str:
+    """The token if well formed, else a ValueError that says what a token is and where to get one."""
+    if not isinstance(token, str) or not TOKEN_PATTERN.fullmatch(token):
+        raise ValueError(
+            "a visitor token is required: 16-128 letters, digits, '-' or '_' (the page keeps one per browser; "
+            "API callers get one from /visitor_token and pass it to every /train_* call)"
+        )
+    return token
+
+
+def browser_secret(directory: Path) -> str:
+    """The key that encrypts visitor tokens in browsers, kept in the state folder: a restarted
+    server still reads the tokens it handed out, so visitors keep their starred leaderboard rows
+    and their saved models. Created once, readable by this user only."""
+    path = Path(directory) / "browser-secret"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:  # O_EXCL: of two processes starting at once, one writes it and both read the same
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+# --- models ---------------------------------------------------------------------------------
+
+
+class ServedModel(NamedTuple):
+    """The model one visitor's Predict and Learn tabs use, and what to tell them about it."""
+
+    predictor: Predictor | None
+    error: str | None  # why there is no predictor, with the fix
+    source: str  # where the model came from, for the page to say
+    notice: str | None = None  # e.g. their own model was dropped from memory
+
+
 class ModelSlot:
-    """The predictor the app serves; the Train tab swaps it atomically (requests in flight finish on the old one).
+    """The shipped model (or the weights at `path`), loaded once; what every visitor starts with.
 
     The three fields live in one tuple replaced in a single assignment, so a swap is never
     seen half done; a `Predictor` is immutable, so the old one stays valid for whoever
@@ -61,5 +128,108 @@ class ModelSlot:
         """Where the served model came from, for the UI to say."""
         return self._state[2]
 
+    def served(self) -> ServedModel:
+        predictor, error, source = self._state
+        return ServedModel(predictor, error, source)
+
     def swap(self, predictor: Predictor, source: str) -> None:
         self._state = (predictor, None, source)
+
+
+class VisitorModels:
+    """Each visitor's chosen model, at most `capacity` in memory, least recently used dropped first.
+
+    A chosen model is also written to `directory/<owner tag>.pt` (atomically, one file per
+    visitor, replaced by their next choice), so a dropped one can be loaded back.
+    """
+
+    def __init__(self, default: ModelSlot, directory: str | Path, capacity: int = DEFAULT_MAX_MODELS) -> None:
+        self.default = default
+        self.directory = Path(directory)
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        self._held: collections.OrderedDict[str, ServedModel] = collections.OrderedDict()
+        self._dropped: dict[str, str] = {}  # token -> the source line of the model that was dropped
+
+    def for_visitor(self, token: str | None) -> ServedModel:
+        """The model this visitor's predictions use: their own if they chose one and it is held, else the default."""
+        with self._lock:
+            if token and token in self._held:
+                self._held.move_to_end(token)
+                return self._held[token]
+            dropped = self._dropped.get(token) if token else None
+        served = self.default.served()
+        if dropped is None:
+            return served
+        notice = (
+            f"your model ({dropped}) was dropped from memory: this server holds {self.capacity} trained models "
+            "at a time. Press **Reload my model** in the Train tab to load it back from its file"
+        )
+        return served._replace(source=f"{served.source}; {notice}", notice=notice)
+
+    def use(self, token: str, result: TrainResult, source: str) -> Path:
+        """Make a finished run this visitor's model: saved to its file, then held in memory."""
+        path = self.path_for(token)
+        save_checkpoint(path, result.model, {**checkpoint_meta(result), "source": source})
+        self._hold(token, ServedModel(Predictor(result.model, checkpoint_meta(result)), None, source))
+        return path
+
+    def reload(self, token: str) -> ServedModel:
+        """Load this visitor's model back from its file (after it was dropped); CheckpointError if there is none."""
+        path = self.path_for(token)
+        predictor = Predictor.load(path)
+        source = predictor.meta.get("source") or f"your trained model ({path.name})"
+        served = ServedModel(predictor, None, source)
+        self._hold(token, served)
+        return served
+
+    def reset(self, token: str) -> None:
+        """Back to the default model for this visitor (the file stays)."""
+        with self._lock:
+            self._held.pop(token, None)
+            self._dropped.pop(token, None)
+
+    def path_for(self, token: str) -> Path:
+        return self.directory / f"{owner_tag(token)}.pt"
+
+    def _hold(self, token: str, served: ServedModel) -> None:
+        with self._lock:
+            self._held[token] = served
+            self._held.move_to_end(token)
+            self._dropped.pop(token, None)
+            while len(self._held) > self.capacity:
+                gone, old = self._held.popitem(last=False)
+                self._dropped[gone] = old.source
+
+
+def max_models(environ: dict[str, str] | None = None) -> int:
+    raw = (os.environ if environ is None else environ).get(MAX_MODELS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_MODELS
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{MAX_MODELS_ENV} must be a positive whole number, got {raw!r}")
+    return int(raw)
+
+
+# --- what every tab shares ------------------------------------------------------------------
+
+
+@dataclass
+class AppState:
+    """The services behind one app: built once by `demo.app.build_app`, handed to each tab."""
+
+    slot: ModelSlot = field(default_factory=ModelSlot)
+    policy: TrainingPolicy = field(default_factory=TrainingPolicy.from_env)
+    state_dir: Path = field(default_factory=state_dir)
+    queue: JobQueue | None = None
+    models: VisitorModels | None = None
+    board: Leaderboard | None = None
+
+    def __post_init__(self) -> None:
+        self.state_dir = Path(self.state_dir)
+        if self.queue is None:
+            self.queue = JobQueue(self.policy.workers, self.policy.max_queue)
+        if self.models is None:
+            self.models = VisitorModels(self.slot, self.state_dir / "models", max_models())
+        if self.board is None:
+            self.board = Leaderboard(self.state_dir / FILE_NAME)

@@ -1,15 +1,17 @@
-"""The Train tab: train a fresh network in the background and watch it learn.
+"""The Train tab: each visitor trains their own network in the class's queue, and the class
+leaderboard ranks every finished run.
 
-Wiring only: the form becomes a `TrainConfig` (defaults from the "class" preset), `mnistsum.jobs`
-runs the one training loop in a background thread, and a `gr.Timer` polls the job's snapshot.
-There is one job per server and every visitor sees it, so a reloaded page, or another browser,
-re-attaches to the run in progress. The named endpoints `/train_start`, `/train_stop` and
-`/train_status` drive the same job from gradio_client.
+Wiring only: the form becomes a `TrainConfig` (defaults from the "class" preset), the shared
+`JobPanel` queues it for this browser's visitor token and polls *their* job, `mnistsum.jobs`
+runs the one training loop on a worker, and `mnistsum.leaderboard` keeps the finished runs.
+The named endpoints `/train_start`, `/train_stop` and `/train_status` do the same for API
+callers, who pass their token (from `/visitor_token`) with every call.
 """
 
 from __future__ import annotations
 
-import functools
+import html
+import tempfile
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -18,39 +20,52 @@ import gradio as gr
 import pandas as pd
 
 from mnistsum import render
+from mnistsum.checkpoint import CheckpointError
 from mnistsum.config import TrainConfig, apply_values, default_data_dir
 from mnistsum.data import data_status, has_mnist
 from mnistsum.jobs import (
-    RUNNER,
-    JobRunner,
+    TRAINING_JOB,
     JobStatus,
-    TrainingPolicy,
     TrainProgress,
     checkpoint_dir,
     completed_result,
+    leaderboard_recorder,
     save_trained,
     start_training,
     status_dict,
 )
+from mnistsum.leaderboard import ClearRefused, Row
 from mnistsum.metrics import EvalMetrics
 from mnistsum.model import FUSIONS, NETWORKS
-from mnistsum.predictor import Predictor
-from mnistsum.train import checkpoint_meta
 
-from .state import REFUSALS, ModelSlot, refusal
+from .job_panel import JobPanel
+from .state import REFUSALS, AppState, check_token, new_token, refusal
 
 PRESET = "class"
-ACTIVE_POLL_S = 0.5  # smooth progress while a job runs
-IDLE_POLL_S = 3.0  # still notices a job started from another browser, at little cost
+BOARD_POLL_S = 5.0  # other students' runs land on the leaderboard while you watch
+BOARD_ROWS = 100
+BOARD_COLUMNS = (
+    "#", "nickname", "backbone", "fusion", "epochs", "images", "batch", "lr", "augment",
+    "sum", "digit", "both", "sum = digit + n", "parameters", "time", "finished (UTC)",
+)  # fmt: skip
 TRAIN_IMAGES = 60_000
 UI_MAX_EPOCHS = 30
 BATCH_SIZES = [32, 64, 128, 256, 512, 1024]
 GALLERY_SIZE = 32
-CURVE_COLORS = {"digit train": "#9ecae1", "digit test": "#08519c", "sum train": "#fdae6b", "sum test": "#a63603"}
+CURVE_COLORS = {
+    "digit train": "#9ecae1",
+    "digit validation": "#3182bd",
+    "digit test": "#08519c",
+    "sum train": "#fdae6b",
+    "sum validation": "#e6550d",
+    "sum test": "#a63603",
+}
+ALL = "all"
 INTRO = """### Train a network from scratch
 The same training loop as `python -m mnistsum.train`, running on this server while you watch.
-One run at a time, shared by everyone on this page: reload and you re-attach to it.
-On 5,000 images an epoch takes a few seconds on a laptop."""
+Your runs are yours: this browser keeps a private token, so a reload re-attaches to *your* run,
+and nobody else can see, stop or reuse it. Runs wait their turn in one queue, first come first
+served, one at a time per visitor. The default settings train in a few seconds."""
 DISABLED = """### Training is switched off on this deployment
 Training here would slow the demo down for every visitor, so this deployment sets
 `MNISTSUM_TRAINING=off`. To train, run the app on your own machine (`python app.py`)
@@ -66,56 +81,72 @@ def form_config(base: TrainConfig, *values: Any) -> TrainConfig:
     return apply_values(base, dict(zip(FORM_FIELDS, values, strict=True)))
 
 
-def _start(runner: JobRunner, policy: TrainingPolicy, base: TrainConfig, *form: Any) -> str:
-    """Start a run; a refusal (bad value, policy, a job already running) comes back as the message.
-    A started run needs no message: the headline and progress bar take over."""
+def _submit(app: AppState, base: TrainConfig, token: str, nickname: str, *form: Any) -> JobStatus:
+    """Queue the form's run for this visitor; a finished run becomes a leaderboard row under `nickname`."""
+    record = leaderboard_recorder(app.board, nickname, token)
+    return start_training(app.queue, token, form_config(base, *form), app.policy, on_done=record)
+
+
+def _mine(app: AppState, token: str | None) -> JobStatus | None:
+    return app.queue.latest(token, TRAINING_JOB) if token else None
+
+
+def _use_weights(app: AppState, token: str | None) -> str:
+    """This visitor's Predict and Learn tabs switch to their finished run; nobody else's change."""
     try:
-        start_training(runner, form_config(base, *form), policy)
+        result = completed_result(_mine(app, token))
     except REFUSALS as err:
         return refusal(err)
-    return ""
-
-
-def _stop(runner: JobRunner) -> str:
-    """Ask the job to stop; the headline follows it, so the message line is cleared."""
-    runner.stop()
-    return ""
-
-
-def _use_weights(runner: JobRunner, slot: ModelSlot) -> str:
-    try:
-        result = completed_result(runner.status())
-    except REFUSALS as err:
-        return refusal(err)
-    slot.swap(
-        Predictor(result.model, checkpoint_meta(result)),
-        f"trained in the app ({result.config.arch}/{result.config.fusion}, {result.config.epochs} epochs on "
-        f"{result.history[-1].train.samples:,} images, test digit accuracy {result.test_metrics.digit_accuracy:.2%})",
+    source = (
+        f"your model, trained here ({result.config.arch}/{result.config.fusion}, {result.config.epochs} epochs on "
+        f"{result.history[-1].train.samples:,} images, test digit accuracy {result.test_metrics.digit_accuracy:.2%})"
     )
-    return "✅ The Predict tab now uses these weights."
-
-
-def _save(runner: JobRunner, name: str) -> str:
     try:
-        path = save_trained(completed_result(runner.status()), name)
+        app.models.use(token, result, source)
+    except OSError as err:
+        return f"⚠️ Could not keep your model: {err}"
+    return "✅ Your Predict and Learn tabs now use these weights (everyone else keeps theirs)."
+
+
+def _reload_model(app: AppState, token: str | None) -> str:
+    if not token:
+        return "⚠️ No visitor token: reload the page."
+    try:
+        served = app.models.reload(token)
+    except CheckpointError:
+        return "⚠️ You have no saved model on this server yet: finish a run and press **Use these weights**."
+    return f"✅ Reloaded {served.source}."
+
+
+def _use_shipped(app: AppState, token: str | None) -> str:
+    if token:
+        app.models.reset(token)
+    return f"✅ Your Predict and Learn tabs use the {app.slot.source} again."
+
+
+def _save(app: AppState, token: str | None, name: str) -> str:
+    try:
+        path = save_trained(completed_result(_mine(app, token)), name)
     except REFUSALS as err:
         return refusal(err)
     return f"✅ Saved `{path}`."
 
 
-def _headline(status: JobStatus, slot: ModelSlot) -> str:
-    progress = status.latest if isinstance(status.latest, TrainProgress) else None
-    if status.job_id == 0:
+def _headline(status: JobStatus | None, model_source: str) -> str:
+    progress = status.latest if status is not None and isinstance(status.latest, TrainProgress) else None
+    if status is None:
         return "No training run yet: choose the settings and press **Start**."
-    if progress is None and status.active:
-        return f"A **{status.name}** job is running elsewhere in the app; training can start when it ends."
+    if status.state == "queued":
+        return f"**Run #{status.job_id} is in the queue**: it starts when a worker is free."
+    if status.state == "cancelled":
+        return f"**Run #{status.job_id} was cancelled** before it started."
     if status.state == "failed":
         return (
             f"### ❌ Training failed\n```\n{_wrapped(status.error or '')}\n```\n"
-            f"The Predict tab is unaffected (model: {slot.source})."
+            f"Your Predict tab is unaffected (model: {model_source})."
         )
     if progress is None:
-        return f"The last job ({status.name}) ended: {status.state}."
+        return f"Run #{status.job_id}: {status.state}."
     epochs = f"{len(progress.history)} of {progress.config.epochs} epochs"
     if status.state == "running":
         return f"**Training run #{status.job_id}** · {epochs} done · {status.elapsed:.0f}s"
@@ -128,7 +159,7 @@ def _headline(status: JobStatus, slot: ModelSlot) -> str:
         f"### ✅ Run #{status.job_id} finished in {status.elapsed:.0f}s\n"
         f"Test digit accuracy **{final.digit_accuracy:.2%}** · sum accuracy **{final.sum_accuracy:.2%}** "
         f"(all {final.pairs:,} (image, n) pairs) · both right {final.both_accuracy:.2%} · "
-        f"sum = digit + n {final.sum_consistency:.2%}"
+        f"sum = digit + n {final.sum_consistency:.2%} · on the leaderboard below"
     )
 
 
@@ -143,15 +174,15 @@ def _data_line(data_dir: str) -> str:
     return f"**Data: ⚠️ MNIST is missing.**\n```\n{_wrapped(data_status(data_dir))}\n```"
 
 
-def _progress_html(status: JobStatus) -> str:
-    progress = status.latest if isinstance(status.latest, TrainProgress) else None
-    if not status.active or progress is None:
+def _progress_html(status: JobStatus | None) -> str:
+    progress = status.latest if status is not None and isinstance(status.latest, TrainProgress) else None
+    if status is None or not status.running or progress is None:
         return ""
     b = progress.batch
     if b is None:
         text = "loading MNIST…"
     elif progress.evaluating:
-        text = f"epoch {b.epoch}/{progress.config.epochs}: evaluating on the test set…"
+        text = f"epoch {b.epoch}/{progress.config.epochs}: measuring accuracy on held-out images…"
     else:
         text = (
             f"epoch {b.epoch}/{progress.config.epochs} · batch {b.batch}/{b.num_batches} · "
@@ -195,19 +226,15 @@ def _gallery(progress: TrainProgress) -> list[tuple[Any, str]]:
     ]
 
 
-def build_train_tab(
-    slot: ModelSlot,
-    data_dir: str | Path | None = None,
-    runner: JobRunner = RUNNER,
-    policy: TrainingPolicy | None = None,
-) -> None:
-    """Lay out the tab and wire it to `runner` (the app's shared one by default) under `policy`
-    (from the MNISTSUM_* environment variables by default)."""
-    policy = policy or TrainingPolicy.from_env()
+def build_train_tab(app: AppState, visitor: gr.State, data_dir: str | Path | None = None) -> None:
+    """Lay out the tab and wire it to the app's queue, models and leaderboard for the visitor
+    whose token `visitor` holds (set at page load by `demo.app`)."""
+    policy = app.policy
     base = TrainConfig.preset(PRESET, data_dir=str(data_dir or default_data_dir()))
-    _register_api(runner, policy, base)
+    _register_api(app, base)
     if not policy.enabled:
         gr.Markdown(DISABLED, elem_id="train-disabled")
+        _leaderboard_section(app, visitor)
         return
     gr.Markdown(INTRO)
 
@@ -215,6 +242,9 @@ def build_train_tab(
     max_limit = min(TRAIN_IMAGES, policy.max_limit or TRAIN_IMAGES)
     batch_sizes = [b for b in BATCH_SIZES if policy.max_batch_size is None or b <= policy.max_batch_size]
     with gr.Row():
+        nickname = gr.Textbox(
+            label="Your nickname (shown on the class leaderboard)", max_length=32, elem_id="train-nickname"
+        )
         arch = gr.Dropdown(
             [(f"{name}: {network.title}", name) for name, network in NETWORKS.items()],
             value=base.arch,
@@ -224,13 +254,14 @@ def build_train_tab(
         fusion = gr.Dropdown(
             list(FUSIONS), value=base.fusion, label="Fusion", info="how the sum head meets n (the exercise used add)"
         )
+    with gr.Row():
         epochs = gr.Slider(
             1, max_epochs, value=min(base.epochs, max_epochs), step=1, label="Epochs", elem_id="train-epochs"
         )
         batch_size = gr.Dropdown(batch_sizes, value=base.batch_size, label="Batch size")
-    with gr.Row():
         lr = gr.Number(base.lr, label="Learning rate", minimum=0, step=1e-3)
         seed = gr.Number(base.seed, label="Seed", precision=0, minimum=0)
+    with gr.Row():
         limit = gr.Slider(
             500,
             max_limit,
@@ -245,14 +276,11 @@ def build_train_tab(
     data_line = gr.Markdown(_data_line(base.data_dir), elem_id="train-data-status")
     if policy.describe():
         gr.Markdown(f"*{policy.describe()}*")
-    with gr.Row():
-        start = gr.Button("▶ Start", variant="primary", elem_id="train-start")
-        stop = gr.Button("■ Stop", variant="stop", interactive=False, elem_id="train-stop")
-    message = gr.Markdown(elem_id="train-message")
+    panel = JobPanel(app.queue, visitor, TRAINING_JOB, "▶ Start", "train")
     headline = gr.Markdown(elem_id="train-headline")
     bar = gr.HTML(elem_id="train-progress-box")
     log = gr.Textbox(
-        label="Log (the exercise's line per epoch, then the test metrics)",
+        label="Log (the exercise's line per epoch, then accuracy on held-out images)",
         lines=6,
         max_lines=14,
         interactive=False,
@@ -266,9 +294,9 @@ def build_train_tab(
         accuracy = _epoch_plot("Accuracy per epoch", "accuracy", "train-accuracy")
         loss = _epoch_plot("Mean loss per epoch", "loss", "train-loss")
     with gr.Column(visible=False) as results:
-        gr.Markdown("### The finished run")
+        gr.Markdown("### Your finished run")
         with gr.Row():
-            use = gr.Button("Use these weights in the Predict tab", variant="primary", elem_id="train-use")
+            use = gr.Button("Use these weights in my Predict tab", variant="primary", elem_id="train-use")
             name = gr.Textbox(label=f"Checkpoint name (saved in {checkpoint_dir()}/)", scale=2, elem_id="train-name")
             save = gr.Button("💾 Save", elem_id="train-save")
         result_message = gr.Markdown(elem_id="train-result-message")
@@ -282,33 +310,32 @@ def build_train_tab(
             allow_preview=False,
             elem_id="train-misclassified",
         )
-    timer = gr.Timer(ACTIVE_POLL_S)
-    seen = gr.State()
+    with gr.Row():
+        reload_model = gr.Button("Reload my model", size="sm", elem_id="train-reload-model")
+        shipped = gr.Button("Back to the shipped model", size="sm", elem_id="train-use-shipped")
+    model_message = gr.Markdown(elem_id="train-model-message")
 
-    def poll(last_seen: tuple | None) -> dict:
-        """Render the shared job; only what changed since this page's last poll is sent."""
-        status = runner.status()
-        progress = status.latest if isinstance(status.latest, TrainProgress) else None
-        epochs_key = (status.job_id, status.state, len(progress.history) if progress else 0)
+    def render_job(status: JobStatus | None, last_seen: tuple | None) -> dict:
+        """This visitor's run; only what changed since this page's last poll is sent."""
+        progress = status.latest if status is not None and isinstance(status.latest, TrainProgress) else None
+        job_key = (status.job_id, status.state, len(progress.history) if progress else 0) if status else None
         points = len(progress.batch_losses) if progress else 0
-        seen_epochs, seen_points = last_seen or (None, None)
-        if epochs_key == seen_epochs and points == seen_points and not status.active:
-            return {seen: gr.skip()}  # nothing new (an empty dict would not count as updates)
+        seen_job, seen_points = last_seen or (False, None)
+        active = status is not None and status.active
+        if job_key == seen_job and points == seen_points and not active:
+            return {panel.seen: gr.skip()}  # nothing new (an empty dict would not count as updates)
         out: dict = {
-            seen: (epochs_key, points),
-            headline: _headline(status, slot),
+            panel.seen: (job_key, points),
+            headline: _headline(status, app.models.for_visitor(status.owner).source if status else ""),
             bar: _progress_html(status),
-            start: gr.Button(interactive=not status.active),
-            stop: gr.Button(interactive=status.state == "running"),
-            timer: gr.Timer(ACTIVE_POLL_S if status.active else IDLE_POLL_S),
         }
-        if epochs_key == seen_epochs and points == seen_points:
+        if job_key == seen_job and points == seen_points:
             return out
         out[live_loss] = _batch_curve(progress)
-        if epochs_key == seen_epochs:
+        if job_key == seen_job:
             return out
         acc_rows, loss_rows = _epoch_curves(progress)
-        finished = progress is not None and progress.completed and not status.active
+        finished = progress is not None and progress.completed and not active
         out |= {
             log: progress.log_text if progress else "",
             accuracy: acc_rows,
@@ -325,17 +352,88 @@ def build_train_tab(
             }
         return out
 
-    every_tick = [seen, headline, bar, start, stop, timer, live_loss]
-    on_change = [log, accuracy, loss, results, data_line, confusion, gallery, result_message, name]
-    poll_event = {"fn": poll, "inputs": seen, "outputs": every_tick + on_change, "api_visibility": "private"}
-    timer.tick(**poll_event, show_progress="hidden", concurrency_limit=None)
-    form = [arch, fusion, epochs, batch_size, lr, seed, augment, limit, download]
-    start.click(functools.partial(_start, runner, policy, base), form, message, api_visibility="private").then(
-        **poll_event
+    outputs = [headline, bar, live_loss, log, accuracy, loss, results, data_line]
+    outputs += [confusion, gallery, result_message, name]
+    form = [nickname, arch, fusion, epochs, batch_size, lr, seed, augment, limit, download]
+    panel.wire(lambda token, *values: _submit(app, base, token, *values), form, render_job, outputs)
+    private = {"api_visibility": "private"}
+    use.click(lambda token: _use_weights(app, token), visitor, result_message, **private)
+    save.click(lambda token, text: _save(app, token, text), [visitor, name], result_message, **private)
+    reload_model.click(lambda token: _reload_model(app, token), visitor, model_message, **private)
+    shipped.click(lambda token: _use_shipped(app, token), visitor, model_message, **private)
+    _leaderboard_section(app, visitor)
+
+
+# --- the class leaderboard -----------------------------------------------------------------
+
+
+def leaderboard_html(rows: list[Row]) -> str:
+    """The leaderboard as an HTML table. Every string a visitor could have typed is escaped,
+    and so is every other one: nothing in a row is ever read as markup."""
+    if not rows:
+        return '<p id="leaderboard-empty">No finished runs yet: the first one lands here.</p>'
+    head = "".join(f"<th>{html.escape(title)}</th>" for title in BOARD_COLUMNS)
+    body = []
+    for rank, r in enumerate(rows, 1):
+        cells = (
+            str(rank), r.nickname + (" ★ you" if r.mine else ""), r.arch, r.fusion, str(r.epochs), f"{r.images:,}",
+            str(r.batch_size), f"{r.lr:g}", "yes" if r.augment else "no", f"{r.sum_accuracy:.2%}",
+            f"{r.digit_accuracy:.2%}", f"{r.both_accuracy:.2%}", f"{r.sum_consistency:.2%}", f"{r.parameters:,}",
+            f"{r.wall_s:.1f}s", r.finished_at,
+        )
+        row_class = ' class="mine"' if r.mine else ""
+        body.append(f"<tr{row_class}>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    return f'<table id="leaderboard-table"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _board(app: AppState, token: str | None, arch: str, fusion: str) -> str:
+    rows = app.board.rows(token, None if arch == ALL else arch, None if fusion == ALL else fusion)
+    return leaderboard_html(rows[:BOARD_ROWS])
+
+
+def _export_csv(app: AppState) -> str:
+    folder = Path(tempfile.mkdtemp(prefix="mnistsum-leaderboard-"))
+    path = folder / "leaderboard.csv"
+    path.write_text(app.board.to_csv(), encoding="utf-8")
+    return str(path)
+
+
+def _clear(app: AppState, teacher_token: str) -> str:
+    try:
+        removed = app.board.clear(teacher_token)
+    except ClearRefused as err:
+        return refusal(err)
+    return f"✅ Cleared {removed} runs."
+
+
+def _leaderboard_section(app: AppState, visitor: gr.State) -> None:
+    gr.Markdown(
+        "## Class leaderboard\nEvery finished run, best sum accuracy first (all 100,000 test pairs); ★ marks yours."
     )
-    stop.click(functools.partial(_stop, runner), None, message, api_visibility="private").then(**poll_event)
-    use.click(functools.partial(_use_weights, runner, slot), None, result_message, api_visibility="private")
-    save.click(functools.partial(_save, runner), name, result_message, api_visibility="private")
+    with gr.Row():
+        arch = gr.Dropdown([ALL, *NETWORKS], value=ALL, label="Backbone", elem_id="board-arch")
+        fusion = gr.Dropdown([ALL, *FUSIONS], value=ALL, label="Fusion", elem_id="board-fusion")
+        refresh = gr.Button("↻ Refresh", size="sm", elem_id="board-refresh")
+    table = gr.HTML(elem_id="leaderboard")
+    with gr.Accordion("For the teacher: export or clear", open=False):
+        with gr.Row():
+            export = gr.Button("⬇ Export CSV", size="sm", elem_id="board-export")
+            csv_file = gr.File(label="leaderboard.csv", interactive=False, elem_id="board-csv")
+        with gr.Row():
+            teacher = gr.Textbox(label="Teacher token", type="password", elem_id="board-teacher-token")
+            clear = gr.Button("Clear the leaderboard", variant="stop", size="sm", elem_id="board-clear")
+        clear_message = gr.Markdown(elem_id="board-clear-message")
+    timer = gr.Timer(BOARD_POLL_S)
+    show = {
+        "fn": lambda token, a, f: _board(app, token, a, f),
+        "inputs": [visitor, arch, fusion],
+        "outputs": table,
+        "api_visibility": "private",
+        "show_progress": "hidden",
+    }
+    gr.on([refresh.click, arch.change, fusion.change, timer.tick], **show, concurrency_limit=None)
+    export.click(lambda: _export_csv(app), None, csv_file, api_visibility="private")
+    clear.click(lambda t: _clear(app, t), teacher, clear_message, api_visibility="private").then(**show)
 
 
 def _epoch_plot(label: str, y_title: str, elem_id: str) -> gr.LinePlot:
@@ -351,10 +449,17 @@ def _epoch_plot(label: str, y_title: str, elem_id: str) -> gr.LinePlot:
     )
 
 
-def _register_api(runner: JobRunner, policy: TrainingPolicy, base: TrainConfig) -> None:
-    """Named endpoints for gradio_client; each returns the job's status as a JSON dict."""
+def _register_api(app: AppState, base: TrainConfig) -> None:
+    """Named endpoints for API callers. Each /train_* call takes the caller's visitor token and
+    acts on that visitor's runs only; a bad token, or a run id that is someone else's, is refused."""
+
+    def visitor_token() -> str:
+        """A new visitor token: pass it to /train_start, /train_stop and /train_status."""
+        return new_token()
 
     def train_start(
+        token: str,
+        nickname: str = "",
         arch: str = base.arch,
         fusion: str = base.fusion,
         epochs: int = base.epochs,
@@ -365,23 +470,40 @@ def _register_api(runner: JobRunner, policy: TrainingPolicy, base: TrainConfig) 
         limit: int = base.limit or TRAIN_IMAGES,
         download: bool = False,
     ) -> dict:
-        """Start a training run in the background and return at once; refused (an error) if a
-        job is already running, a value is invalid, or this deployment does not allow it."""
+        """Queue a training run for this token and return at once (state "queued" or "running"); refused
+        (an error saying why) for a bad token or value, beyond this deployment's caps, when the token
+        already has a run queued or running, or when the queue is full."""
         try:
             form = (arch, fusion, epochs, batch_size, lr, seed, augment, limit, download)
-            status = start_training(runner, form_config(base, *form), policy)
+            status = _submit(app, base, check_token(token), nickname, *form)
         except REFUSALS as err:
             raise gr.Error(str(err)) from err
         return status_dict(status)
 
-    def train_stop() -> dict:
-        """Ask the running job to stop at its next batch."""
-        return status_dict(runner.stop())
+    def train_stop(token: str, run_id: int | None = None) -> dict:
+        """Cancel this token's queued run or stop its running one at the next batch (`run_id`: that run, if yours)."""
+        try:
+            status = app.queue.stop(check_token(token), None if run_id is None else int(run_id))
+        except REFUSALS as err:
+            raise gr.Error(str(err)) from err
+        return status_dict(status if status is not None else _mine(app, token))
 
-    def train_status() -> dict:
-        """State (idle, running, stopping, finished, stopped, failed), error, progress, log and per-epoch metrics."""
-        return status_dict(runner.status())
+    def train_status(token: str, run_id: int | None = None) -> dict:
+        """This token's latest run (or `run_id`, if yours): state (idle, queued, running, stopping, finished,
+        stopped, cancelled, failed), queue place and estimated start, error, progress, log, metrics."""
+        try:
+            check_token(token)
+            status = _mine(app, token) if run_id is None else app.queue.status(token, int(run_id))
+        except REFUSALS as err:
+            raise gr.Error(str(err)) from err
+        return status_dict(status)
 
-    gr.api(train_start, api_name="train_start")
-    gr.api(train_stop, api_name="train_stop")
+    def leaderboard_csv() -> str:
+        """The class leaderboard as CSV text, best first."""
+        return app.board.to_csv()
+
+    gr.api(visitor_token, api_name="visitor_token", concurrency_limit=None)
+    gr.api(train_start, api_name="train_start", concurrency_limit=None)
+    gr.api(train_stop, api_name="train_stop", concurrency_limit=None)
     gr.api(train_status, api_name="train_status", concurrency_limit=None)
+    gr.api(leaderboard_csv, api_name="leaderboard_csv", concurrency_limit=None)

@@ -89,7 +89,7 @@ def time_to_accuracy(cfg: TrainConfig, target: float, **data: MnistSplit) -> dic
     start = time.perf_counter()
     test_acc = None
     for event in train(cfg, **data):
-        if isinstance(event, EpochEnd):
+        if isinstance(event, EpochEnd) and event.test is not None:  # (a val_size config tests only at the end)
             test_acc = event.test.digit_accuracy
             if test_acc >= target:
                 return {"seconds": time.perf_counter() - start, "epochs": event.epoch, "digit_accuracy": test_acc}

@@ -7,6 +7,7 @@ per-sample PIL path, no DataLoader worker and no host-to-device copy per batch.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -42,14 +43,6 @@ class MnistSplit:
 
     def to(self, device: torch.device | str) -> "MnistSplit":
         return MnistSplit(self.images.to(device), self.labels.to(device))
-
-    def split_off(self, size: int) -> tuple["MnistSplit", "MnistSplit"]:
-        """(all but the last `size` images, the last `size`): MNIST's training set ends in a
-        validation part this way, the same images for every run."""
-        if not 0 <= size < len(self):
-            raise ValueError(f"cannot hold out {size} of {len(self)} images")
-        cut = len(self) - size
-        return MnistSplit(self.images[:cut], self.labels[:cut]), MnistSplit(self.images[cut:], self.labels[cut:])
 
     def concat(self, other: "MnistSplit") -> "MnistSplit":
         return MnistSplit(torch.cat([self.images, other.images]), torch.cat([self.labels, other.labels]))
@@ -140,3 +133,17 @@ def batches(
         digits = split.labels[idx]
         ns = n[idx]
         yield images, ns, digits, digits + ns
+
+
+_SPLITS_LOCK = threading.Lock()
+_SPLITS: dict[tuple[str, bool], MnistSplit] = {}
+
+
+def cached_split(data_dir: str | Path, train: bool, download: bool = False) -> MnistSplit:
+    """`load_split`, kept in memory per folder: a class of thirty runs loads MNIST once, not thirty times.
+    The tensors are never written to (training indexes them), so sharing them is safe."""
+    key = (str(Path(data_dir).resolve()), train)
+    with _SPLITS_LOCK:
+        if key not in _SPLITS:
+            _SPLITS[key] = load_split(data_dir, train, download)
+        return _SPLITS[key]

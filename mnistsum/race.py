@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from .config import TrainConfig
-from .data import MnistSplit, ensure_splits
-from .jobs import JobRunner, JobStatus, TrainingPolicy
+from .data import MnistSplit, cached_split
+from .jobs import JobQueue, JobStatus, TrainingPolicy
 from .train import BatchEnd, EpochEnd, TrainResult, train
 
 SHARED_FIELDS = ("seed", "limit", "epochs", "batch_size", "redraw_n")
-RACE_JOB = "fusion race"  # the JobRunner name, so pollers can tell a race from a training run
+RACE_JOB = "fusion race"  # the queue's job name, so the Learn tab finds its own
 
 
 @dataclass(frozen=True)
@@ -120,29 +120,31 @@ def _starting_lanes(cfg_a: TrainConfig, cfg_b: TrainConfig) -> tuple[Lane, Lane]
 def race_job(
     cfg_a: TrainConfig, cfg_b: TrainConfig, train_set: MnistSplit | None = None, test_set: MnistSplit | None = None
 ) -> Callable[[threading.Event], Iterator[RaceUpdate]]:
-    """An event factory for `JobRunner.start`: loads MNIST (from cfg_a's data_dir) if not given, then races."""
+    """An event factory for `JobQueue.submit`: loads MNIST (from cfg_a's data_dir) if not given, then races."""
 
     def events(stop: threading.Event) -> Iterator[RaceUpdate]:
         yield RaceUpdate(_starting_lanes(cfg_a, cfg_b))
-        train_split, test_split = ensure_splits(cfg_a.data_dir, cfg_a.download, train_set, test_set)
+        train_split = train_set if train_set is not None else cached_split(cfg_a.data_dir, True, cfg_a.download)
+        test_split = test_set if test_set is not None else cached_split(cfg_a.data_dir, False, cfg_a.download)
         yield from race(cfg_a, cfg_b, train_split, test_split, stop)
 
     return events
 
 
 def start_race(
-    runner: JobRunner,
+    queue: JobQueue,
+    owner: str,
     isolate_fusion: bool = True,
     policy: TrainingPolicy | None = None,
     train_set: MnistSplit | None = None,
     test_set: MnistSplit | None = None,
     **overrides: Any,
 ) -> JobStatus:
-    """Start the race on `runner` (it takes turns with training: one job at a time).
+    """Queue the race for `owner` (it waits its turn with the class's training runs).
 
     Raises `PolicyError` where this deployment does not allow the training it needs, and
-    `JobBusyError` while another job runs."""
+    `JobRefused` (the owner already has a job, or the queue is full) from the queue."""
     cfg_a, cfg_b = race_configs(isolate_fusion, **overrides)
     for cfg in (cfg_a, cfg_b):
         (policy or TrainingPolicy()).check(cfg)
-    return runner.start(RACE_JOB, race_job(cfg_a, cfg_b, train_set, test_set))
+    return queue.submit(owner, RACE_JOB, race_job(cfg_a, cfg_b, train_set, test_set))

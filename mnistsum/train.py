@@ -48,9 +48,10 @@ class BatchEnd:
 class EpochEnd:
     epoch: int
     train: TrainTotals  # on the training batches: the exercise's numbers
-    test: EvalMetrics | None  # `evaluate()` on the test set (or the held-out images when cfg.validation), when asked for
+    test: EvalMetrics | None  # `evaluate()` on the test set (with `val_size`, after the last epoch only)
     log_line: str
     seconds: float
+    val: EvalMetrics | None = None  # `evaluate()` on the held-out training images, when `val_size` > 0
 
 
 @dataclass
@@ -89,9 +90,9 @@ def exercise_log_line(epoch: int, t: TrainTotals) -> str:
     )
 
 
-def test_log_line(m: EvalMetrics) -> str:
+def test_log_line(m: EvalMetrics, split: str = "test") -> str:
     return (
-        f"         test: digit {m.digit_accuracy:.4f}  sum {m.sum_accuracy:.4f} "
+        f"{split:>13}: digit {m.digit_accuracy:.4f}  sum {m.sum_accuracy:.4f} "
         f"(all {m.pairs:,} pairs)  both {m.both_accuracy:.4f}  consistency {m.sum_consistency:.4f}"
     )
 
@@ -116,12 +117,14 @@ def train(
 ) -> Iterator[TrainEvent]:
     """Train a model from scratch as `cfg` says; see the module docstring for the events."""
     device = pick_device(cfg.device)
-    if cfg.validation:
-        # Choices are made on held-out training images; the test set is not read at all.
-        train_set, _ = ensure_splits(cfg.data_dir, cfg.download, train_set, with_test=False)
-        train_set, test_set = train_set.split_off(cfg.validation)
-    else:
-        train_set, test_set = ensure_splits(cfg.data_dir, cfg.download, train_set, test_set, cfg.eval_every_epoch)
+    train_set, test_set = ensure_splits(cfg.data_dir, cfg.download, train_set, test_set, cfg.eval_every_epoch)
+    val_set = None
+    if cfg.val_size:
+        if cfg.val_size >= len(train_set):
+            raise ValueError(f"val_size {cfg.val_size} leaves no training images out of {len(train_set)}")
+        held_out = len(train_set) - cfg.val_size
+        val_set = MnistSplit(train_set.images[held_out:], train_set.labels[held_out:])
+        train_set = train_set.subset(min(cfg.limit or held_out, held_out))
     train_set = train_set.subset(cfg.limit)
     if cfg.pen_copies:
         train_set = train_set.concat(pen_training_set(cfg))
@@ -193,11 +196,17 @@ def train(
             yield BatchEnd(epoch, batch, num_batches, rate, (len(train_set) - seen) / rate, loss.item())
 
         totals = TrainTotals(seen, num_batches, digit_correct, sum_correct, digit_loss_sum, sum_loss_sum)
-        test_metrics = evaluate(final, test_set) if test_set is not None else None
+        # With a validation split: validation after each epoch but the last, the test set once after the last.
+        last = epoch == cfg.epochs
+        use_val = val_set is not None and cfg.eval_every_epoch and not (last and test_set is not None)
+        val_metrics = evaluate(final, val_set) if use_val else None
+        test_metrics = evaluate(final, test_set) if test_set is not None and (val_set is None or last) else None
         log_line = exercise_log_line(epoch, totals)
+        if val_metrics is not None:
+            log_line += "\n" + test_log_line(val_metrics, "validation")
         if test_metrics is not None:
             log_line += "\n" + test_log_line(test_metrics)
-        end = EpochEnd(epoch, totals, test_metrics, log_line, time.perf_counter() - epoch_start)
+        end = EpochEnd(epoch, totals, test_metrics, log_line, time.perf_counter() - epoch_start, val_metrics)
         result.history.append(end)
         yield end
 

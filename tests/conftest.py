@@ -97,20 +97,45 @@ def shipped_evaluation(mnist_dir: Path, tmp_path_factory: pytest.TempPathFactory
 from demo.browser import CHROMIUM, CHROMIUM_FLAGS  # Debian's package; `playwright install` is not used  # noqa: E402
 
 
-@pytest.fixture(scope="session")
-def app_url() -> Iterator[str]:
-    """The whole app with the shipped weights, served on a free loopback port for the session."""
-    import socket
+@pytest.fixture(autouse=True)
+def _state_dir(tmp_path_factory, monkeypatch) -> None:
+    """Apps built by a test keep their leaderboard and visitors' models in a temporary folder, not ./runs."""
+    monkeypatch.setenv("MNISTSUM_STATE_DIR", str(tmp_path_factory.mktemp("runs")))
 
-    from demo.app import build_app, launch
+
+def free_port() -> int:
+    import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo = build_app(data_dir=_data_root())  # the Train tab and the random-digit button need MNIST
-    _, url, _ = launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield url
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory) -> Iterator[tuple[str, Any]]:
+    """The whole app with the shipped weights, served on a free loopback port for the session,
+    with its state (leaderboard, visitors' models) in a fresh folder: (url, its `AppState`)."""
+    from demo.app import build_app, launch
+    from demo.state import AppState
+    from mnistsum.jobs import TrainingPolicy
+
+    # One worker, whatever the machine: the tests watch the second visitor's run wait its turn.
+    state = AppState(policy=TrainingPolicy(workers=1), state_dir=tmp_path_factory.mktemp("state"))
+    demo = build_app(data_dir=_data_root(), state=state)  # the Train tab and the random-digit button need MNIST
+    _, url, _ = launch(demo, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    yield url, state
     demo.close()
+    state.queue.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(served) -> str:
+    return served[0]
+
+
+@pytest.fixture(scope="session")
+def app_state(served) -> Any:
+    return served[1]
 
 
 @pytest.fixture(scope="session")

@@ -48,7 +48,7 @@ def test_exercise_pipeline_yields_its_batches(mnist_dir):
 
 
 def test_time_to_accuracy_stops_at_the_target():
-    cfg = TrainConfig.preset("class", epochs=2, batch_size=32, device="cpu")
+    cfg = TrainConfig.preset("class", epochs=2, batch_size=32, device="cpu", val_size=0)  # the test set every epoch
     data = {"train_set": synthetic_split(256, seed=1), "test_set": synthetic_split(100, seed=2)}
     reached = time_to_accuracy(cfg, 0.5, **data)
     assert reached["epochs"] == 1 and reached["digit_accuracy"] >= 0.5 and reached["seconds"] is not None

@@ -1,4 +1,5 @@
-"""The background job manager: one job at a time, stop, errors captured, and the train job on synthetic data."""
+"""The job queue (owners, FIFO, workers, stop and cancel, failures), the training job on synthetic
+data, the deployment policy and saving."""
 
 from __future__ import annotations
 
@@ -13,85 +14,141 @@ from mnistsum.checkpoint import load_checkpoint
 from mnistsum.config import SHIPPED_WEIGHTS, TrainConfig
 from mnistsum.data import synthetic_split
 from mnistsum.jobs import (
-    JobBusyError,
-    JobRunner,
+    JobQueue,
     JobStatus,
+    NotYourJobError,
+    OwnerBusyError,
     PolicyError,
+    QueueFullError,
     TrainingPolicy,
     TrainProgress,
     checkpoint_path,
     completed_result,
+    default_workers,
     save_trained,
     start_training,
     status_dict,
+    threads_per_worker,
 )
 from mnistsum.train import BatchEnd
 
 TINY = TrainConfig(epochs=2, batch_size=64, device="cpu")
+ALICE, BOB, CAROL = "alice-token-0000000", "bob-token-00000000", "carol-token-000000"
 
 
 def tiny_data() -> dict:
     return {"train_set": synthetic_split(256, seed=1), "test_set": synthetic_split(100, seed=2)}
 
 
-def wait_until(runner: JobRunner, condition: Callable[[JobStatus], bool], timeout: float = 20) -> JobStatus:
+def wait_until(read: Callable[[], JobStatus], condition: Callable[[JobStatus], bool], timeout: float = 20) -> JobStatus:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status = runner.status()
+        status = read()
         if condition(status):
             return status
         time.sleep(0.01)
-    raise AssertionError(f"condition not met within {timeout}s; last status {runner.status()}")
+    raise AssertionError(f"condition not met within {timeout}s; last status {read()}")
+
+
+@pytest.fixture
+def queue():
+    q = JobQueue(workers=1, max_queue=3)
+    yield q
+    q.close()
 
 
 @pytest.fixture(scope="module")
 def finished() -> JobStatus:
-    runner = JobRunner()
-    start_training(runner, TINY, **tiny_data())
-    return runner.wait(60)
+    q = JobQueue()
+    status = start_training(q, ALICE, TINY, **tiny_data())
+    done = q.wait(ALICE, status.job_id, 60)
+    q.close()
+    return done
 
 
-# --- the generic runner --------------------------------------------------------------------
-
-
-def test_start_returns_at_once_and_the_latest_snapshot_is_kept():
-    release = threading.Event()
-
+def blocked_job(release: threading.Event, log: list | None = None, tag: str = ""):
     def events(stop):
-        yield "first"
-        release.wait(10)
-        yield "second"
-
-    runner = JobRunner()
-    assert runner.status().state == "idle" and runner.status().job_id == 0
-    started = runner.start("demo", events)
-    assert started.state == "running" and started.job_id == 1 and started.name == "demo"
-    assert wait_until(runner, lambda s: s.latest == "first").state == "running"
-    release.set()
-    done = runner.wait(10)
-    assert (done.state, done.latest, done.error) == ("finished", "second", None)
-    assert done.ended >= done.started and not done.active
-
-
-def test_one_job_at_a_time_then_the_next_one_runs():
-    release = threading.Event()
-
-    def blocked(stop):
-        release.wait(10)
+        if log is not None:
+            log.append(tag)
+        yield "started"
+        while not release.wait(0.01):
+            if stop.is_set():
+                return
         yield "done"
 
-    runner = JobRunner()
-    runner.start("first", blocked)
-    with pytest.raises(JobBusyError, match="first job is already running"):
-        runner.start("second", lambda stop: iter(["never"]))
-    assert runner.status().name == "first"
+    return events
+
+
+# --- the queue -------------------------------------------------------------------------------
+
+
+def test_submit_returns_at_once_and_the_latest_snapshot_is_kept(queue):
+    release = threading.Event()
+    started = queue.submit(ALICE, "demo", blocked_job(release))
+    assert started.state in ("queued", "running") and started.owner == ALICE and started.name == "demo"
+    running = wait_until(lambda: queue.status(ALICE, started.job_id), lambda s: s.latest == "started")
+    assert running.state == "running" and running.place is None
     release.set()
-    runner.wait(10)
-    assert runner.start("second", lambda stop: iter(["ran"])).job_id == 2
-    assert runner.wait(10).latest == "ran"
+    done = queue.wait(ALICE, started.job_id, 10)
+    assert (done.state, done.latest, done.error) == ("finished", "done", None)
+    assert done.ended >= done.started >= done.submitted and not done.active
 
 
-def test_stop_ends_the_job_cleanly():
+def test_runs_wait_first_in_first_out_with_their_place_and_an_estimated_start(queue):
+    release, order = threading.Event(), []
+    first = queue.submit(ALICE, "run", blocked_job(release, order, "alice"))
+    wait_until(lambda: queue.status(ALICE, first.job_id), lambda s: s.state == "running")
+    second = queue.submit(BOB, "run", blocked_job(release, order, "bob"))
+    third = queue.submit(CAROL, "run", blocked_job(release, order, "carol"))
+    bob, carol = queue.status(BOB, second.job_id), queue.status(CAROL, third.job_id)
+    assert (bob.state, bob.place, carol.state, carol.place) == ("queued", 1, "queued", 2)
+    assert 0 < bob.start_eta_s < carol.start_eta_s  # carol waits for alice's and bob's runs
+    assert queue.counts() == {"queued": 2, "running": 1, "workers": 1}
+    release.set()
+    for owner, job in ((ALICE, first), (BOB, second), (CAROL, third)):
+        assert queue.wait(owner, job.job_id, 10).state == "finished"
+    assert order == ["alice", "bob", "carol"]
+
+
+def test_one_queued_or_running_run_per_visitor(queue):
+    release = threading.Event()
+    mine = queue.submit(ALICE, "run", blocked_job(release))
+    with pytest.raises(OwnerBusyError, match=f"you already have a run \\(#{mine.job_id}"):
+        queue.submit(ALICE, "race", blocked_job(release))
+    queue.submit(BOB, "run", blocked_job(release))  # others are not held up
+    release.set()
+    queue.wait(ALICE, mine.job_id, 10)
+    again = queue.submit(ALICE, "run", blocked_job(release))  # after it ends, the next one is accepted
+    assert queue.wait(ALICE, again.job_id, 10).state == "finished"
+
+
+def test_the_queue_cap_refuses_with_the_reason(queue):
+    release = threading.Event()
+    first = queue.submit("owner-running-00000", "run", blocked_job(release))
+    wait_until(lambda: queue.status("owner-running-00000", first.job_id), lambda s: s.state == "running")
+    for k in range(3):  # max_queue=3 may wait
+        queue.submit(f"owner-waiting-{k:05d}", "run", blocked_job(release))
+    with pytest.raises(QueueFullError, match="the queue is full \\(3 runs waiting"):
+        queue.submit(ALICE, "run", blocked_job(release))
+    assert queue.latest(ALICE) is None  # nothing was queued for the refused visitor
+    release.set()
+
+
+def test_stop_cancels_a_queued_run_and_the_queue_moves_on(queue):
+    release = threading.Event()
+    first = queue.submit(ALICE, "run", blocked_job(release))
+    wait_until(lambda: queue.status(ALICE, first.job_id), lambda s: s.state == "running")
+    second = queue.submit(BOB, "run", blocked_job(release))
+    third = queue.submit(CAROL, "run", blocked_job(release))
+    cancelled = queue.stop(BOB)
+    assert cancelled.job_id == second.job_id and cancelled.state == "cancelled" and cancelled.started is None
+    assert queue.status(CAROL, third.job_id).place == 1  # carol moved up
+    release.set()
+    assert queue.wait(CAROL, third.job_id, 10).state == "finished"
+    assert queue.status(BOB, second.job_id).state == "cancelled"  # it never ran
+
+
+def test_stop_ends_a_running_job_cleanly(queue):
     def endless(stop):
         count = 0
         while not stop.is_set():
@@ -99,30 +156,58 @@ def test_stop_ends_the_job_cleanly():
             yield count
             time.sleep(0.005)
 
-    runner = JobRunner()
-    runner.start("endless", endless)
-    wait_until(runner, lambda s: (s.latest or 0) >= 3)
-    assert runner.stop().state == "stopping"
-    done = runner.wait(10)
+    job = queue.submit(ALICE, "endless", endless)
+    wait_until(lambda: queue.status(ALICE, job.job_id), lambda s: (s.latest or 0) >= 3)
+    assert queue.stop(ALICE).state == "stopping"
+    done = queue.wait(ALICE, job.job_id, 10)
     assert done.state == "stopped" and done.error is None and done.latest >= 3
 
 
-def test_stop_without_a_job_changes_nothing():
-    runner = JobRunner()
-    assert runner.stop() == runner.status() and runner.status().state == "idle"
+def test_a_visitor_cannot_read_or_stop_another_visitors_job(queue):
+    release = threading.Event()
+    job = queue.submit(ALICE, "run", blocked_job(release))
+    with pytest.raises(NotYourJobError, match=f"run #{job.job_id} is not one of yours"):
+        queue.status(BOB, job.job_id)
+    with pytest.raises(NotYourJobError):
+        queue.stop(BOB, job.job_id)
+    assert queue.stop(BOB) is None  # Bob has nothing to stop
+    assert queue.latest(BOB) is None and queue.latest(ALICE).job_id == job.job_id
+    assert queue.status(ALICE, job.job_id).state in ("queued", "running")  # untouched
+    release.set()
 
 
-def test_an_exception_ends_the_job_with_the_message_and_the_runner_carries_on():
+def test_a_job_that_raises_is_marked_failed_and_the_queue_keeps_working(queue):
     def broken(stop):
         yield "partial"
         raise RuntimeError("boom")
 
-    runner = JobRunner()
-    runner.start("broken", broken)
-    failed = runner.wait(10)
+    failed = queue.submit(ALICE, "broken", broken)
+    after = queue.submit(BOB, "next", lambda stop: iter([1]))  # queued behind the one that will crash
+    failed = queue.wait(ALICE, failed.job_id, 10)
     assert failed.state == "failed" and failed.error == "RuntimeError: boom" and failed.latest == "partial"
-    runner.start("next", lambda stop: iter([1]))
-    assert runner.wait(10).state == "finished"
+    assert queue.wait(BOB, after.job_id, 10).state == "finished"
+
+
+def test_worker_count_and_threads_leave_a_core_for_predictions():
+    assert default_workers(2) == 1 and default_workers(8) == 4 and default_workers(1) == 1
+    assert threads_per_worker(1, cpus=2) == 1 and threads_per_worker(2, cpus=2) == 1
+    assert threads_per_worker(1, cpus=8) == 7 and threads_per_worker(3, cpus=8) == 2
+    seen = []
+    q = JobQueue(workers=1, threads=1)
+
+    def report(stop):
+        import os
+
+        import torch
+
+        seen.append(torch.get_num_threads())
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) - os.getpriority(os.PRIO_PROCESS, os.getpid()))
+        yield None
+
+    job = q.submit(ALICE, "threads", report)
+    q.wait(ALICE, job.job_id, 10)
+    q.close()
+    assert seen == [1, 10]  # one torch thread, and ten nice levels below the serving threads
 
 
 # --- the training job ------------------------------------------------------------------------
@@ -157,12 +242,12 @@ def test_batch_losses_are_averaged_into_about_forty_points_an_epoch():
 
 def test_status_dict_is_json_for_api_clients(finished):
     data = json.loads(json.dumps(status_dict(finished)))
-    assert data["state"] == "finished" and data["name"] == "training"
+    assert data["state"] == "finished" and data["name"] == "training run"
     assert len(data["epochs"]) == 2 and 0 <= data["epochs"][-1]["test_sum_accuracy"] <= 1
     assert data["progress"]["fraction"] == 1.0 and data["progress"]["epochs"] == 2
     assert data["final"]["misclassified_count"] == len(finished.latest.final_test.misclassified)
     assert len(data["final"]["confusion"]) == 10 and "misclassified" not in data["final"]
-    assert status_dict(JobRunner().status())["state"] == "idle"
+    assert status_dict(None)["state"] == "idle"
 
 
 def test_misclassified_examples_carry_the_test_image_and_labels(finished):
@@ -174,42 +259,40 @@ def test_misclassified_examples_carry_the_test_image_and_labels(finished):
         assert (image * 255).round().astype("uint8").tolist() == finished.latest.test_set.images[w.index].tolist()
 
 
-def test_stop_ends_training_at_the_next_batch_and_its_weights_are_not_offered():
-    runner = JobRunner()
-    start_training(runner, TINY.replace(epochs=200, batch_size=16), **tiny_data())
-    wait_until(runner, lambda s: s.latest is not None and s.latest.batch is not None)
-    runner.stop()
-    done = runner.wait(30)
+def test_stop_ends_training_at_the_next_batch_and_its_weights_are_not_offered(queue):
+    job = start_training(queue, ALICE, TINY.replace(epochs=200, batch_size=16), **tiny_data())
+    wait_until(lambda: queue.status(ALICE, job.job_id), lambda s: s.latest is not None and s.latest.batch is not None)
+    queue.stop(ALICE)
+    done = queue.wait(ALICE, job.job_id, 30)
     assert done.state == "stopped" and done.latest.result.stopped and not done.latest.completed
     assert done.latest.batch.epoch < 200
     with pytest.raises(ValueError, match="stopped"):
         completed_result(done)
 
 
-def test_a_nan_loss_fails_the_job_with_the_reason():
-    runner = JobRunner()
-    start_training(runner, TINY.replace(lr=1e12), **tiny_data())
-    failed = runner.wait(30)
+def test_a_nan_loss_fails_the_job_with_the_reason(queue):
+    job = start_training(queue, ALICE, TINY.replace(lr=1e12), **tiny_data())
+    failed = queue.wait(ALICE, job.job_id, 30)
     assert failed.state == "failed" and failed.error.startswith("FloatingPointError: loss became nan")
     with pytest.raises(ValueError, match="no trained model"):
         completed_result(failed)
 
 
-def test_missing_data_fails_the_job_with_the_fix(tmp_path):
-    runner = JobRunner()
-    start_training(runner, TINY.replace(data_dir=str(tmp_path)))
-    failed = runner.wait(30)
+def test_missing_data_fails_the_job_with_the_fix(queue, tmp_path):
+    job = start_training(queue, ALICE, TINY.replace(data_dir=str(tmp_path)))
+    failed = queue.wait(ALICE, job.job_id, 30)
     assert failed.state == "failed" and failed.error.startswith("DataMissingError: MNIST not found")
     assert "download" in failed.error and "MNISTSUM_DATA" in failed.error
 
 
-def test_results_are_not_offered_while_running():
-    runner = JobRunner()
-    start_training(runner, TINY.replace(epochs=200, batch_size=16), **tiny_data())
+def test_results_are_not_offered_while_running(queue):
+    job = start_training(queue, ALICE, TINY.replace(epochs=200, batch_size=16), **tiny_data())
     with pytest.raises(ValueError, match="still running"):
-        completed_result(runner.status())
-    runner.stop()
-    runner.wait(30)
+        completed_result(queue.status(ALICE, job.job_id))
+    with pytest.raises(ValueError, match="no trained model"):
+        completed_result(None)
+    queue.stop(ALICE)
+    queue.wait(ALICE, job.job_id, 30)
 
 
 # --- the deployment policy -------------------------------------------------------------------
@@ -226,32 +309,39 @@ def test_policy_defaults_to_unlimited_and_reads_the_environment():
             "MNISTSUM_MAX_BATCH_SIZE": "512",
         }
     )
-    assert policy == TrainingPolicy(True, 5, 10000, 512)
+    assert policy == TrainingPolicy(True, 5, 10000, 512, workers=default_workers(), max_queue=60)
+    assert TrainingPolicy.from_env({"MNISTSUM_TRAIN_WORKERS": "2", "MNISTSUM_MAX_QUEUE": "5"}).workers == 2
     assert "epochs 5" in policy.describe() and "training images 10,000" in policy.describe()
     assert not TrainingPolicy.from_env({"MNISTSUM_TRAINING": "off"}).enabled
 
 
 @pytest.mark.parametrize(
-    "env", [{"MNISTSUM_TRAINING": "maybe"}, {"MNISTSUM_MAX_EPOCHS": "ten"}, {"MNISTSUM_MAX_LIMIT": "0"}]
+    "env",
+    [
+        {"MNISTSUM_TRAINING": "maybe"},
+        {"MNISTSUM_MAX_EPOCHS": "ten"},
+        {"MNISTSUM_MAX_LIMIT": "0"},
+        {"MNISTSUM_TRAIN_WORKERS": "two"},
+        {"MNISTSUM_MAX_QUEUE": "-1"},
+    ],
 )
 def test_policy_rejects_malformed_values_at_startup(env):
     with pytest.raises(ValueError, match=next(iter(env))):
         TrainingPolicy.from_env(env)
 
 
-def test_policy_refuses_what_it_caps_before_any_job_starts():
-    runner = JobRunner()
+def test_policy_refuses_what_it_caps_before_any_job_starts(queue):
     capped = TrainingPolicy(max_epochs=3, max_limit=5000, max_batch_size=256)
     capped.check(TINY.replace(epochs=3, limit=5000, batch_size=256))
     with pytest.raises(PolicyError, match="epochs 4 is above this deployment's cap of 3"):
-        start_training(runner, TINY.replace(epochs=4, limit=100), capped)
+        start_training(queue, ALICE, TINY.replace(epochs=4, limit=100), capped)
     with pytest.raises(PolicyError, match="the full training set is above .* 5,000"):
-        start_training(runner, TINY.replace(epochs=1, limit=None), capped)
+        start_training(queue, ALICE, TINY.replace(epochs=1, limit=None), capped)
     with pytest.raises(PolicyError, match="batch size 512"):
-        start_training(runner, TINY.replace(epochs=1, limit=100, batch_size=512), capped)
+        start_training(queue, ALICE, TINY.replace(epochs=1, limit=100, batch_size=512), capped)
     with pytest.raises(PolicyError, match="switched off"):
-        start_training(runner, TINY, TrainingPolicy(enabled=False))
-    assert runner.status().job_id == 0  # nothing was started
+        start_training(queue, ALICE, TINY, TrainingPolicy(enabled=False))
+    assert queue.latest(ALICE) is None  # nothing was started
 
 
 # --- saving -----------------------------------------------------------------------------------
@@ -289,3 +379,20 @@ def test_a_checkpoint_needs_a_name(tmp_path, name):
 def test_the_shipped_weights_are_never_a_save_target():
     with pytest.raises(ValueError, match="shipped weights"):
         checkpoint_path(SHIPPED_WEIGHTS.stem, SHIPPED_WEIGHTS.parent)
+
+
+def test_ended_jobs_are_forgotten_once_superseded_and_beyond_the_bound():
+    q = JobQueue(workers=1, keep_finished=2)
+    try:
+        first = q.submit(ALICE, "run", lambda stop: iter([1]))
+        q.wait(ALICE, first.job_id, 10)
+        second = q.submit(ALICE, "run", lambda stop: iter([2]))  # Alice's newer run supersedes the first
+        q.wait(ALICE, second.job_id, 10)
+        with pytest.raises(NotYourJobError, match="no longer kept"):
+            q.status(ALICE, first.job_id)
+        for owner in (BOB, CAROL):
+            q.wait(owner, q.submit(owner, "run", lambda stop: iter([3])).job_id, 10)
+        q.submit("dave-token-0000000", "run", lambda stop: iter([4]))  # three ended latest runs: the oldest goes
+        assert q.latest(ALICE) is None and q.latest(BOB).state == "finished"
+    finally:
+        q.close()

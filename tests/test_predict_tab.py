@@ -25,7 +25,7 @@ from demo.predict_tab import (
     random_mnist_digit,
     stages_html,
 )
-from demo.state import ModelSlot
+from demo.state import ModelSlot, VisitorModels
 from mnistsum.config import NUM_DIGITS, NUM_SUMS
 from mnistsum.data import MnistSplit
 from mnistsum.drawing import decode_drawing, png_data_url
@@ -182,8 +182,11 @@ def test_an_example_is_put_on_the_pad(slot: ModelSlot, digit: int) -> None:
 
 
 def _build(slot: ModelSlot, tmp_path: Path) -> gr.Blocks:
+    """The Predict tab alone, each visitor's model coming from `slot` unless they chose one."""
     with gr.Blocks() as demo:
-        build_predict_tab(slot, data_dir=tmp_path)
+        visitor = gr.State()
+        build_predict_tab(VisitorModels(slot, tmp_path / "models"), visitor, data_dir=tmp_path)
+    demo.visitor = visitor
     return demo
 
 
@@ -195,6 +198,7 @@ def test_one_server_event_per_stroke_and_none_per_slider_step(slot: ModelSlot, t
     [dep] = [d for d in demo.fns.values() if d.api_name == "predict"]
     assert [(t[0], t[1]) for t in dep.targets] == [(pad._id, "change")]
     assert [b._id for b in dep.inputs][:2] == [pad._id, n._id]  # the API sees (drawing, n)
+    assert dep.inputs[-1]._id == demo.visitor._id  # the visitor's token (a hidden state) picks the model
     assert dep.trigger_mode == "always_last"
     assert dep.queue is not False  # unqueued, Gradio 6.31 shows the visitor no error message
     assert dep.concurrency_limit == PREDICT_CONCURRENCY > 1

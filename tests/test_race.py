@@ -8,7 +8,7 @@ import pytest
 
 from mnistsum.config import TrainConfig
 from mnistsum.data import synthetic_split
-from mnistsum.jobs import JobRunner, PolicyError, TrainingPolicy
+from mnistsum.jobs import JobQueue, PolicyError, TrainingPolicy
 from mnistsum.race import RACE_JOB, RaceUpdate, race, race_configs, start_race
 
 TRAIN, TEST = synthetic_split(64, seed=0), synthetic_split(20, seed=1)
@@ -62,11 +62,12 @@ def test_default_race_isolates_the_fusion():
     assert exercise_add.arch == "exercise"
 
 
-def test_race_runs_as_a_background_job():
-    runner = JobRunner()
-    status = start_race(runner, train_set=TRAIN, test_set=TEST, epochs=1, batch_size=32, device="cpu")
-    assert status.name == RACE_JOB
-    final = runner.wait(timeout=60)
+def test_race_runs_as_a_job_in_the_queue():
+    queue = JobQueue()
+    status = start_race(queue, "visitor-token-00000", train_set=TRAIN, test_set=TEST, epochs=1, batch_size=32, device="cpu")
+    assert status.name == RACE_JOB and status.owner == "visitor-token-00000"
+    final = queue.wait("visitor-token-00000", status.job_id, timeout=60)
+    queue.close()
     assert final.state == "finished", final.error
     assert isinstance(final.latest, RaceUpdate) and final.latest.finished
     assert [len(lane.sum_accuracy) for lane in final.latest.lanes] == [1, 1]
@@ -74,4 +75,4 @@ def test_race_runs_as_a_background_job():
 
 def test_race_obeys_the_deployment_policy():
     with pytest.raises(PolicyError, match="cap"):
-        start_race(JobRunner(), policy=TrainingPolicy(max_epochs=2), train_set=TRAIN, test_set=TEST)
+        start_race(JobQueue(), "visitor-token-00000", policy=TrainingPolicy(max_epochs=2), train_set=TRAIN, test_set=TEST)

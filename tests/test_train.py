@@ -117,6 +117,25 @@ def test_ema_decay_must_be_a_fraction(decay):
         TrainConfig(ema_decay=decay)
 
 
+def test_validation_split_is_held_out_and_the_test_set_is_read_once_at_the_end(monkeypatch):
+    """With val_size, per-epoch metrics come from the last training images (never trained on),
+    and the test set is evaluated once, after the last epoch."""
+    data = tiny_data()
+    evaluated = []
+    real_evaluate = train_module.evaluate
+    monkeypatch.setattr(train_module, "evaluate", lambda model, split: evaluated.append(len(split)) or real_evaluate(model, split))
+    events = list(train(TINY.replace(epochs=3, val_size=32, limit=1000), **data))
+    ends = [e for e in events if isinstance(e, EpochEnd)]
+    assert [e.val is not None for e in ends] == [True, True, False]
+    assert [e.test is not None for e in ends] == [False, False, True]
+    assert evaluated == [32, 32, 64]  # validation after the first epochs, the 64 test images once at the end
+    assert ends[0].train.samples == 192 - 32  # the held-out images were not trained on
+    assert ends[0].val.images == 32 and "validation: digit" in ends[0].log_line and "test:" not in ends[0].log_line
+    assert "test: digit" in ends[-1].log_line
+    with pytest.raises(ValueError, match="val_size must be >= 0"):
+        TINY.replace(val_size=-1)
+
+
 def test_the_cli_reports_each_epoch_and_saves_the_whole_config(tmp_path, capsys):
     result = report(train(TINY, **tiny_data()), str(tmp_path / "m.pt"), "quick")
     out, err = capsys.readouterr()
@@ -128,15 +147,6 @@ def test_the_cli_reports_each_epoch_and_saves_the_whole_config(tmp_path, capsys)
     assert EvalMetrics.from_dict(meta["test_metrics"]) == dataclasses.replace(
         result.test_metrics, confusion=(), misclassified=()
     )
-
-
-def test_validation_holds_out_the_end_of_the_training_set_and_replaces_the_test_set():
-    train_set = synthetic_split(300, seed=3)
-    cfg = TrainConfig(epochs=1, batch_size=50, validation=100, eval_every_epoch=True)
-    events = list(train(cfg, train_set=train_set, test_set=synthetic_split(64, seed=4)))
-    first = next(e for e in events if isinstance(e, BatchEnd))
-    assert first.num_batches == 4  # 200 of the 300 images are trained on
-    assert events[-1].history[-1].test.images == 100  # measured on the 100 held out, not on the test set
 
 
 def test_pen_digits_are_mixed_in(pen_dir, tmp_path, monkeypatch):
