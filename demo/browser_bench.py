@@ -91,7 +91,9 @@ def measure(page: Any, log: RequestLog, results: Results, kind: str, expected: s
     page.evaluate(ARM_JS, expected)
     start = time.monotonic()
     act()
-    page.wait_for_function("window.__bench.answer !== null", timeout=30_000)
+    # Polled every 100 ms, not on every animation frame (Playwright's default): a frame loop would
+    # keep the page's main thread painting and slow the very answer being timed.
+    page.wait_for_function("window.__bench.answer !== null", timeout=30_000, polling=100)
     time.sleep(SETTLE_S)
     t = page.evaluate("window.__bench")
     ms = t["answer"] - t["input"]

@@ -8,10 +8,11 @@ it. Anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import functools
+import json
 import sys
-from typing import Callable
+from typing import Any, Callable
 
-from .checkpoint import CheckpointError
+from .checkpoint import CheckpointError, atomic_write_text
 from .data import DataMissingError
 
 EXPECTED_ERRORS = (DataMissingError, CheckpointError)
@@ -34,3 +35,12 @@ def exits_cleanly(main: Main) -> Main:
             return 130
 
     return wrapper
+
+
+def publish(report: dict[str, Any], text: str, out: str | None, as_json: bool, indent: int = 2) -> None:
+    """The report of a measuring tool: written to `out` as JSON (atomically, so a model card
+    never reads half a file), and printed as JSON or as the human `text`."""
+    data = json.dumps(report, indent=indent)
+    if out:
+        atomic_write_text(out, data + "\n")
+    print(data if as_json else text)

@@ -12,16 +12,14 @@ CLI: `python -m mnistsum.drawn [--weights PATH] [--writers test] [--json] [--out
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import defaultdict
 from typing import Any, Sequence
 
 import numpy as np
 
-from .checkpoint import atomic_write_text
 from .config import NUM_DIGITS, SHIPPED_WEIGHTS, default_data_dir
-from .cli import exits_cleanly
+from .cli import exits_cleanly, publish
 from .pen import EVAL_PEN_WIDTHS, PARTS, PenDigits, load_pen_digits, render, writer_split
 from .predictor import BlankDrawingError, Predictor
 
@@ -179,10 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit is not None:
         digits = digits.take(np.arange(min(args.limit, len(digits))))
     report = {"weights": args.weights, "writer_split": args.writers, **evaluate_pens(predictor, digits, args.pens)}
-    text = json.dumps(report, indent=1)
-    if args.out:
-        atomic_write_text(args.out, text + "\n")
-    print(text if args.json else format_report(report))
+    publish(report, format_report(report), args.out, args.json, indent=1)
     return 0
 
 

@@ -11,14 +11,13 @@ CLI: `python -m mnistsum.evaluate --weights weights/mnistsum.pt --data-dir DIR -
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import atomic_write_text, load_checkpoint
+from .checkpoint import load_checkpoint
 from .config import SHIPPED_WEIGHTS, default_data_dir
-from .cli import exits_cleanly
+from .cli import exits_cleanly, publish
 from .data import MnistSplit, load_split
 from .metrics import EvalMetrics, Misclassified
 from .model import NUM_DIGITS, DualHeadNet, image_batch
@@ -106,10 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     model, _ = load_checkpoint(args.weights)
     test_set = load_split(args.data_dir, train=False, download=args.download)
     metrics = evaluate(model, test_set)
-    text = json.dumps({"weights": args.weights, "arch": model.arch, "fusion": model.fusion, **metrics.to_dict()}, indent=2)
-    if args.out:
-        atomic_write_text(args.out, text + "\n")
-    print(text if args.json else format_report(metrics))
+    report = {"weights": args.weights, "arch": model.arch, "fusion": model.fusion, **metrics.to_dict()}
+    publish(report, format_report(metrics), args.out, args.json)
     return 0
 
 

@@ -82,6 +82,14 @@ def mnist_train(mnist_dir: Path) -> MnistSplit:
 
 
 @pytest.fixture(scope="session")
+def shipped() -> "Predictor":
+    """The shipped weights, loaded once for every test that reads them."""
+    from mnistsum import Predictor
+
+    return Predictor.load()
+
+
+@pytest.fixture(scope="session")
 def shipped_evaluation(mnist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """`python -m mnistsum.evaluate --json` on the shipped weights, run once (in-process) and
     read by both the CLI test and the shipped-weights tests: 100,000 pairs are evaluated once."""

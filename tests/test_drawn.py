@@ -14,11 +14,6 @@ PUBLISHED = REPO_ROOT / "weights" / "drawn_metrics.json"
 
 
 @pytest.fixture(scope="module")
-def shipped():
-    return Predictor.load()
-
-
-@pytest.fixture(scope="module")
 def test_writers(pen_digits):
     return writer_split(pen_digits, "test")
 

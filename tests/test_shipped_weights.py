@@ -5,18 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from mnistsum import Predictor
 from mnistsum.config import REPO_ROOT, SHIPPED_WEIGHTS, TrainConfig
 from mnistsum.metrics import EvalMetrics
 
 pytestmark = pytest.mark.slow
 
 METRICS = REPO_ROOT / "weights" / "metrics.json"
-
-
-@pytest.fixture(scope="module")
-def shipped():
-    return Predictor.load()
 
 
 @pytest.fixture(scope="module")
