@@ -108,6 +108,10 @@ def test_strokes_undo_and_redo_each_cost_one_call(page: Any, shared: tuple[Any, 
     expect(redo).to_be_disabled()
     # two strokes, two undos, two redos: one /predict each, and never an upload
     assert requests.events == [requests.predict_fn] * 6 and requests.uploads == 0
+    # and nothing piles up in the visitor's browser: Gradio's run history would keep every
+    # drawing in localStorage, rewritten whole on each event (slower with every stroke)
+    stored = page.evaluate("Object.keys(localStorage)")
+    assert not [key for key in stored if "run-history" in key], stored
 
 
 def test_a_burst_of_slider_steps_is_answered_in_the_page(page: Any, shared: tuple[Any, Requests]) -> None:
