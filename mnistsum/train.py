@@ -131,7 +131,7 @@ def train(
     train_set = train_set.to(device)
 
     torch.manual_seed(cfg.seed)
-    # channels_last lets oneDNN/cuDNN pick their fastest convolutions (`python -m mnistsum.bench` measures the loop).
+    # channels_last lets oneDNN/cuDNN pick their fastest convolutions (`python -m mnistsum.speed` measures the loop).
     model = DualHeadNet(cfg.arch, cfg.fusion).to(device, memory_format=torch.channels_last)
     optimizer = _optimizer(cfg, model)
     num_batches = -(-len(train_set) // cfg.batch_size)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from mnistsum import bench, evaluate, explain, stress, train
+from mnistsum import evaluate, explain, speed, stress, train
 
 
 @pytest.mark.parametrize(
@@ -11,7 +11,7 @@ from mnistsum import bench, evaluate, explain, stress, train
         (train.main, ["--limit", "100"]),
         (evaluate.main, []),
         (stress.main, []),
-        (bench.main, []),
+        (speed.main, []),
     ],
 )
 def test_missing_data_is_a_message_and_exit_2(main, argv, tmp_path, capsys):

@@ -6,8 +6,8 @@ import itertools
 import numpy as np
 import pytest
 
-import mnistsum.bench as bench
-from mnistsum.bench import _throughput, exercise_steps, format_table, ours_steps, predict_latency, time_to_accuracy
+import mnistsum.speed as speed
+from mnistsum.speed import _throughput, exercise_steps, format_table, ours_steps, predict_latency, time_to_accuracy
 from mnistsum.config import TrainConfig
 from mnistsum.data import synthetic_split
 
@@ -23,7 +23,7 @@ class FakeClock:
 @pytest.fixture
 def clock(monkeypatch):
     fake = FakeClock()
-    monkeypatch.setattr(bench.time, "perf_counter", fake)
+    monkeypatch.setattr(speed.time, "perf_counter", fake)
     return fake
 
 

@@ -3,8 +3,8 @@
 Everything is measured in one run on one machine, so the ratio is fair even where the
 absolute numbers move with the machine's load.
 
-    python -m mnistsum.bench            # a table
-    python -m mnistsum.bench --json     # one JSON object
+    python -m mnistsum.speed            # a table
+    python -m mnistsum.speed --json     # one JSON object
 """
 
 from __future__ import annotations
