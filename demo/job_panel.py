@@ -39,6 +39,15 @@ def queue_line(status: JobStatus | None, queue: JobQueue) -> str:
     return f"*Queue: {busy}.*"
 
 
+def not_started_headline(status: JobStatus, noun: str) -> str | None:
+    """The headline of a job that has not run (queued or cancelled), the same in every tab."""
+    if status.state == "queued":
+        return f"**{noun} #{status.job_id} is in the queue**: it starts when a worker is free."
+    if status.state == "cancelled":
+        return f"**{noun} #{status.job_id} was cancelled** before it started."
+    return None
+
+
 class JobPanel:
     """Lay out Start/Stop/message/queue line now; `wire` them once the tab's own outputs exist."""
 

@@ -36,7 +36,7 @@ from mnistsum.model import NETWORKS, DualHeadNet
 from mnistsum.predictor import Predictor, check_n
 from mnistsum.race import RACE_JOB, RaceUpdate, race_configs, start_race
 
-from .job_panel import JobPanel
+from .job_panel import JobPanel, not_started_headline
 from .state import REFUSALS, AppState, refusal
 
 INSPECT_CONCURRENCY = 4
@@ -162,10 +162,9 @@ def _epochs_done(status: JobStatus | None) -> tuple[int, ...]:
 def _race_headline(status: JobStatus | None) -> str:
     if status is None:
         return "No race yet: pick the lanes and press **Start the race**."
-    if status.state == "queued":
-        return f"**Race #{status.job_id} is in the queue**: it starts when a worker is free."
-    if status.state == "cancelled":
-        return f"**Race #{status.job_id} was cancelled** before it started."
+    waiting = not_started_headline(status, "Race")
+    if waiting is not None:
+        return waiting
     if status.state == "failed":
         return f"### ❌ The race failed\n```\n{status.error}\n```"
     race = _race(status)

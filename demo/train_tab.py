@@ -38,7 +38,7 @@ from mnistsum.leaderboard import ClearRefused, Row
 from mnistsum.metrics import EvalMetrics
 from mnistsum.model import FUSIONS, NETWORKS
 
-from .job_panel import JobPanel
+from .job_panel import JobPanel, not_started_headline
 from .state import REFUSALS, AppState, check_token, new_token, refusal
 
 PRESET = "class"
@@ -136,10 +136,9 @@ def _headline(status: JobStatus | None, model_source: str) -> str:
     progress = status.latest if status is not None and isinstance(status.latest, TrainProgress) else None
     if status is None:
         return "No training run yet: choose the settings and press **Start**."
-    if status.state == "queued":
-        return f"**Run #{status.job_id} is in the queue**: it starts when a worker is free."
-    if status.state == "cancelled":
-        return f"**Run #{status.job_id} was cancelled** before it started."
+    waiting = not_started_headline(status, "Run")
+    if waiting is not None:
+        return waiting
     if status.state == "failed":
         return (
             f"### ❌ Training failed\n```\n{_wrapped(status.error or '')}\n```\n"
