@@ -37,7 +37,7 @@ from mnistsum.predictor import Predictor, check_n
 from mnistsum.race import RACE_JOB, RaceUpdate, race_configs, start_race
 
 from .job_panel import JobPanel, not_started_headline
-from .state import REFUSALS, AppState, refusal
+from .state import REFUSALS, AppState, VisitorModels, refusal
 
 INSPECT_CONCURRENCY = 4
 CELL = 10  # screen pixels per input pixel in the saliency picture
@@ -114,6 +114,14 @@ def inspect(
         other_input=_fusion_plot(other, f"What {other.fusion} would hand over from the same logits"),
     )
 
+
+
+def inspect_for_visitor(models: VisitorModels, image: np.ndarray | None, n: int, token: str | None) -> InspectOutputs:
+    """`inspect` through this visitor's model; if theirs was dropped from memory, the caption says
+    so, as the Predict tab does, instead of silently explaining the default model."""
+    served = models.for_visitor(token)
+    out = inspect(lambda _token: served.predictor, image, n, token)
+    return out._replace(caption=f"⚠️ {served.notice}.\n\n{out.caption}") if served.notice else out
 
 def _channel_tiles(maps: np.ndarray, layer: str) -> list[tuple[np.ndarray, str]]:
     """One picture per channel, all on the layer's scale so weak channels look weak."""
@@ -265,7 +273,7 @@ def build_learn_tab(
         other_input = _bar_plot("What the other fusion would hand over from the same logits")
 
     tab.select(
-        fn=functools.partial(inspect, lambda token: app.models.for_visitor(token).predictor),
+        fn=functools.partial(inspect_for_visitor, app.models),
         inputs=[drawing, n_slider, visitor],
         outputs=[caption, model_input, heat, conv1, conv2, digit_probs, one_hot_n, own_input, other_input],
         concurrency_limit=INSPECT_CONCURRENCY,

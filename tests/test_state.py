@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from demo.app import build_app, visitor_token
+from demo.learn_tab import inspect_for_visitor
+from demo.make_examples import example_path
 from demo.state import AppState, ModelSlot, VisitorModels, check_token, new_token
 from mnistsum.checkpoint import CheckpointError
 from mnistsum.config import TrainConfig
@@ -50,6 +54,10 @@ def test_least_recently_used_models_are_dropped_with_a_notice_and_reload_from_th
     dropped = models.for_visitor(BOB)
     assert dropped.predictor is shipped.predictor
     assert "bob's run" in dropped.notice and "dropped from memory" in dropped.source and "Reload my model" in dropped.notice
+    drawing = np.asarray(Image.open(example_path(7)).convert("L"))
+    explained = inspect_for_visitor(models, drawing, 3, BOB)  # the Learn tab says so too
+    assert "dropped from memory" in explained.caption and "reads **7**" in explained.caption
+    assert "dropped" not in inspect_for_visitor(models, drawing, 3, ALICE).caption
     assert models.for_visitor(ALICE).source == "alice's run" and models.for_visitor(CAROL).source == "carol's run"
     reloaded = models.reload(BOB)
     assert reloaded.source == "bob's run" and reloaded.notice is None
