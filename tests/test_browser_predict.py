@@ -233,6 +233,9 @@ def test_a_server_error_reaches_the_visitor_as_a_message(browser: Any, tmp_path:
     _, url, _ = launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     page = open_app(browser, url)
     try:
+        # The banner arrives after the page loads and pushes the pad down: draw once it is there,
+        # or the strokes land where the pad was.
+        expect(page.locator("#model-banner")).to_contain_text("No model is loaded")
         draw(page, 7)
         expect(page.get_by_test_id("toast-body").first).to_contain_text("No model is loaded")
         pad_button(page, "Clear").click()
