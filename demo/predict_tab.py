@@ -21,7 +21,8 @@ from PIL import Image
 
 from mnistsum import render
 from mnistsum.render import CANVAS
-from mnistsum.config import NUM_DIGITS, NUM_SUMS, default_data_dir
+from mnistsum.config import default_data_dir
+from mnistsum.model import NUM_DIGITS, NUM_SUMS
 from mnistsum.data import MnistSplit, has_mnist, load_split
 from mnistsum.drawing import DrawingPayloadError, answer, blank_answer, decode_drawing, png_data_url
 from mnistsum.predictor import BlankDrawingError, Predictor, check_n

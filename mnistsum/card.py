@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoint import atomic_write_text, load_checkpoint
-from .config import NUM_DIGITS, REPO_ROOT, SHIPPED_WEIGHTS
+from .config import REPO_ROOT, SHIPPED_WEIGHTS
+from .model import NUM_DIGITS
 
 WEIGHTS_DIR = REPO_ROOT / "weights"
 CARD = WEIGHTS_DIR / "MODEL_CARD.md"

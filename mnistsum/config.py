@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from .model import FUSIONS, NETWORKS, canonical_arch
-from .model import MNIST_MEAN, MNIST_STD, NUM_DIGITS, NUM_SUMS  # noqa: F401  (their home is model.py; older imports keep working)
 
 LOSSES = ("cross_entropy", "softmax_cross_entropy")
 SCHEDULES = ("onecycle", "constant")

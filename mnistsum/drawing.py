@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .config import NUM_DIGITS
+from .model import NUM_DIGITS
 from .predictor import Prediction
 
 # A 280x280 drawing is 2-10 KB as PNG; these bounds leave room for photos and big canvases

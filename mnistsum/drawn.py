@@ -18,7 +18,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .config import NUM_DIGITS, SHIPPED_WEIGHTS, default_data_dir
+from .config import SHIPPED_WEIGHTS, default_data_dir
+from .model import NUM_DIGITS
 from .cli import exits_cleanly, publish
 from .pen import EVAL_PEN_WIDTHS, PARTS, PenDigits, load_pen_digits, render, writer_split
 from .predictor import BlankDrawingError, Predictor

@@ -26,7 +26,7 @@ from demo.predict_tab import (
     stages_html,
 )
 from demo.state import ModelSlot, VisitorModels
-from mnistsum.config import NUM_DIGITS, NUM_SUMS
+from mnistsum.model import NUM_DIGITS, NUM_SUMS
 from mnistsum.data import MnistSplit
 from mnistsum.drawing import decode_drawing, png_data_url
 from mnistsum.predictor import Predictor
