@@ -42,7 +42,7 @@ from .job_panel import JobPanel, not_started_headline
 from .state import REFUSALS, AppState, check_token, new_token, refusal
 
 PRESET = "class"
-BOARD_POLL_S = 5.0  # other students' runs land on the leaderboard while you watch
+BOARD_POLL_S = 10.0  # other students' runs land on the leaderboard while you watch (Refresh: at once)
 BOARD_ROWS = 100
 BOARD_COLUMNS = (
     "#", "nickname", "backbone", "fusion", "epochs", "images", "batch", "lr", "augment",

@@ -38,10 +38,15 @@ def change_thickness(images: torch.Tensor, amount: torch.Tensor) -> torch.Tensor
     return out / out.amax(dim=(1, 2, 3), keepdim=True).clamp_min(0.2)
 
 
-def random_affine(size: int, cfg: TrainConfig, generator: torch.Generator) -> torch.Tensor:
-    """(size, 2, 3) affine matrices in `affine_grid`'s normalized coordinates."""
+def random_affine(
+    size: int, cfg: TrainConfig, generator: torch.Generator, fit: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(size, 2, 3) affine matrices in `affine_grid`'s normalized coordinates; `fit` (size,)
+    scales each digit on top of the random scale."""
     angle = _uniform(size, -1, 1, generator) * math.radians(cfg.aug_rotation_deg)
     scale = _uniform(size, cfg.aug_scale_min, cfg.aug_scale_max, generator)
+    if fit is not None:
+        scale = scale * fit
     aspect = 1 + _uniform(size, -cfg.aug_aspect, cfg.aug_aspect, generator)
     shear = _uniform(size, -cfg.aug_shear, cfg.aug_shear, generator)
     shift = _uniform(2 * size, -1, 1, generator).view(size, 2) * (cfg.aug_shift_px / 14)
@@ -62,6 +67,9 @@ def augment_batch(images: torch.Tensor, generator: torch.Generator, cfg: TrainCo
     size = images.shape[0]
     thickness = _uniform(size, cfg.aug_thickness_min, cfg.aug_thickness_max, generator).to(images.device)
     images = change_thickness(images, thickness)
-    theta = random_affine(size, cfg, generator).to(images.device, images.dtype)
+    # Preprocessing fits a thick pen's drawing, ink and all, into MNIST's 20 px box; each
+    # dilation grows the box by 2 px, so shrink the thickened digit back by as much.
+    fit = 20 / (20 + 2 * thickness.cpu().clamp_min(0)) if cfg.aug_thickness_refit else None
+    theta = random_affine(size, cfg, generator, fit).to(images.device, images.dtype)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

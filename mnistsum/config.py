@@ -29,7 +29,6 @@ LOSSES = ("cross_entropy", "softmax_cross_entropy")
 SCHEDULES = ("onecycle", "constant")
 OPTIMIZERS = ("adamw", "adam")
 PEN_WRITERS = ("train", "train+val")  # which writers of the pen set's split a run may learn from
-PEN_WRITERS = ("train", "train+val")  # which writers of the pen set's split a run may learn from
 
 DATA_ENV = "MNISTSUM_DATA"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -100,6 +99,10 @@ class TrainConfig:
     aug_shift_px: float = setting(2.5, "largest shift, pixels either way", legacy=2.5)
     aug_thickness_min: float = setting(-0.6, "stroke thickness change, thinnest (-1: a 3x3 erosion)", legacy=-0.6)
     aug_thickness_max: float = setting(2.0, "stroke thickness change, thickest (+1, +2: one, two 3x3 dilations)", legacy=2.0)
+    aug_thickness_refit: bool = setting(
+        False, "shrink a thickened digit back into MNIST's 20 px box, as preprocessing does to a thick pen's drawing",
+        legacy=False,
+    )
     # Pen digits (mnistsum/pen.py) mixed into MNIST's training images: drawn on the 280 px pad
     # with the pen_* settings, `pen_copies` times each, by the `pen_writers` writers (never the test ones).
     pen_copies: int = setting(0, "augmented drawings of every pen digit mixed into training (0: MNIST only)", legacy=0)
@@ -112,6 +115,10 @@ class TrainConfig:
     pen_slant: float = setting(0.3, "largest slant of the trajectory (x shift per unit of height)", legacy=0.3)
     pen_aspect: float = setting(0.15, "largest relative x/y stretch of the trajectory", legacy=0.15)
     pen_jitter: float = setting(0.006, "a shaky hand: smooth wobble along the strokes, share of the digit's size", legacy=0.006)
+    pen_styles: float = setting(
+        0.0, "share of drawings of 0, 1, 7 and 9 rewritten in a style MNIST rarely has (slashed or dotted 0, "
+        "flagged 1, crossed 7, curly-tailed 9; mnistsum.pen.add_style)", legacy=0.0
+    )
     # How the run executes, not what it learns.
     data_dir: str = setting(
         help=f"folder holding MNIST/raw/ (default: ${DATA_ENV} or ./data)", recipe=False, default_factory=default_data_dir
@@ -142,6 +149,7 @@ class TrainConfig:
             (min(self.aug_rotation_deg, self.aug_aspect, self.aug_shear, self.aug_shift_px) >= 0,
              "aug_rotation_deg, aug_aspect, aug_shear and aug_shift_px must be >= 0"),
             (self.pen_copies >= 0, f"pen_copies must be >= 0, got {self.pen_copies}"),
+            (0 <= self.pen_styles <= 1, f"pen_styles must be between 0 and 1, got {self.pen_styles}"),
             (0 < self.pen_width_min <= self.pen_width_max and 0 < self.pen_box_min <= self.pen_box_max,
              "pen widths and boxes must be ranges of positive numbers (min <= max)"),
         )
@@ -192,7 +200,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "lr": 4e-3,
         "schedule": "constant",
         "ema_decay": 0.999,
-        "pen_copies": 3,
+        "pen_copies": 6,
         "pen_writers": "train+val",
         "eval_every_epoch": False,
     },

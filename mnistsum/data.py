@@ -86,6 +86,15 @@ def load_split(data_dir: str | Path, train: bool, download: bool = False) -> Mni
     return MnistSplit(ds.data.clone(), ds.targets.clone().long())
 
 
+def hold_out(split: MnistSplit, size: int) -> tuple[MnistSplit, MnistSplit]:
+    """(the rest, the last `size` images): MNIST's validation images are the training set's
+    last ones, the same in every run and in `mnistsum.validate`."""
+    if not 0 < size < len(split):
+        raise ValueError(f"val_size {size} leaves no training images out of {len(split)}")
+    rest = len(split) - size
+    return split.subset(rest), MnistSplit(split.images[rest:], split.labels[rest:])
+
+
 def ensure_splits(
     data_dir: str | Path,
     download: bool,

@@ -28,6 +28,18 @@ BLANK = -1  # the prediction recorded when a drawing is read as empty (always wr
 WORST = 5  # how many of the worst writers a report lists
 
 
+def tail_curls(strokes: list[np.ndarray]) -> bool:
+    """Whether the pen, after the lowest point of a digit, comes back up by more than a tenth
+    of the digit's height: a 9 (or 7) whose tail curls rather than ends at the bottom."""
+    height = max(float(np.ptp(np.concatenate(strokes)[:, 1])), 1e-9)
+    stroke = max(strokes, key=lambda s: s[:, 1].max())
+    bottom = int(np.argmax(stroke[:, 1]))
+    after, before = stroke[bottom:, 1], stroke[: bottom + 1, 1]
+    # The tail is the side of the lowest point that rises less (the other side climbs to the loop).
+    tail = after if np.ptp(after) < np.ptp(before) else before
+    return float(stroke[bottom, 1] - tail.min()) > 0.1 * height
+
+
 def styles(digits: PenDigits) -> dict[str, np.ndarray]:
     """Writing styles MNIST rarely has, found from the trajectories (cheap proxies, not a
     hand labelling): masks over `digits`."""
@@ -42,6 +54,8 @@ def styles(digits: PenDigits) -> dict[str, np.ndarray]:
         "7 with a separate bar or a cross (2+ strokes)": (labels == 7) & (strokes >= 2),
         "4 in one stroke (closed)": (labels == 4) & (strokes == 1),
         "4 in 2+ strokes (open or crossed)": (labels == 4) & (strokes >= 2),
+        "9 whose tail curls back up": (labels == 9) & np.array([tail_curls(s) for s in digits.strokes], bool),
+        "9 whose tail ends at the bottom": (labels == 9) & ~np.array([tail_curls(s) for s in digits.strokes], bool),
     }
 
 

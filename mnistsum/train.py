@@ -27,7 +27,7 @@ from .augment import augment_batch
 from .checkpoint import save_checkpoint
 from .config import PRESETS, TrainConfig, add_arguments, config_from_args
 from .cli import exits_cleanly
-from .data import MnistSplit, batches, draw_n, ensure_splits
+from .data import MnistSplit, batches, draw_n, ensure_splits, hold_out
 from .evaluate import evaluate
 from .metrics import EvalMetrics, TrainTotals
 from .model import DualHeadNet
@@ -120,11 +120,7 @@ def train(
     train_set, test_set = ensure_splits(cfg.data_dir, cfg.download, train_set, test_set, cfg.eval_every_epoch)
     val_set = None
     if cfg.val_size:
-        if cfg.val_size >= len(train_set):
-            raise ValueError(f"val_size {cfg.val_size} leaves no training images out of {len(train_set)}")
-        held_out = len(train_set) - cfg.val_size
-        val_set = MnistSplit(train_set.images[held_out:], train_set.labels[held_out:])
-        train_set = train_set.subset(min(cfg.limit or held_out, held_out))
+        train_set, val_set = hold_out(train_set, cfg.val_size)
     train_set = train_set.subset(cfg.limit)
     if cfg.pen_copies:
         train_set = train_set.concat(pen_training_set(cfg))

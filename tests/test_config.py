@@ -29,7 +29,8 @@ def test_every_field_can_be_set_from_the_command_line():
     base = TrainConfig.preset("quick")
     given = {"arch": "wide", "fusion": "add", "optimizer": "adam", "schedule": "constant", "loss": "softmax_cross_entropy",
              "data_dir": "/elsewhere", "device": "cpu", "ema_decay": "0.5", "aug_scale_min": "0.9", "aug_scale_max": "1.2",
-             "aug_thickness_min": "-0.5", "aug_thickness_max": "1.5", "pen_writers": "train+val"}
+             "aug_thickness_min": "-0.5", "aug_thickness_max": "1.5", "pen_writers": "train+val",
+             "pen_styles": "0.5"}
     for s in SETTINGS:
         if s.type is bool:
             argv, expected = [f"--no-{s.flag[2:]}" if getattr(base, s.name) else s.flag], not getattr(base, s.name)

@@ -7,7 +7,7 @@ import pytest
 
 from mnistsum import Predictor
 from mnistsum.config import REPO_ROOT
-from mnistsum.drawn import BLANK, evaluate_pens, format_report, main
+from mnistsum.drawn import BLANK, evaluate_pens, format_report, main, styles
 from mnistsum.pen import EVAL_PEN_WIDTHS, writer_split
 
 PUBLISHED = REPO_ROOT / "weights" / "drawn_metrics.json"
@@ -68,8 +68,8 @@ def test_shipped_weights_read_held_out_writers(shipped, test_writers):
     report = evaluate_pens(shipped, test_writers, EVAL_PEN_WIDTHS)
     published = json.loads(PUBLISHED.read_text())
     for pen, m in report["by_pen"].items():
-        assert m["digit_accuracy"] >= 0.97, pen
-        assert min(m["per_digit"].values()) >= 0.865, pen
+        assert m["digit_accuracy"] >= 0.973, pen
+        assert min(m["per_digit"].values()) >= 0.85, pen
         assert m["sum_consistency"] >= 0.998, pen
         assert m["digit_accuracy"] == pytest.approx(published["by_pen"][pen]["digit_accuracy"], abs=1e-9)
 
@@ -86,3 +86,11 @@ def test_cli_json_on_a_few_digits(pen_dir, capsys):
     assert main(["--data-dir", str(pen_dir), "--limit", "12", "--pens", "22", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["digits"] == 12 and report["writer_split"] == ["test"] and list(report["by_pen"]) == ["22"]
+
+
+def test_every_nine_has_one_tail_style(test_writers):
+    """The two 9 rows split the nines: each 9 either curls back up after its lowest point or ends there."""
+    masks = styles(test_writers)
+    curls, ends = masks["9 whose tail curls back up"], masks["9 whose tail ends at the bottom"]
+    assert not (curls & ends).any() and ((curls | ends) == (test_writers.labels == 9)).all()
+    assert curls.sum() >= 20 and ends.sum() >= 20  # both styles are there to be measured

@@ -9,6 +9,7 @@ from mnistsum.pen import (
     PARTS,
     PenDigits,
     StrokeAugment,
+    add_style,
     augment_strokes,
     pen_pool,
     pen_training_set,
@@ -117,3 +118,58 @@ def test_training_pool_never_holds_test_writers(pen_dir, pen_digits, tmp_path, m
 def test_unknown_split_part_is_refused(pen_digits):
     with pytest.raises(ValueError, match="unknown writer split"):
         writer_split(pen_digits, "all")
+
+
+def one() -> list[np.ndarray]:
+    """A bare one drawn top to bottom, in tablet units (y down)."""
+    return [np.stack([np.full(20, 100.0) + np.linspace(0, 10, 20), np.linspace(0, 500, 20)], 1).astype(np.float32)]
+
+
+def zero() -> list[np.ndarray]:
+    t = np.linspace(0, 2 * np.pi, 40)
+    return [np.stack([150 + 120 * np.cos(t), 250 + 240 * np.sin(t)], 1).astype(np.float32)]
+
+
+def nine() -> list[np.ndarray]:
+    """A loop, then the stem straight down: the tail ends at the bottom."""
+    t = np.linspace(0, 2 * np.pi, 30)
+    loop = np.stack([150 + 100 * np.cos(t), 120 + 110 * np.sin(t)], 1)
+    stem = np.stack([np.full(15, 250.0), np.linspace(120, 500, 15)], 1)
+    return [np.concatenate([loop, stem]).astype(np.float32)]
+
+
+def test_styles_add_what_their_names_say():
+    from mnistsum.drawn import tail_curls
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        zero_styled = add_style(zero(), 0, rng)
+        assert len(zero_styled) == 2 and np.array_equal(zero_styled[0], zero()[0])  # a slash or a dot, ring kept
+        flagged = add_style(one(), 1, rng)
+        assert np.concatenate(flagged)[:, 0].min() < 100 - 0.04 * 500  # the flag reaches out left of the stem
+        flag_start = flagged[0][0]
+        assert flag_start[1] > 0  # starts below the top: a slanted flag, never a level bar
+        assert len(add_style(seven(), 7, rng)) == 2  # already crossed: unchanged
+        crossed = add_style(seven()[:1], 7, rng)
+        assert len(crossed) == 2 and 150 < crossed[1][:, 1].mean() < 350  # a bar at mid-height
+        curled = add_style(nine(), 9, rng)
+        assert not tail_curls(nine()) and tail_curls(curled)
+    assert all(np.array_equal(a, b) for a, b in zip(add_style(seven(), 3, rng), seven()))  # other digits: as drawn
+
+
+def test_styled_drawings_stay_drawable_and_the_pool_uses_the_share():
+    rng = np.random.default_rng(2)
+    for label, strokes in ((0, zero()), (1, one()), (7, seven()[:1]), (9, nine())):
+        for _ in range(10):
+            drawing = random_drawing(add_style(strokes, label, rng), rng)
+            assert drawing[[0, -1]].min() == 255 and drawing[:, [0, -1]].min() == 255
+            assert not preprocess(drawing).blank
+    digits = PenDigits([one()] * 8, np.array([1] * 8), np.array(["x"] * 8), np.array(["x/a"] * 8))
+    plain, _ = pen_pool(digits, copies=2, seed=3)
+    styled, _ = pen_pool(digits, copies=2, seed=3, cfg=StrokeAugment(style_share=1.0))
+    again, _ = pen_pool(digits, copies=2, seed=3, cfg=StrokeAugment(style_share=1.0))
+    assert np.array_equal(styled, again) and not np.array_equal(plain, styled)
+    # flagged ones are wider: more ink columns in the 28x28 image on average
+    cols = lambda images: np.mean([(im > 64).any(0).sum() for im in images])
+    assert cols(styled) > cols(plain) + 1
+

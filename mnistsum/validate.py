@@ -1,0 +1,119 @@
+"""Scores for choosing a recipe, on validation data only: the test set and the test writers
+are never read here.
+
+    python -m mnistsum.train --preset shipped --pen-writers train --val-size 5000 --out /tmp/try.pt
+    python -m mnistsum.validate --weights /tmp/try.pt
+
+Three numbers decide: MNIST's last `--val-size` training images (the same ones `val_size`
+holds out of training), the pen drawings of the validation writers at pens 10, 22 and 34
+px, and the thick-pen stress drawing of the first 1,000 of those MNIST images. A checkpoint
+that learned from the validation writers or images is refused: its score would be a
+training score.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from .cli import exits_cleanly, publish
+from .config import TrainConfig, default_data_dir
+from .data import hold_out, load_split
+from .drawn import evaluate_pens
+from .evaluate import evaluate
+from .pen import load_pen_digits, writer_split
+from .predictor import Predictor
+from .stress import STRESS_SETS
+
+STRESS = ("sketchpad 280, thick pen", "sketchpad 280, thin pen")
+STRESS_COUNT = 1000
+
+
+def trained_on_validation(meta: dict[str, Any], val_size: int) -> str | None:
+    """Why a checkpoint's validation score would be a training score, or None if it would not."""
+    if "config" not in meta:
+        return "the checkpoint does not record its recipe, so what it learned from is unknown"
+    cfg = TrainConfig.from_dict(meta["config"])
+    if cfg.pen_copies and "val" in cfg.pen_writers.split("+"):
+        return f"it learned from the validation writers (pen_writers={cfg.pen_writers!r}); train with --pen-writers train"
+    if cfg.val_size < val_size:
+        return f"it learned from MNIST's last {val_size} training images (its val_size is {cfg.val_size}); train with --val-size {val_size}"
+    return None
+
+
+def validate(
+    predictor: Predictor, data_dir: str, val_size: int = 5000, limit: int | None = None, supersample: int = 2
+) -> dict[str, Any]:
+    """MNIST validation accuracy, the validation writers' drawings, and the pen stress sets;
+    `limit` draws only that many stress images and pen digits (every k-th: a quick look)."""
+    _, val = hold_out(load_split(data_dir, train=True), val_size)
+    mnist = evaluate(predictor.model, val)
+    count = min(STRESS_COUNT, limit or STRESS_COUNT)
+    images, labels = val.images[:count].numpy(), val.labels[:count].numpy()
+    stress = {}
+    for name in STRESS:
+        prepared = np.stack([predictor.prepare(STRESS_SETS[name](image))[0] for image in images])
+        probs, _ = predictor.probabilities(prepared, np.zeros(len(images), dtype=np.int64))
+        stress[name] = float((probs.argmax(1) == labels).mean())
+    writers = writer_split(load_pen_digits(data_dir), "val")
+    if limit is not None:
+        writers = writers.take(np.arange(0, len(writers), -(-len(writers) // limit)))
+    pens = evaluate_pens(predictor, writers, supersample=supersample)
+    errors = Counter(f"{e['true']}->{e['predicted']}" for m in pens["by_pen"].values() for e in m["misclassified"])
+    return {
+        "mnist_val_images": len(val),
+        "mnist_val_digit_accuracy": mnist.digit_accuracy,
+        "mnist_val_sum_accuracy": mnist.sum_accuracy,
+        "stress_images": count,
+        "stress": stress,
+        "pen_val_digits": pens["digits"],
+        "pen_val_writers": pens["writers"],
+        "pen_val_accuracy": pens["digit_accuracy"],
+        "pen_val_by_pen": {pen: m["digit_accuracy"] for pen, m in pens["by_pen"].items()},
+        "pen_val_weakest_digit": pens["min_digit_accuracy"],
+        "pen_val_common_errors": dict(errors.most_common(8)),
+    }
+
+
+def format_report(r: dict[str, Any]) -> str:
+    by_pen = " / ".join(f"{v:.2%}" for v in r["pen_val_by_pen"].values())
+    pens = " / ".join(r["pen_val_by_pen"])
+    return "\n".join(
+        [
+            f"MNIST validation ({r['mnist_val_images']:,} images)   digit {r['mnist_val_digit_accuracy']:.2%}, "
+            f"sum {r['mnist_val_sum_accuracy']:.2%}",
+            f"validation writers ({r['pen_val_digits']:,} digits, {r['pen_val_writers']} writers)  "
+            f"{r['pen_val_accuracy']:.2%} (pens {pens} px: {by_pen}), weakest digit {r['pen_val_weakest_digit']:.1%}",
+            *(f"{name} ({r['stress_images']:,} validation images)  {acc:.1%}" for name, acc in r["stress"].items()),
+            "most common errors (true->read as, all pens): "
+            + ", ".join(f"{k} x{v}" for k, v in r["pen_val_common_errors"].items()),
+        ]
+    )
+
+
+@exits_cleanly
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", required=True, help="a checkpoint trained with --pen-writers train --val-size N")
+    parser.add_argument("--data-dir", default=default_data_dir(), help="folder holding MNIST/raw/ and unipen/")
+    parser.add_argument("--val-size", type=int, default=5000, help="MNIST's last VAL_SIZE training images")
+    parser.add_argument("--limit", type=int, help="only LIMIT stress images and pen digits (a quick look)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--out", help="also write the JSON report to this file (atomically)")
+    args = parser.parse_args(argv)
+    predictor = Predictor.load(args.weights)
+    why = trained_on_validation(predictor.meta, args.val_size)
+    if why:
+        print(f"error: {args.weights} cannot be validated: {why}.", file=sys.stderr)
+        return 2
+    report = {"weights": args.weights, **validate(predictor, args.data_dir, args.val_size, args.limit)}
+    publish(report, format_report(report), args.out, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
