@@ -47,6 +47,7 @@ def styles(digits: PenDigits) -> dict[str, np.ndarray]:
     extent = np.array([np.ptp(np.concatenate(s), axis=0) for s in digits.strokes]).reshape(-1, 2)
     width_to_height = extent[:, 0] / np.maximum(extent[:, 1], 1e-9)
     labels = digits.labels
+    curls = np.array([tail_curls(s) for s in digits.strokes], bool)
     return {
         "0 with a slash or a dot (2+ strokes)": (labels == 0) & (strokes >= 2),
         "1 with a flag or a foot (width >= 0.3 height)": (labels == 1) & (width_to_height >= 0.3),
@@ -54,8 +55,8 @@ def styles(digits: PenDigits) -> dict[str, np.ndarray]:
         "7 with a separate bar or a cross (2+ strokes)": (labels == 7) & (strokes >= 2),
         "4 in one stroke (closed)": (labels == 4) & (strokes == 1),
         "4 in 2+ strokes (open or crossed)": (labels == 4) & (strokes >= 2),
-        "9 whose tail curls back up": (labels == 9) & np.array([tail_curls(s) for s in digits.strokes], bool),
-        "9 whose tail ends at the bottom": (labels == 9) & ~np.array([tail_curls(s) for s in digits.strokes], bool),
+        "9 whose tail curls back up": (labels == 9) & curls,
+        "9 whose tail ends at the bottom": (labels == 9) & ~curls,
     }
 
 

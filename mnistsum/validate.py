@@ -27,7 +27,7 @@ from .drawn import evaluate_pens
 from .evaluate import evaluate
 from .pen import load_pen_digits, writer_split
 from .predictor import Predictor
-from .stress import STRESS_SETS
+from .stress import stress_accuracy
 
 STRESS = ("sketchpad 280, thick pen", "sketchpad 280, thin pen")
 STRESS_COUNT = 1000
@@ -53,12 +53,7 @@ def validate(
     _, val = hold_out(load_split(data_dir, train=True), val_size)
     mnist = evaluate(predictor.model, val)
     count = min(STRESS_COUNT, limit or STRESS_COUNT)
-    images, labels = val.images[:count].numpy(), val.labels[:count].numpy()
-    stress = {}
-    for name in STRESS:
-        prepared = np.stack([predictor.prepare(STRESS_SETS[name](image))[0] for image in images])
-        probs, _ = predictor.probabilities(prepared, np.zeros(len(images), dtype=np.int64))
-        stress[name] = float((probs.argmax(1) == labels).mean())
+    stress = stress_accuracy(predictor, val.images[:count].numpy(), val.labels[:count].numpy(), STRESS)
     writers = writer_split(load_pen_digits(data_dir), "val")
     if limit is not None:
         writers = writers.take(np.arange(0, len(writers), -(-len(writers) // limit)))
