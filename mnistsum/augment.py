@@ -65,11 +65,11 @@ def random_affine(
 def augment_batch(images: torch.Tensor, generator: torch.Generator, cfg: TrainConfig) -> torch.Tensor:
     """images: (B, 1, 28, 28) in [0, 1] on any device -> augmented batch, same shape and device."""
     size = images.shape[0]
-    thickness = _uniform(size, cfg.aug_thickness_min, cfg.aug_thickness_max, generator).to(images.device)
-    images = change_thickness(images, thickness)
+    thickness = _uniform(size, cfg.aug_thickness_min, cfg.aug_thickness_max, generator)  # on the CPU
+    images = change_thickness(images, thickness.to(images.device))
     # Preprocessing fits a thick pen's drawing, ink and all, into MNIST's 20 px box; each
     # dilation grows the box by 2 px, so shrink the thickened digit back by as much.
-    fit = 20 / (20 + 2 * thickness.cpu().clamp_min(0)) if cfg.aug_thickness_refit else None
+    fit = 20 / (20 + 2 * thickness.clamp_min(0)) if cfg.aug_thickness_refit else None
     theta = random_affine(size, cfg, generator, fit).to(images.device, images.dtype)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
