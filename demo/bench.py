@@ -21,7 +21,7 @@ def browser_main(url: str | None, rounds: int) -> int:
     from .browser_bench import report, run
 
     with contextlib.nullcontext((url, None)) if url else served_app() as (served, _):
-        load = ", load average %.1f" % os.getloadavg()[0] if hasattr(os, "getloadavg") else ""
+        load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
         print(f"browser benchmark of {served} in headless Chromium ({os.cpu_count()} CPUs{load})")
         report(run(served, rounds=rounds))
     return 0

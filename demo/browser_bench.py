@@ -16,8 +16,9 @@ import json
 import statistics
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .browser import PHONE, TOP_BAR, canvas_points, launch_chromium, mouse_stroke, touch_stroke
 from .make_examples import STROKES
@@ -128,7 +129,14 @@ def desktop(browser: Any, url: str, rounds: int, first_strokes: int, slider_step
             log = RequestLog(page, timers)
             box = page.locator("#drawing canvas").bounding_box()
             one = canvas_points(box, STROKES[1][0])
-            measure(page, log, results, "first stroke (a 1)", f"1 + {START_N} = {1 + START_N}", lambda: mouse_stroke(page, one))
+            measure(
+                page,
+                log,
+                results,
+                "first stroke (a 1)",
+                f"1 + {START_N} = {1 + START_N}",
+                lambda page=page, one=one: mouse_stroke(page, one),
+            )
             page.close()
         page = open_page(context, url)
         log = RequestLog(page, timers)
@@ -151,7 +159,14 @@ def desktop(browser: Any, url: str, rounds: int, first_strokes: int, slider_step
             direction = direction if 0 <= n + direction <= 9 else -direction
             n += direction
             key = "ArrowRight" if direction > 0 else "ArrowLeft"
-            measure(page, log, results, "slider step (arrow key)", f"7 + {n} = {7 + n}", lambda: page.keyboard.press(key))
+            measure(
+                page,
+                log,
+                results,
+                "slider step (arrow key)",
+                f"7 + {n} = {7 + n}",
+                lambda key=key: page.keyboard.press(key),
+            )
         page.close()
     finally:
         context.close()

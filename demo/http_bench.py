@@ -32,8 +32,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlparse
 
 import certifi
@@ -222,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.url and not is_loopback(args.url):
         parser.error(f"{args.url} is not a loopback address; the benchmark only targets this machine")
     with contextlib.nullcontext((args.url, None)) if args.url else served_app() as (url, server_pid):
-        load = ", load average %.1f" % os.getloadavg()[0] if hasattr(os, "getloadavg") else ""
+        load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
         print(f"benchmarking {url}predict with a drawn {DIGIT} ({os.cpu_count()} CPUs{load})")
         plain = Client(url, verbose=False, download_files=False)
         tls = Client(url, verbose=False, download_files=False, ssl_verify=shared_tls_context())

@@ -8,7 +8,8 @@ to it. The tab supplies `submit` (what Start queues) and `render` (its own outpu
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import gradio as gr
 
@@ -33,8 +34,7 @@ def queue_line(status: JobStatus | None, queue: JobQueue) -> str:
         eta = status.start_eta_s or 0.0
         when = "any moment now" if eta < 1 else f"in about {eta:.0f}s"
         return (
-            f"⏳ **#{status.job_id} is waiting: place {status.place} in the queue**, "
-            f"expected to start {when} ({busy})."
+            f"⏳ **#{status.job_id} is waiting: place {status.place} in the queue**, expected to start {when} ({busy})."
         )
     return f"*Queue: {busy}.*"
 
@@ -106,4 +106,3 @@ class JobPanel:
         self.timer.tick(**poll_event, show_progress="hidden", concurrency_limit=None)
         self.start.click(start, [self.visitor, *inputs], self.message, api_visibility="private").then(**poll_event)
         self.stop.click(stop, self.visitor, self.message, api_visibility="private").then(**poll_event)
-

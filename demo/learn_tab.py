@@ -9,8 +9,9 @@ the Predict tab's received drawing and n slider, so it always explains the drawi
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import gradio as gr
 import numpy as np
@@ -115,13 +116,13 @@ def inspect(
     )
 
 
-
 def inspect_for_visitor(models: VisitorModels, image: np.ndarray | None, n: int, token: str | None) -> InspectOutputs:
     """`inspect` through this visitor's model; if theirs was dropped from memory, the caption says
     so, as the Predict tab does, instead of silently explaining the default model."""
     served = models.for_visitor(token)
     out = inspect(lambda _token: served.predictor, image, n, token)
     return out._replace(caption=f"⚠️ {served.notice}.\n\n{out.caption}") if served.notice else out
+
 
 def _channel_tiles(maps: np.ndarray, layer: str) -> list[tuple[np.ndarray, str]]:
     """One picture per channel, all on the layer's scale so weak channels look weak."""

@@ -24,7 +24,12 @@ TOOLS = (  # (action, accessible name, icon path, tooltip)
     ("eraser", "Eraser", '<path d="m7 21-4-4 10-10 7 7-7 7z"/><path d="M7 21h13"/>', "Eraser"),
     ("undo", "Undo", '<path d="M9 14 4 9l5-5"/><path d="M4 9h11a5 5 0 0 1 0 10h-3"/>', "Undo (Ctrl+Z)"),
     ("redo", "Redo", '<path d="m15 14 5-5-5-5"/><path d="M20 9H9a5 5 0 0 0 0 10h3"/>', "Redo (Ctrl+Shift+Z)"),
-    ("clear", "Clear", '<path d="M4 7h16"/><path d="M10 11v6M14 11v6"/><path d="M6 7l1 13h10l1-13M9 7V4h6v3"/>', "Clear"),
+    (
+        "clear",
+        "Clear",
+        '<path d="M4 7h16"/><path d="M10 11v6M14 11v6"/><path d="M6 7l1 13h10l1-13M9 7V4h6v3"/>',
+        "Clear",
+    ),
 )
 
 

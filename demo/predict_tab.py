@@ -20,13 +20,13 @@ import numpy as np
 from PIL import Image
 
 from mnistsum import render
-from mnistsum.render import CANVAS
 from mnistsum.config import default_data_dir
-from mnistsum.model import NUM_DIGITS, NUM_SUMS
 from mnistsum.data import MnistSplit, has_mnist, load_split
 from mnistsum.drawing import DrawingPayloadError, answer, blank_answer, decode_drawing, png_data_url
+from mnistsum.model import NUM_DIGITS, NUM_SUMS
 from mnistsum.predictor import BlankDrawingError, Predictor, check_n
 from mnistsum.preprocess import preprocess
+from mnistsum.render import CANVAS
 
 from .make_examples import PEN, example_path
 from .pad import AnswerView, DrawingPad
@@ -233,7 +233,10 @@ def build_predict_tab(
     # A value set from the server fires the pad's `change`, which predicts it like a stroke.
     examples.click(load_example, examples, [pad, mnist_caption], api_visibility="private", show_progress="hidden")
     random_button.click(
-        functools.partial(random_mnist_digit, data_dir), None, [pad, mnist_caption], api_visibility="private",
+        functools.partial(random_mnist_digit, data_dir),
+        None,
+        [pad, mnist_caption],
+        api_visibility="private",
         show_progress="hidden",
     )
     pad.input(fn=None, js=CLEAR_CAPTION_JS, outputs=mnist_caption)

@@ -375,10 +375,22 @@ def leaderboard_html(rows: list[Row]) -> str:
     body = []
     for rank, r in enumerate(rows, 1):
         cells = (
-            str(rank), r.nickname + (" ★ you" if r.mine else ""), r.arch, r.fusion, str(r.epochs), f"{r.images:,}",
-            str(r.batch_size), f"{r.lr:g}", "yes" if r.augment else "no", f"{r.sum_accuracy:.2%}",
-            f"{r.digit_accuracy:.2%}", f"{r.both_accuracy:.2%}", f"{r.sum_consistency:.2%}", f"{r.parameters:,}",
-            f"{r.wall_s:.1f}s", r.finished_at,
+            str(rank),
+            r.nickname + (" ★ you" if r.mine else ""),
+            r.arch,
+            r.fusion,
+            str(r.epochs),
+            f"{r.images:,}",
+            str(r.batch_size),
+            f"{r.lr:g}",
+            "yes" if r.augment else "no",
+            f"{r.sum_accuracy:.2%}",
+            f"{r.digit_accuracy:.2%}",
+            f"{r.both_accuracy:.2%}",
+            f"{r.sum_consistency:.2%}",
+            f"{r.parameters:,}",
+            f"{r.wall_s:.1f}s",
+            r.finished_at,
         )
         row_class = ' class="mine"' if r.mine else ""
         body.append(f"<tr{row_class}>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")

@@ -56,13 +56,21 @@ def drawn_table(d: dict[str, Any]) -> list[str]:
         cells = [f"**{_pct(v)}**" if bold else _pct(v) for v in values]
         return f"| {name} | " + " | ".join(cells) + " |"
 
-    lines.append(row(f"digit accuracy ({d['digits']:,} digits, {d['writers']} writers)", [m["digit_accuracy"] for m in pens], True))
+    lines.append(
+        row(
+            f"digit accuracy ({d['digits']:,} digits, {d['writers']} writers)",
+            [m["digit_accuracy"] for m in pens],
+            True,
+        )
+    )
     lines.append(row("sum accuracy (every digit with all 10 n)", [m["sum_accuracy"] for m in pens]))
     lines.append(row("sum consistency", [m["sum_consistency"] for m in pens]))
     for digit in range(NUM_DIGITS):
         lines.append(row(f"digit {digit}", [m["per_digit"][str(digit)] for m in pens]))
     for name, v in pens[0]["per_contributor"].items():
-        lines.append(row(f"contributor {name} ({v['digits']} digits)", [m["per_contributor"][name]["accuracy"] for m in pens]))
+        lines.append(
+            row(f"contributor {name} ({v['digits']} digits)", [m["per_contributor"][name]["accuracy"] for m in pens])
+        )
     for name, v in pens[0]["per_style"].items():
         lines.append(row(f"style: {name}, {v['digits']} digits", [m["per_style"][name]["accuracy"] for m in pens]))
     lines.append("")
@@ -94,8 +102,13 @@ def stress_table(s: dict[str, Any]) -> list[str]:
 
 def recipe_table(meta: dict[str, Any]) -> list[str]:
     config = meta.get("config", {})
-    lines = [f"Recorded in the checkpoint (preset `{meta.get('preset')}`, {meta.get('train_seconds')} s of training, "
-             f"{meta.get('epochs_completed')} epochs):", "", "| setting | value |", "|---|---|"]
+    lines = [
+        f"Recorded in the checkpoint (preset `{meta.get('preset')}`, {meta.get('train_seconds')} s of training, "
+        f"{meta.get('epochs_completed')} epochs):",
+        "",
+        "| setting | value |",
+        "|---|---|",
+    ]
     lines += [f"| `{k}` | `{v}` |" for k, v in config.items() if k not in ("data_dir", "device", "download")]
     return lines
 
@@ -126,7 +139,9 @@ def write_card(card: Path = CARD, **kwargs: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help=f"replace the generated part of {CARD.relative_to(REPO_ROOT)}")
+    parser.add_argument(
+        "--write", action="store_true", help=f"replace the generated part of {CARD.relative_to(REPO_ROOT)}"
+    )
     args = parser.parse_args(argv)
     try:
         if args.write:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .checkpoint import CheckpointError, atomic_write_text
 from .data import DataMissingError

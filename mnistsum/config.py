@@ -79,7 +79,9 @@ class TrainConfig:
     schedule: str = setting("onecycle", "learning-rate schedule; constant is none", choices=SCHEDULES)
     loss: str = setting("cross_entropy", "softmax_cross_entropy is the exercise's double softmax", choices=LOSSES)
     redraw_n: bool = setting(True, "draw a fresh n for every image every epoch (off: one n per image, as the exercise)")
-    ema_decay: float | None = setting(None, "keep an exponential moving average of the weights (e.g. 0.999); evaluate and return it")
+    ema_decay: float | None = setting(
+        None, "keep an exponential moving average of the weights (e.g. 0.999); evaluate and return it"
+    )
     limit: int | None = setting(None, "train on the first LIMIT training images only")
     val_size: int = setting(
         0,
@@ -98,9 +100,12 @@ class TrainConfig:
     aug_shear: float = setting(0.3, "largest shear", legacy=0.3)
     aug_shift_px: float = setting(2.5, "largest shift, pixels either way", legacy=2.5)
     aug_thickness_min: float = setting(-0.6, "stroke thickness change, thinnest (-1: a 3x3 erosion)", legacy=-0.6)
-    aug_thickness_max: float = setting(2.0, "stroke thickness change, thickest (+1, +2: one, two 3x3 dilations)", legacy=2.0)
+    aug_thickness_max: float = setting(
+        2.0, "stroke thickness change, thickest (+1, +2: one, two 3x3 dilations)", legacy=2.0
+    )
     aug_thickness_refit: bool = setting(
-        False, "shrink a thickened digit back into MNIST's 20 px box, as preprocessing does to a thick pen's drawing",
+        False,
+        "shrink a thickened digit back into MNIST's 20 px box, as preprocessing does to a thick pen's drawing",
         legacy=False,
     )
     # Pen digits (mnistsum/pen.py) mixed into MNIST's training images: drawn on the 280 px pad
@@ -114,14 +119,20 @@ class TrainConfig:
     pen_rotation_deg: float = setting(12.0, "largest rotation of the pen trajectory, degrees either way", legacy=12.0)
     pen_slant: float = setting(0.3, "largest slant of the trajectory (x shift per unit of height)", legacy=0.3)
     pen_aspect: float = setting(0.15, "largest relative x/y stretch of the trajectory", legacy=0.15)
-    pen_jitter: float = setting(0.006, "a shaky hand: smooth wobble along the strokes, share of the digit's size", legacy=0.006)
+    pen_jitter: float = setting(
+        0.006, "a shaky hand: smooth wobble along the strokes, share of the digit's size", legacy=0.006
+    )
     pen_styles: float = setting(
-        0.0, "share of drawings of 0, 1, 7 and 9 rewritten in a style MNIST rarely has (slashed or dotted 0, "
-        "flagged 1, crossed 7, curly-tailed 9; mnistsum.pen.add_style)", legacy=0.0
+        0.0,
+        "share of drawings of 0, 1, 7 and 9 rewritten in a style MNIST rarely has (slashed or dotted 0, "
+        "flagged 1, crossed 7, curly-tailed 9; mnistsum.pen.add_style)",
+        legacy=0.0,
     )
     # How the run executes, not what it learns.
     data_dir: str = setting(
-        help=f"folder holding MNIST/raw/ (default: ${DATA_ENV} or ./data)", recipe=False, default_factory=default_data_dir
+        help=f"folder holding MNIST/raw/ (default: ${DATA_ENV} or ./data)",
+        recipe=False,
+        default_factory=default_data_dir,
     )
     download: bool = setting(False, "download MNIST with torchvision if it is missing", recipe=False)
     device: str = setting("auto", "auto picks cuda, then mps, then cpu", recipe=False)
@@ -138,26 +149,36 @@ class TrainConfig:
             (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
             (self.lr > 0, f"lr must be > 0, got {self.lr}"),
             (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
-            (self.ema_decay is None or 0 < self.ema_decay < 1,
-             f"ema_decay must be between 0 and 1 (exclusive) or none, got {self.ema_decay}"),
+            (
+                self.ema_decay is None or 0 < self.ema_decay < 1,
+                f"ema_decay must be between 0 and 1 (exclusive) or none, got {self.ema_decay}",
+            ),
             (self.limit is None or self.limit >= 1, f"limit must be >= 1 or none, got {self.limit}"),
             (self.val_size >= 0, f"val_size must be >= 0, got {self.val_size}"),
-            (0 < self.aug_scale_min <= self.aug_scale_max,
-             f"need 0 < aug_scale_min <= aug_scale_max, got {self.aug_scale_min} and {self.aug_scale_max}"),
-            (-1 <= self.aug_thickness_min <= self.aug_thickness_max,
-             f"need -1 <= aug_thickness_min <= aug_thickness_max, got {self.aug_thickness_min} and {self.aug_thickness_max}"),
-            (min(self.aug_rotation_deg, self.aug_aspect, self.aug_shear, self.aug_shift_px) >= 0,
-             "aug_rotation_deg, aug_aspect, aug_shear and aug_shift_px must be >= 0"),
+            (
+                0 < self.aug_scale_min <= self.aug_scale_max,
+                f"need 0 < aug_scale_min <= aug_scale_max, got {self.aug_scale_min} and {self.aug_scale_max}",
+            ),
+            (
+                -1 <= self.aug_thickness_min <= self.aug_thickness_max,
+                f"need -1 <= aug_thickness_min <= aug_thickness_max, got {self.aug_thickness_min} and {self.aug_thickness_max}",
+            ),
+            (
+                min(self.aug_rotation_deg, self.aug_aspect, self.aug_shear, self.aug_shift_px) >= 0,
+                "aug_rotation_deg, aug_aspect, aug_shear and aug_shift_px must be >= 0",
+            ),
             (self.pen_copies >= 0, f"pen_copies must be >= 0, got {self.pen_copies}"),
             (0 <= self.pen_styles <= 1, f"pen_styles must be between 0 and 1, got {self.pen_styles}"),
-            (0 < self.pen_width_min <= self.pen_width_max and 0 < self.pen_box_min <= self.pen_box_max,
-             "pen widths and boxes must be ranges of positive numbers (min <= max)"),
+            (
+                0 < self.pen_width_min <= self.pen_width_max and 0 < self.pen_box_min <= self.pen_box_max,
+                "pen widths and boxes must be ranges of positive numbers (min <= max)",
+            ),
         )
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
 
-    def replace(self, **changes: Any) -> "TrainConfig":
+    def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -169,7 +190,7 @@ class TrainConfig:
         return {s.name: getattr(self, s.name) for s in SETTINGS if s.recipe}
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         """Read a config a checkpoint recorded, possibly by an older version: a field it did
         not record takes its legacy value, keys this version does not know are ignored."""
         fields = dataclasses.fields(cls)
@@ -178,7 +199,7 @@ class TrainConfig:
         return cls(**{**legacy, **{k: v for k, v in values.items() if k in known}})
 
     @classmethod
-    def preset(cls, name: str, **overrides: Any) -> "TrainConfig":
+    def preset(cls, name: str, **overrides: Any) -> TrainConfig:
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
         return cls(**{**PRESETS[name], **overrides})
@@ -246,7 +267,12 @@ class Setting:
             return None
         if self.type is bool and isinstance(value, bool):
             return value
-        if self.type is int and isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer():
+        if (
+            self.type is int
+            and isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and float(value).is_integer()
+        ):
             return int(value)
         if self.type is float and isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
@@ -261,7 +287,9 @@ class Setting:
         try:
             return self.type(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {'an' if self.type is int else 'a'} {self.type.__name__}")
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not {'an' if self.type is int else 'a'} {self.type.__name__}"
+            ) from None
 
 
 def _settings() -> tuple[Setting, ...]:
@@ -272,7 +300,9 @@ def _settings() -> tuple[Setting, ...]:
         optional = type(None) in args
         kind = next(a for a in args if a is not type(None)) if args else hints[f.name]
         default = f.default_factory() if f.default is dataclasses.MISSING else f.default
-        out.append(Setting(f.name, kind, optional, default, f.metadata["help"], f.metadata["choices"], f.metadata["recipe"]))
+        out.append(
+            Setting(f.name, kind, optional, default, f.metadata["help"], f.metadata["choices"], f.metadata["recipe"])
+        )
     return tuple(out)
 
 
@@ -296,7 +326,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for s in SETTINGS:
         text = s.help + (" ('none' for none)" if s.optional else "")
         if s.type is bool:
-            group.add_argument(s.flag, dest=s.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=text)
+            group.add_argument(
+                s.flag, dest=s.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=text
+            )
         else:
             metavar = s.name.upper() if s.choices is None else "{" + ",".join(s.choices) + "}"
             group.add_argument(s.flag, dest=s.name, type=s.parse, default=argparse.SUPPRESS, metavar=metavar, help=text)

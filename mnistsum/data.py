@@ -8,9 +8,9 @@ per-sample PIL path, no DataLoader worker and no host-to-device copy per batch.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import torch
 
@@ -36,15 +36,15 @@ class MnistSplit:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def subset(self, limit: int | None) -> "MnistSplit":
+    def subset(self, limit: int | None) -> MnistSplit:
         if limit is None or limit >= len(self):
             return self
         return MnistSplit(self.images[:limit], self.labels[:limit])
 
-    def to(self, device: torch.device | str) -> "MnistSplit":
+    def to(self, device: torch.device | str) -> MnistSplit:
         return MnistSplit(self.images.to(device), self.labels.to(device))
 
-    def concat(self, other: "MnistSplit") -> "MnistSplit":
+    def concat(self, other: MnistSplit) -> MnistSplit:
         return MnistSplit(torch.cat([self.images, other.images]), torch.cat([self.labels, other.labels]))
 
 

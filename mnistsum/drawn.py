@@ -14,13 +14,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import defaultdict
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+from .cli import exits_cleanly, publish
 from .config import SHIPPED_WEIGHTS, default_data_dir
 from .model import NUM_DIGITS
-from .cli import exits_cleanly, publish
 from .pen import EVAL_PEN_WIDTHS, PARTS, PenDigits, load_pen_digits, render, writer_split
 from .predictor import BlankDrawingError, Predictor
 
@@ -98,7 +99,9 @@ def evaluate_drawn(predictor: Predictor, digits: PenDigits, pen: float, supersam
         "sum_accuracy": sum_correct / pairs,
         "sum_consistency": consistent / pairs,
         "blank": int((preds == BLANK).sum()),
-        "per_digit": {str(d): float(correct[digits.labels == d].mean()) for d in range(NUM_DIGITS) if d in digits.labels},
+        "per_digit": {
+            str(d): float(correct[digits.labels == d].mean()) for d in range(NUM_DIGITS) if d in digits.labels
+        },
         "per_contributor": _accuracy_by(digits.contributors, correct),
         "per_writer": per_writer,
         "per_style": {
@@ -109,7 +112,12 @@ def evaluate_drawn(predictor: Predictor, digits: PenDigits, pen: float, supersam
         "worst_writers": [{"writer": w, **v} for w, v in worst],
         "confusion": confusion.tolist(),
         "misclassified": [
-            {"index": int(i), "writer": str(digits.writers[i]), "true": int(digits.labels[i]), "predicted": int(preds[i])}
+            {
+                "index": int(i),
+                "writer": str(digits.writers[i]),
+                "true": int(digits.labels[i]),
+                "predicted": int(preds[i]),
+            }
             for i in np.flatnonzero(~correct)
         ],
     }

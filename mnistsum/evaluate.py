@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+
 import torch
 import torch.nn.functional as F
 
 from .checkpoint import load_checkpoint
-from .config import SHIPPED_WEIGHTS, default_data_dir
 from .cli import exits_cleanly, publish
+from .config import SHIPPED_WEIGHTS, default_data_dir
 from .data import MnistSplit, load_split
 from .metrics import EvalMetrics, Misclassified
 from .model import NUM_DIGITS, DualHeadNet, image_batch
@@ -42,9 +43,9 @@ def evaluate(model: DualHeadNet, test_set: MnistSplit, batch_size: int = 256) ->
         digit_pred = digit_logits.argmax(1)
         digit_preds.append(digit_pred.cpu())
         digit_loss += F.cross_entropy(digit_logits, labels, reduction="sum").item()
-        confusion += torch.bincount(
-            (labels * NUM_DIGITS + digit_pred).cpu(), minlength=NUM_DIGITS**2
-        ).view(NUM_DIGITS, NUM_DIGITS)
+        confusion += torch.bincount((labels * NUM_DIGITS + digit_pred).cpu(), minlength=NUM_DIGITS**2).view(
+            NUM_DIGITS, NUM_DIGITS
+        )
         for n in range(NUM_DIGITS):
             ns = torch.full_like(labels, n)
             sum_logits = model.sum_logits(digit_logits, ns)
@@ -95,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return drawn_main([a for a in argv if a != "--drawn"])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--drawn", action="store_true", help="evaluate on pen drawings: see python -m mnistsum.drawn -h")
+    parser.add_argument(
+        "--drawn", action="store_true", help="evaluate on pen drawings: see python -m mnistsum.drawn -h"
+    )
     parser.add_argument("--weights", default=str(SHIPPED_WEIGHTS), help="checkpoint to evaluate")
     parser.add_argument("--data-dir", default=default_data_dir(), help="MNIST root (env MNISTSUM_DATA)")
     parser.add_argument("--download", action="store_true", help="download MNIST if missing")

@@ -386,7 +386,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Per-layer output shape, receptive field, parameters and MACs; with --weights, also how they were trained."
     )
-    parser.add_argument("--arch", choices=list(NETWORKS), default="default", type=lambda name: ARCH_ALIASES.get(name, name))
+    parser.add_argument(
+        "--arch", choices=list(NETWORKS), default="default", type=lambda name: ARCH_ALIASES.get(name, name)
+    )
     parser.add_argument("--fusion", choices=list(FUSIONS), default=None, help="default: the arch's own fusion")
     parser.add_argument("--weights", help="a checkpoint: print its recorded recipe and its own layer table")
     parser.add_argument("--exercise-rf", action="store_true", help="also print the exercise's receptive-field check")

@@ -23,9 +23,10 @@ import os
 import sqlite3
 import time
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .train import TrainResult
 

@@ -75,7 +75,7 @@ class EvalMetrics:
         return {k: v for k, v in self.to_dict().items() if k not in ("confusion", "misclassified")}
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "EvalMetrics":
+    def from_dict(cls, values: dict[str, Any]) -> EvalMetrics:
         """Read metrics from JSON, including older files that called the losses digit_loss and sum_loss."""
         renamed = {"digit_loss": "digit_loss_per_image", "sum_loss": "sum_loss_per_pair"}
         known = {f.name for f in dataclasses.fields(cls)}

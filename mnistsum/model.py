@@ -17,8 +17,9 @@ happen inside, so every caller (training, evaluation, the app) feeds it the same
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F

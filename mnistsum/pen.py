@@ -19,9 +19,9 @@ import hashlib
 import json
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -55,7 +55,7 @@ class PenDigits:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def take(self, index: Sequence[int] | np.ndarray) -> "PenDigits":
+    def take(self, index: Sequence[int] | np.ndarray) -> PenDigits:
         index = np.asarray(index, dtype=np.int64)
         return PenDigits(
             [self.strokes[i] for i in index], self.labels[index], self.contributors[index], self.writers[index]
@@ -162,7 +162,7 @@ class StrokeAugment:
     style_share: float = 0.0  # of the drawings of 0, 1, 7 and 9 given a style MNIST rarely has (`add_style`)
 
     @classmethod
-    def from_config(cls, cfg: TrainConfig) -> "StrokeAugment":
+    def from_config(cls, cfg: TrainConfig) -> StrokeAugment:
         return cls(
             pen_width=(cfg.pen_width_min, cfg.pen_width_max),
             box=(cfg.pen_box_min, cfg.pen_box_max),
@@ -316,7 +316,9 @@ def pen_pool(
     labels = np.repeat(digits.labels, copies)
     for i, (strokes, label) in enumerate(zip(digits.strokes, digits.labels)):
         for c in range(copies):
-            styled = add_style(strokes, int(label), rng) if cfg.style_share and rng.random() < cfg.style_share else strokes
+            styled = (
+                add_style(strokes, int(label), rng) if cfg.style_share and rng.random() < cfg.style_share else strokes
+            )
             prepared = preprocess(random_drawing(styled, rng, cfg))
             images[i * copies + c] = np.round(prepared.image * 255).astype(np.uint8)
     return images, labels

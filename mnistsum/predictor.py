@@ -65,7 +65,7 @@ class Predictor:
         self.device = next(model.parameters()).device
 
     @classmethod
-    def load(cls, path: str | Path | None = None, device: str = "cpu") -> "Predictor":
+    def load(cls, path: str | Path | None = None, device: str = "cpu") -> Predictor:
         """The shipped weights by default; raises `CheckpointError` (a ValueError) if unusable."""
         model, meta = load_checkpoint(path or SHIPPED_WEIGHTS, device=device)
         return cls(model, meta)
@@ -91,7 +91,9 @@ class Predictor:
         """One drawing (uint8, HxW or HxWxC, any size, either polarity) and n -> a `Prediction`."""
         n = check_n(n)
         model_input, stages = self.prepare(image)
-        digit_logits, sum_logits = self.model(image_batch(model_input, self.device), torch.tensor([n], device=self.device))
+        digit_logits, sum_logits = self.model(
+            image_batch(model_input, self.device), torch.tensor([n], device=self.device)
+        )
         digit_probs = digit_logits.softmax(1)[0].cpu().numpy()
         return Prediction(
             n=n,

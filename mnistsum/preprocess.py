@@ -12,8 +12,8 @@ Every stage is kept so the UI can show the user what the model was given and why
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 from PIL import Image

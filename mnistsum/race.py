@@ -10,8 +10,9 @@ to what differs between the configs, not to luck in the data.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from .config import TrainConfig
 from .data import MnistSplit, cached_split

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import html
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont

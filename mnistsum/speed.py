@@ -14,7 +14,8 @@ import json
 import statistics
 import sys
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -121,7 +122,9 @@ def run_benchmark(data_dir: str, batches_measured: int = 60, latency_repeats: in
     if SHIPPED_WEIGHTS.exists():
         predictor = Predictor.load()
         result["predict_latency"] = {
-            f"drawing_{CANVAS}x{CANVAS}": predict_latency(predictor, as_drawing(test_set.images[0].numpy()), latency_repeats),
+            f"drawing_{CANVAS}x{CANVAS}": predict_latency(
+                predictor, as_drawing(test_set.images[0].numpy()), latency_repeats
+            ),
             "mnist_28x28": predict_latency(predictor, test_set.images[0].numpy(), latency_repeats),
         }
     return result

@@ -15,8 +15,9 @@ import argparse
 import sys
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Union
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -25,8 +26,8 @@ from tqdm import tqdm
 
 from .augment import augment_batch
 from .checkpoint import save_checkpoint
-from .config import PRESETS, TrainConfig, add_arguments, config_from_args
 from .cli import exits_cleanly
+from .config import PRESETS, TrainConfig, add_arguments, config_from_args
 from .data import MnistSplit, batches, draw_n, ensure_splits, hold_out
 from .evaluate import evaluate
 from .metrics import EvalMetrics, TrainTotals
@@ -67,7 +68,7 @@ class TrainResult:
         return self.history[-1].test if self.history else None
 
 
-TrainEvent = Union[BatchEnd, EpochEnd, TrainResult]
+TrainEvent = BatchEnd | EpochEnd | TrainResult
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -238,8 +239,13 @@ def report(events: Iterable[TrainEvent], out: str, preset: str, quiet: bool = Fa
     for event in events:
         if isinstance(event, BatchEnd):
             if bar is None:
-                bar = tqdm(total=event.num_batches, desc=f"epoch {event.epoch}", unit="batch", leave=False,
-                           disable=True if quiet else None)  # None: off when stderr is not a terminal
+                bar = tqdm(
+                    total=event.num_batches,
+                    desc=f"epoch {event.epoch}",
+                    unit="batch",
+                    leave=False,
+                    disable=True if quiet else None,
+                )  # None: off when stderr is not a terminal
             bar.set_postfix(loss=f"{event.loss:.3f}", refresh=False)
             bar.update()
         elif isinstance(event, EpochEnd):

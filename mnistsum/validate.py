@@ -39,7 +39,9 @@ def trained_on_validation(meta: dict[str, Any], val_size: int) -> str | None:
         return "the checkpoint does not record its recipe, so what it learned from is unknown"
     cfg = TrainConfig.from_dict(meta["config"])
     if cfg.pen_copies and "val" in cfg.pen_writers.split("+"):
-        return f"it learned from the validation writers (pen_writers={cfg.pen_writers!r}); train with --pen-writers train"
+        return (
+            f"it learned from the validation writers (pen_writers={cfg.pen_writers!r}); train with --pen-writers train"
+        )
     if cfg.val_size < val_size:
         return f"it learned from MNIST's last {val_size} training images (its val_size is {cfg.val_size}); train with --val-size {val_size}"
     return None

@@ -35,7 +35,9 @@ def expect(locator: Any) -> Any:
 
 def draw(page: Any, digit: int) -> None:
     """Replay the example digit's strokes (demo/make_examples.py) with the mouse on the canvas."""
-    expect(page.locator("#drawing").get_by_role("button", name="Brush")).to_have_attribute("aria-pressed", "true")  # ready to draw
+    expect(page.locator("#drawing").get_by_role("button", name="Brush")).to_have_attribute(
+        "aria-pressed", "true"
+    )  # ready to draw
     stroke(page, *STROKES[digit])
 
 

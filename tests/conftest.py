@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
+from mnistsum import Predictor
 from mnistsum.data import MnistSplit, has_mnist, load_split
 from mnistsum.pen import PenDigits, has_pen_digits, load_pen_digits
 
@@ -82,9 +84,8 @@ def mnist_train(mnist_dir: Path) -> MnistSplit:
 
 
 @pytest.fixture(scope="session")
-def shipped() -> "Predictor":
+def shipped() -> Predictor:
     """The shipped weights, loaded once for every test that reads them."""
-    from mnistsum import Predictor
 
     return Predictor.load()
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-
 from browser_helpers import draw, expect, open_app, stroke
+
 from demo.browser import PHONE, TOP_BAR, canvas_points, touch_stroke
 from demo.make_examples import STROKES
 
@@ -209,8 +210,15 @@ def test_the_browser_benchmark_measures_every_interaction(browser: Any, app_url:
     from demo.browser_bench import run
 
     results = run(app_url, rounds=1, first_strokes=1, slider_steps=3, browser=browser)
-    kinds = ["first stroke (a 1)", "later stroke (1 -> 7)", "Undo (7 -> 1)", "Redo (1 -> 7)",
-             "slider step (arrow key)", "phone: first finger stroke", "phone: later finger stroke"]
+    kinds = [
+        "first stroke (a 1)",
+        "later stroke (1 -> 7)",
+        "Undo (7 -> 1)",
+        "Redo (1 -> 7)",
+        "slider step (arrow key)",
+        "phone: first finger stroke",
+        "phone: later finger stroke",
+    ]
     assert list(results.latency_ms) == kinds
     assert all(ms > 0 for values in results.latency_ms.values() for ms in values)
     assert results.requests["slider step (arrow key)"] == [0, 0, 0]

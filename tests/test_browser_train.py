@@ -5,10 +5,10 @@ per-visitor "Use these weights"."""
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-
 from browser_helpers import expect, open_app
 
 EPOCH_1 = re.compile(r"^epoch: 1 MNIST \{Correct: \d+", re.MULTILINE)

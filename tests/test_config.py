@@ -27,10 +27,22 @@ def test_every_field_is_a_setting_with_help():
 def test_every_field_can_be_set_from_the_command_line():
     """Each flag changes exactly its own field, on top of the preset."""
     base = TrainConfig.preset("quick")
-    given = {"arch": "wide", "fusion": "add", "optimizer": "adam", "schedule": "constant", "loss": "softmax_cross_entropy",
-             "data_dir": "/elsewhere", "device": "cpu", "ema_decay": "0.5", "aug_scale_min": "0.9", "aug_scale_max": "1.2",
-             "aug_thickness_min": "-0.5", "aug_thickness_max": "1.5", "pen_writers": "train+val",
-             "pen_styles": "0.5"}
+    given = {
+        "arch": "wide",
+        "fusion": "add",
+        "optimizer": "adam",
+        "schedule": "constant",
+        "loss": "softmax_cross_entropy",
+        "data_dir": "/elsewhere",
+        "device": "cpu",
+        "ema_decay": "0.5",
+        "aug_scale_min": "0.9",
+        "aug_scale_max": "1.2",
+        "aug_thickness_min": "-0.5",
+        "aug_thickness_max": "1.5",
+        "pen_writers": "train+val",
+        "pen_styles": "0.5",
+    }
     for s in SETTINGS:
         if s.type is bool:
             argv, expected = [f"--no-{s.flag[2:]}" if getattr(base, s.name) else s.flag], not getattr(base, s.name)
@@ -56,9 +68,14 @@ def test_old_arch_name_reads_as_the_new_one():
 
 @pytest.mark.parametrize(
     "changes, message",
-    [({"arch": "resnet"}, "arch must be one of"), ({"loss": "mse"}, "loss must be one of"), ({"epochs": 0}, "epochs"),
-     ({"aug_scale_min": 1.2}, "aug_scale_min"), ({"aug_thickness_min": -2}, "aug_thickness_min"),
-     ({"ema_decay": 1.0}, "ema_decay")],
+    [
+        ({"arch": "resnet"}, "arch must be one of"),
+        ({"loss": "mse"}, "loss must be one of"),
+        ({"epochs": 0}, "epochs"),
+        ({"aug_scale_min": 1.2}, "aug_scale_min"),
+        ({"aug_thickness_min": -2}, "aug_thickness_min"),
+        ({"ema_decay": 1.0}, "ema_decay"),
+    ],
 )
 def test_bad_values_are_refused_with_the_field_named(changes, message):
     with pytest.raises(ValueError, match=message):
@@ -89,7 +106,11 @@ def test_form_values_are_checked_against_each_field_type():
     cfg = apply_values(base, {"epochs": 2.0, "lr": 1, "augment": True, "limit": None, "arch": "wide"})
     assert (cfg.epochs, cfg.lr, cfg.augment, cfg.limit, cfg.arch) == (2, 1.0, True, None, "wide")
     assert isinstance(cfg.epochs, int) and isinstance(cfg.lr, float)
-    for bad, message in [({"epochs": 2.5}, "epochs must be an int"), ({"augment": "yes"}, "augment must be a bool"),
-                         ({"seed": None}, "seed must be an int"), ({"colour": "red"}, "unknown setting")]:
+    for bad, message in [
+        ({"epochs": 2.5}, "epochs must be an int"),
+        ({"augment": "yes"}, "augment must be a bool"),
+        ({"seed": None}, "seed must be an int"),
+        ({"colour": "red"}, "unknown setting"),
+    ]:
         with pytest.raises(ValueError, match=message):
             apply_values(base, bad)

@@ -60,7 +60,10 @@ def _tall_png(width: int, height: int) -> str:
         ("data:image/tiff;base64,aGVsbG8=", "image/tiff is not accepted"),
         ("data:image/png;base64,not base64!!", "base64 data is malformed"),
         ("data:image/png;base64," + base64.b64encode(b"not a png at all").decode(), "not a readable image"),
-        ("data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 40).decode(), "not a readable image"),
+        (
+            "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 40).decode(),
+            "not a readable image",
+        ),
         (_tall_png(5000, 8), "5000x8 pixels; at most 4096"),
     ],
     ids=["int", "dict", "text", "text-url", "tiff", "bad-base64", "not-an-image", "truncated-png", "too-wide"],

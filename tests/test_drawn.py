@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pytest
 
-from mnistsum import Predictor
 from mnistsum.config import REPO_ROOT
 from mnistsum.drawn import BLANK, evaluate_pens, format_report, main, styles
 from mnistsum.pen import EVAL_PEN_WIDTHS, writer_split
@@ -27,7 +26,7 @@ def small(test_writers):
 def test_report_on_a_small_fixed_subset(shipped, small):
     report = evaluate_pens(shipped, small, pens=(10, 34), supersample=1)
     assert report["digits"] == len(small) and report["pen_widths"] == [10, 34]
-    for pen, m in report["by_pen"].items():
+    for m in report["by_pen"].values():
         correct = len(small) - len(m["misclassified"])
         assert m["digit_accuracy"] == pytest.approx(correct / len(small))
         assert m["digit_accuracy"] >= 0.85

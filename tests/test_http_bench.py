@@ -14,8 +14,14 @@ pytestmark = pytest.mark.slow
 
 @pytest.mark.parametrize(
     ("url", "ok"),
-    [("http://127.0.0.1:7860/", True), ("http://localhost:1/", True), ("http://[::1]:80/", True),
-     ("https://example.org/", False), ("http://10.0.0.1/", False), ("not a url", False)],
+    [
+        ("http://127.0.0.1:7860/", True),
+        ("http://localhost:1/", True),
+        ("http://[::1]:80/", True),
+        ("https://example.org/", False),
+        ("http://10.0.0.1/", False),
+        ("not a url", False),
+    ],
 )
 def test_only_loopback_targets_are_accepted(url: str, ok: bool) -> None:
     assert is_loopback(url) is ok
@@ -36,8 +42,13 @@ def test_rest_client_gets_the_same_answer_and_the_errors(app_url: str) -> None:
 def test_benchmark_reports_every_measurement(app_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--url", app_url, "--requests", "3", "--clients", "2", "--per-client", "2"]) == 0
     out = capsys.readouterr().out
-    names = ("gradio_client, empty pad", "gradio_client, drawing", "+ shared TLS, empty pad",
-             "+ shared TLS, drawing", "REST API (httpx), drawing")
+    names = (
+        "gradio_client, empty pad",
+        "gradio_client, drawing",
+        "+ shared TLS, empty pad",
+        "+ shared TLS, drawing",
+        "REST API (httpx), drawing",
+    )
     for name in names:
         assert re.search(rf"{re.escape(name)}\s*: n=3\s+median [\d.]+ ms", out), name
     assert "2 clients x 2 calls" in out and "errors 0/4" in out

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 
@@ -201,7 +201,9 @@ def test_worker_count_and_threads_leave_a_core_for_predictions():
         import torch
 
         seen.append(torch.get_num_threads())
-        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) - os.getpriority(os.PRIO_PROCESS, os.getpid()))
+        seen.append(
+            os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) - os.getpriority(os.PRIO_PROCESS, os.getpid())
+        )
         yield None
 
     job = q.submit(ALICE, "threads", report)

@@ -68,15 +68,17 @@ def test_rows_survive_a_new_process_with_the_same_state_dir(tmp_path, result):
         "print([r.nickname for r in Leaderboard(state_dir() / FILE_NAME).rows()])"
     )
     env = {"MNISTSUM_STATE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=tmp_path
+    )
     assert out.stdout.strip() == "['grace']"
 
 
 def test_csv_export_has_every_row_and_defuses_formulas(board, result):
-    board.record(result, "=HYPERLINK(\"http://x\")", ALICE)
+    board.record(result, '=HYPERLINK("http://x")', ALICE)
     board.record(result, "linus", BOB)
     rows = list(csv.DictReader(io.StringIO(board.to_csv())))
-    assert [r["nickname"] for r in rows] == ["'=HYPERLINK(\"http://x\")", "linus"]
+    assert [r["nickname"] for r in rows] == ['\'=HYPERLINK("http://x")', "linus"]
     assert rows[0]["arch"] == "default" and float(rows[0]["sum_accuracy"]) == result.test_metrics.sum_accuracy
     assert '"epochs": 1' in rows[0]["config"] and "owner" not in rows[0]
 
@@ -117,7 +119,11 @@ def test_two_queued_runs_on_two_workers_both_land_and_a_crash_records_nothing(bo
             for owner in (ALICE, BOB)
         ]
         broken = start_training(
-            queue, "crash-token-000000", TINY.replace(lr=1e12), on_done=leaderboard_recorder(board, "nan", "x"), **data()
+            queue,
+            "crash-token-000000",
+            TINY.replace(lr=1e12),
+            on_done=leaderboard_recorder(board, "nan", "x"),
+            **data(),
         )
         for owner, job in ((ALICE, jobs[0]), (BOB, jobs[1])):
             assert queue.wait(owner, job.job_id, 60).state == "finished"

@@ -44,7 +44,9 @@ def test_race_status_and_curves_follow_the_job():
     queue, owner = JobQueue(), "visitor-token-00000"
     assert "No race yet" in _race_headline(None)
     assert _race_curves(None) == (None, None)
-    job = start_race(queue, owner, train_set=synthetic_split(64), test_set=synthetic_split(20, 1), epochs=2, batch_size=32)
+    job = start_race(
+        queue, owner, train_set=synthetic_split(64), test_set=synthetic_split(20, 1), epochs=2, batch_size=32
+    )
     status = queue.wait(owner, job.job_id, 60)
     queue.close()
     headline = _race_headline(status)

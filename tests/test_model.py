@@ -5,7 +5,9 @@ import torch.nn.functional as F
 from mnistsum.model import DualHeadNet, image_batch
 
 
-@pytest.mark.parametrize("arch,fusion", [("default", "concat"), ("wide", "concat"), ("exercise", "add"), ("default", "add")])
+@pytest.mark.parametrize(
+    "arch,fusion", [("default", "concat"), ("wide", "concat"), ("exercise", "add"), ("default", "add")]
+)
 def test_output_shapes(arch, fusion):
     model = DualHeadNet(arch, fusion).eval()
     digit, total = model(torch.rand(4, 1, 28, 28), torch.tensor([0, 3, 9, 5]))

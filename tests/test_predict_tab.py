@@ -26,9 +26,9 @@ from demo.predict_tab import (
     stages_html,
 )
 from demo.state import ModelSlot, VisitorModels
-from mnistsum.model import NUM_DIGITS, NUM_SUMS
 from mnistsum.data import MnistSplit
 from mnistsum.drawing import decode_drawing, png_data_url
+from mnistsum.model import NUM_DIGITS, NUM_SUMS
 from mnistsum.predictor import Predictor
 
 

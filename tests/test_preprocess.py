@@ -213,7 +213,11 @@ def test_digit_cropped_to_its_ink_is_read(reference, margin, ink_is_dark):
 @pytest.mark.parametrize("ink_is_dark", [True, False])
 def test_binary_32x32_rendering_is_read(reference, ink_is_dark):
     tight = crop_to_ink(draw_digit(), ink_is_dark=True)  # 202 x 113: 32 x 18 in a 32 x 32 cell
-    cell = np.pad(np.asarray(Image.fromarray(tight).resize((18, 32), Image.BILINEAR)) >= 128, ((0, 0), (7, 7)), constant_values=True)
+    cell = np.pad(
+        np.asarray(Image.fromarray(tight).resize((18, 32), Image.BILINEAR)) >= 128,
+        ((0, 0), (7, 7)),
+        constant_values=True,
+    )
     image = np.where(cell, 255, 0).astype(np.uint8) if ink_is_dark else np.where(cell, 0, 255).astype(np.uint8)
     assert (image[0] != image[0, 0]).any() or (image[:, 0] != image[0, 0]).any()  # ink touches the border
     result = preprocess(image)

@@ -64,7 +64,9 @@ def test_default_race_isolates_the_fusion():
 
 def test_race_runs_as_a_job_in_the_queue():
     queue = JobQueue()
-    status = start_race(queue, "visitor-token-00000", train_set=TRAIN, test_set=TEST, epochs=1, batch_size=32, device="cpu")
+    status = start_race(
+        queue, "visitor-token-00000", train_set=TRAIN, test_set=TEST, epochs=1, batch_size=32, device="cpu"
+    )
     assert status.name == RACE_JOB and status.owner == "visitor-token-00000"
     final = queue.wait("visitor-token-00000", status.job_id, timeout=60)
     queue.close()
@@ -75,4 +77,6 @@ def test_race_runs_as_a_job_in_the_queue():
 
 def test_race_obeys_the_deployment_policy():
     with pytest.raises(PolicyError, match="cap"):
-        start_race(JobQueue(), "visitor-token-00000", policy=TrainingPolicy(max_epochs=2), train_set=TRAIN, test_set=TEST)
+        start_race(
+            JobQueue(), "visitor-token-00000", policy=TrainingPolicy(max_epochs=2), train_set=TRAIN, test_set=TEST
+        )

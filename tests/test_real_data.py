@@ -47,4 +47,3 @@ def test_evaluate_cli_json(shipped_evaluation):
     assert len(confusion) == 10 and sum(map(sum, confusion)) == 10_000
     assert sum(confusion[i][i] for i in range(10)) == round(metrics["digit_accuracy"] * 10_000)
     assert len(metrics["misclassified"]) == 10_000 - sum(confusion[i][i] for i in range(10))
-

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import mnistsum.speed as speed
-from mnistsum.speed import _throughput, exercise_steps, format_table, ours_steps, predict_latency, time_to_accuracy
 from mnistsum.config import TrainConfig
 from mnistsum.data import synthetic_split
+from mnistsum.speed import _throughput, exercise_steps, format_table, ours_steps, predict_latency, time_to_accuracy
 
 
 class FakeClock:
@@ -76,11 +76,13 @@ def test_predict_latency_median_and_p95(clock):
 
 
 def test_the_table_says_what_was_measured():
-    table = format_table({
-        "torch_threads": 2,
-        "train_samples_per_s": {"ours": 3000.0, "exercise": 500.0, "ratio": 6.0},
-        "time_to_99": {"seconds": None, "epochs": 1, "digit_accuracy": 0.985},
-        "predict_latency": {"drawing_280x280": {"median_ms": 1.5, "p95_ms": 2.25}},
-    })
+    table = format_table(
+        {
+            "torch_threads": 2,
+            "train_samples_per_s": {"ours": 3000.0, "exercise": 500.0, "ratio": 6.0},
+            "time_to_99": {"seconds": None, "epochs": 1, "digit_accuracy": 0.985},
+            "predict_latency": {"drawing_280x280": {"median_ms": 1.5, "p95_ms": 2.25}},
+        }
+    )
     assert "6.0x" in table and "not reached (best 98.50%)" in table
     assert "drawing_280x280" in table and "median 1.50 ms, p95 2.25 ms" in table

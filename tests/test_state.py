@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -53,7 +52,11 @@ def test_least_recently_used_models_are_dropped_with_a_notice_and_reload_from_th
     models.use(CAROL, result, "carol's run")
     dropped = models.for_visitor(BOB)
     assert dropped.predictor is shipped.predictor
-    assert "bob's run" in dropped.notice and "dropped from memory" in dropped.source and "Reload my model" in dropped.notice
+    assert (
+        "bob's run" in dropped.notice
+        and "dropped from memory" in dropped.source
+        and "Reload my model" in dropped.notice
+    )
     drawing = np.asarray(Image.open(example_path(7)).convert("L"))
     explained = inspect_for_visitor(models, drawing, 3, BOB)  # the Learn tab says so too
     assert "dropped from memory" in explained.caption and "reads **7**" in explained.caption

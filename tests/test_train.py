@@ -6,11 +6,11 @@ import pytest
 import torch
 
 import mnistsum.train as train_module
+from mnistsum.checkpoint import load_checkpoint
 from mnistsum.config import TrainConfig
 from mnistsum.data import synthetic_split
 from mnistsum.evaluate import evaluate
 from mnistsum.metrics import EvalMetrics, TrainTotals
-from mnistsum.checkpoint import load_checkpoint
 from mnistsum.train import BatchEnd, EpochEnd, TrainResult, exercise_log_line, report, run, train
 
 TINY = TrainConfig(epochs=2, batch_size=32, lr=3e-3, device="cpu")
@@ -85,8 +85,14 @@ def test_stop_mid_epoch():
 
 
 def test_log_line_has_the_exercise_format():
-    totals = TrainTotals(samples=60000, batches=469, digit_correct=53744, sum_correct=5750,
-                         digit_loss_batch_sum=470.444, sum_loss_batch_sum=874.68)
+    totals = TrainTotals(
+        samples=60000,
+        batches=469,
+        digit_correct=53744,
+        sum_correct=5750,
+        digit_loss_batch_sum=470.444,
+        sum_loss_batch_sum=874.68,
+    )
     assert exercise_log_line(1, totals) == (
         "epoch: 1 MNIST {Correct: 53744 Accuracy: 0.896 Loss: 470.44 } RANDOM {Correct: 5750 Accuracy: 0.096 "
         "Loss: 874.68 } Total {Correct: 59494 Accuracy: 0.496 loss: 1345.12 }"
@@ -123,7 +129,9 @@ def test_validation_split_is_held_out_and_the_test_set_is_read_once_at_the_end(m
     data = tiny_data()
     evaluated = []
     real_evaluate = train_module.evaluate
-    monkeypatch.setattr(train_module, "evaluate", lambda model, split: evaluated.append(len(split)) or real_evaluate(model, split))
+    monkeypatch.setattr(
+        train_module, "evaluate", lambda model, split: evaluated.append(len(split)) or real_evaluate(model, split)
+    )
     events = list(train(TINY.replace(epochs=3, val_size=32, limit=1000), **data))
     ends = [e for e in events if isinstance(e, EpochEnd)]
     assert [e.val is not None for e in ends] == [True, True, False]
@@ -139,7 +147,10 @@ def test_validation_split_is_held_out_and_the_test_set_is_read_once_at_the_end(m
 def test_the_cli_reports_each_epoch_and_saves_the_whole_config(tmp_path, capsys):
     result = report(train(TINY, **tiny_data()), str(tmp_path / "m.pt"), "quick")
     out, err = capsys.readouterr()
-    assert [line.split(" MNIST")[0] for line in out.splitlines() if line.startswith("epoch:")] == ["epoch: 1", "epoch: 2"]
+    assert [line.split(" MNIST")[0] for line in out.splitlines() if line.startswith("epoch:")] == [
+        "epoch: 1",
+        "epoch: 2",
+    ]
     assert f"saved {tmp_path / 'm.pt'}" in out
     assert "\r" not in out + err  # output that is not a terminal gets no progress bar
     _, meta = load_checkpoint(tmp_path / "m.pt")
@@ -157,8 +168,14 @@ def test_pen_digits_are_mixed_in(pen_dir, tmp_path, monkeypatch):
 
     monkeypatch.setenv("MNISTSUM_CACHE", str(tmp_path))
     # the drawings themselves are tested in test_pen.py; here only how many join the run
-    monkeypatch.setattr(pen, "pen_pool", lambda digits, copies, seed, cfg: (
-        np.zeros((len(digits) * copies, 28, 28), np.uint8), np.repeat(digits.labels, copies)))
+    monkeypatch.setattr(
+        pen,
+        "pen_pool",
+        lambda digits, copies, seed, cfg: (
+            np.zeros((len(digits) * copies, 28, 28), np.uint8),
+            np.repeat(digits.labels, copies),
+        ),
+    )
     cfg = TrainConfig(epochs=1, batch_size=1000, data_dir=str(pen_dir), pen_copies=1, eval_every_epoch=False)
     first = next(e for e in train(cfg, train_set=synthetic_split(500)) if isinstance(e, BatchEnd))
     pen_train = len(writer_split(load_pen_digits(pen_dir), "train"))

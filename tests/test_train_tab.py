@@ -8,14 +8,15 @@ import csv
 import io
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
+from conftest import free_port
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from conftest import free_port
 from demo.app import build_app, launch
 from demo.make_examples import example_path
 from demo.state import AppState
@@ -147,8 +148,26 @@ def test_a_bad_token_is_refused_clearly(app_url, token):
 
 
 def test_leaderboard_html_escapes_every_string():
-    row = Row(1, "<img src=x onerror=alert(1)>", True, "default", "concat", 3, 5000, 64, 3e-3, False, 0,
-              0.9, 0.8, 0.7, 0.95, 251405, 7.5, "2026-11-29 08:00:00")
+    row = Row(
+        1,
+        "<img src=x onerror=alert(1)>",
+        True,
+        "default",
+        "concat",
+        3,
+        5000,
+        64,
+        3e-3,
+        False,
+        0,
+        0.9,
+        0.8,
+        0.7,
+        0.95,
+        251405,
+        7.5,
+        "2026-11-29 08:00:00",
+    )
     page = leaderboard_html([row])
     assert "<img" not in page and "&lt;img src=x onerror=alert(1)&gt; ★ you" in page
     assert 'class="mine"' in page

@@ -3,8 +3,6 @@ checkpoint that learned from it."""
 
 import json
 
-import pytest
-
 from mnistsum.checkpoint import save_checkpoint
 from mnistsum.config import SHIPPED_WEIGHTS, TrainConfig
 from mnistsum.train import checkpoint_meta, run
@@ -36,7 +34,9 @@ def test_a_quick_validation_of_a_small_run(mnist_dir, pen_dir, tmp_path, capsys)
     weights = tmp_path / "small.pt"
     save_checkpoint(weights, result.model, checkpoint_meta(result))
     out = tmp_path / "val.json"
-    assert main(["--weights", str(weights), "--data-dir", str(pen_dir), "--limit", "60", "--json", "--out", str(out)]) == 0
+    assert (
+        main(["--weights", str(weights), "--data-dir", str(pen_dir), "--limit", "60", "--json", "--out", str(out)]) == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report == json.loads(out.read_text())
     assert report["mnist_val_images"] == 5000 and report["stress_images"] == 60

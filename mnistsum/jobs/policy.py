@@ -9,8 +9,8 @@ app at startup with a message rather than half-working mid-lesson.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from ..config import TrainConfig
 from .queue import default_workers
@@ -41,7 +41,7 @@ class TrainingPolicy:
     max_queue: int = DEFAULT_MAX_QUEUE  # most runs waiting
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "TrainingPolicy":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> TrainingPolicy:
         """Read the MNISTSUM_* variables; a malformed value raises ValueError at startup, not mid-demo."""
         env = os.environ if environ is None else environ
         switch = env.get(TRAINING_ENV, "on").strip().lower()

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -41,14 +42,14 @@ class TrainProgress:
     batch_losses: tuple[tuple[float, float], ...] = ()
     loss_window: tuple[float, int] = (0.0, 0)  # batch losses summed since the last point, and how many
 
-    def advance(self, event: TrainEvent) -> "TrainProgress":
+    def advance(self, event: TrainEvent) -> TrainProgress:
         if isinstance(event, BatchEnd):
             return self._add_batch(event)
         if isinstance(event, EpochEnd):
             return dataclasses.replace(self, history=(*self.history, event))
         return dataclasses.replace(self, result=event)
 
-    def _add_batch(self, event: BatchEnd) -> "TrainProgress":
+    def _add_batch(self, event: BatchEnd) -> TrainProgress:
         """Average batch losses into about `LOSS_POINTS_PER_EPOCH` points, so long runs stay small to send."""
         total, count = self.loss_window[0] + event.loss, self.loss_window[1] + 1
         if count < event.num_batches // LOSS_POINTS_PER_EPOCH and event.batch < event.num_batches:
@@ -205,8 +206,6 @@ def completed_result(status: JobStatus | None) -> TrainResult:
     if not progress.completed:
         raise ValueError("the last run was stopped before the end; its weights are mid-epoch and untested")
     return progress.result
-
-
 
 
 def start_training(
