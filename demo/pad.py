@@ -3,7 +3,7 @@
 Why not `gr.Sketchpad`: every read of its value uploads three PNGs, and Gradio reads it for
 every event that lists it, so one stroke cost ~50 requests and 1.5-2 s in the browser. This
 pad draws in the page (pointer events: mouse, pen and finger) and sends one small PNG data
-URL per finished stroke, Undo, Redo or Clear; `mnistsum.drawing.decode_drawing` reads it.
+URL per finished stroke, Undo, Redo or Clear; `mnistsum.payload.decode_drawing` reads it.
 The answer view renders a prediction in the page, for any n, from the 10x19 sum table the
 server sends with it, so a step of the n slider needs no server call. Their JavaScript and
 CSS live in `demo/static/`.
@@ -108,7 +108,7 @@ class AnswerView(gr.HTML):
     """One prediction, rendered in the page: headline, top 3 digits, whether the heads agree,
     both sum distributions, the 28x28 input and the sum for every n.
 
-    Its value is a dict: `mnistsum.drawing.answer` with the sum table, plus `model_input`
+    Its value is a dict: `mnistsum.payload.answer` with the sum table, plus `model_input`
     (a PNG data URL: inline, so no file is shared between responses), `sum_table_html`,
     `model` (where the weights came from) and `view_n` (the n to show, set by the slider)."""
 

@@ -1,7 +1,7 @@
 """The Predict tab: draw a digit, pick n, read the digit and digit + n, and see why.
 
 Wiring only. The pad (`demo.pad.DrawingPad`) sends one PNG data URL per finished stroke;
-`/predict` decodes it (`mnistsum.drawing`), runs `Predictor.predict` once and answers with
+`/predict` decodes it (`mnistsum.payload`), runs `Predictor.predict` once and answers with
 one JSON object that holds the sum head for every n. The answer view renders it in the page,
 and a step of the n slider re-renders it there, with no server call. The drawing the server
 received is kept per session (`gr.State`), so the stages panel and the Learn tab never read
@@ -22,8 +22,8 @@ from PIL import Image
 from mnistsum import render
 from mnistsum.config import default_data_dir
 from mnistsum.data import MnistSplit, has_mnist, load_split
-from mnistsum.drawing import DrawingPayloadError, answer, blank_answer, decode_drawing, png_data_url
 from mnistsum.model import NUM_DIGITS, NUM_SUMS
+from mnistsum.payload import DrawingPayloadError, answer, blank_answer, decode_drawing, png_data_url
 from mnistsum.predictor import BlankDrawingError, Predictor, check_n
 from mnistsum.preprocess import preprocess
 from mnistsum.render import CANVAS
@@ -84,7 +84,7 @@ def _n(n: Any) -> int:
 
 
 def page_answer(slot: ModelSlot, image: np.ndarray | None, n: int) -> dict[str, Any]:
-    """What the answer view shows: `mnistsum.drawing.answer` with the sum for every n, plus
+    """What the answer view shows: `mnistsum.payload.answer` with the sum for every n, plus
     the 28x28 input inline, the sum-table heatmap and where the model came from."""
     if image is None:
         return blank_answer(n)

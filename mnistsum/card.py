@@ -1,7 +1,7 @@
 """The model card's tables, generated from the measured files so they cannot drift.
 
     python -m mnistsum.evaluate --out weights/metrics.json              # MNIST test set
-    python -m mnistsum.drawn --out weights/drawn_metrics.json           # held-out pen writers
+    python -m mnistsum.pen_eval --out weights/drawn_metrics.json           # held-out pen writers
     python -m mnistsum.stress --count 1000 --out weights/stress.json    # redrawn MNIST digits
     python -m mnistsum.card --write                                     # -> weights/MODEL_CARD.md
 

@@ -5,7 +5,7 @@ random n per image, so the number does not depend on a draw. The backbone runs o
 image; only the small sum head runs ten times.
 
 CLI: `python -m mnistsum.evaluate --weights weights/mnistsum.pt --data-dir DIR --json`
-(`--drawn` evaluates on pen drawings of held-out writers instead: `mnistsum/drawn.py`).
+(`--drawn` evaluates on pen drawings of held-out writers instead: `mnistsum/pen_eval.py`).
 """
 
 from __future__ import annotations
@@ -91,13 +91,13 @@ def format_report(m: EvalMetrics) -> str:
 @exits_cleanly
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if "--drawn" in argv:  # pen drawings of held-out writers instead of MNIST (mnistsum/drawn.py)
-        from .drawn import main as drawn_main
+    if "--drawn" in argv:  # pen drawings of held-out writers instead of MNIST (mnistsum/pen_eval.py)
+        from .pen_eval import main as drawn_main
 
         return drawn_main([a for a in argv if a != "--drawn"])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--drawn", action="store_true", help="evaluate on pen drawings: see python -m mnistsum.drawn -h"
+        "--drawn", action="store_true", help="evaluate on pen drawings: see python -m mnistsum.pen_eval -h"
     )
     parser.add_argument("--weights", default=str(SHIPPED_WEIGHTS), help="checkpoint to evaluate")
     parser.add_argument("--data-dir", default=default_data_dir(), help="MNIST root (env MNISTSUM_DATA)")

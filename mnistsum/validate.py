@@ -23,9 +23,9 @@ import numpy as np
 from .cli import exits_cleanly, publish
 from .config import TrainConfig, default_data_dir
 from .data import hold_out, load_split
-from .drawn import evaluate_pens
 from .evaluate import evaluate
 from .pen import load_pen_digits, writer_split
+from .pen_eval import evaluate_pens
 from .predictor import Predictor
 from .stress import stress_accuracy
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from demo.browser import canvas_points, mouse_stroke
 from demo.make_examples import STROKES
+from tools.browser import canvas_points, mouse_stroke
 
 TIMEOUT_MS = 30_000  # generous: the machine running the tests may be busy
 

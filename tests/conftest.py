@@ -103,7 +103,7 @@ def shipped_evaluation(mnist_dir: Path, tmp_path_factory: pytest.TempPathFactory
 
 # Browser and served-app fixtures (tests/test_api.py, tests/test_browser_*.py).
 
-from demo.browser import CHROMIUM, CHROMIUM_FLAGS  # Debian's package; `playwright install` is not used  # noqa: E402
+from tools.browser import CHROMIUM, CHROMIUM_FLAGS  # Debian's package; `playwright install` is not used  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

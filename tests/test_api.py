@@ -17,7 +17,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from demo.make_examples import draw_digit, example_path
-from mnistsum.drawing import decode_drawing
+from mnistsum.payload import decode_drawing
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from browser_helpers import draw, expect, open_app, stroke
 
-from demo.browser import PHONE, TOP_BAR, canvas_points, touch_stroke
 from demo.make_examples import STROKES
+from tools.browser import PHONE, TOP_BAR, canvas_points, touch_stroke
 
 START_N = 3
 
@@ -205,9 +205,9 @@ def test_a_finger_draws_on_a_phone_and_the_answer_stays_in_view(browser: Any, ap
 
 
 def test_the_browser_benchmark_measures_every_interaction(browser: Any, app_url: str) -> None:
-    """`python -m demo.bench --browser` in miniature: every kind is timed, and the page sends
+    """`python -m tools.bench --browser` in miniature: every kind is timed, and the page sends
     one /predict per stroke (a join and its event stream) and nothing for a slider step. Speed is not asserted."""
-    from demo.browser_bench import run
+    from tools.browser_bench import run
 
     results = run(app_url, rounds=1, first_strokes=1, slider_steps=3, browser=browser)
     kinds = [

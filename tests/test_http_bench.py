@@ -1,4 +1,4 @@
-"""`python -m demo.http_bench` runs against a live app and reports what it measured (never asserts speed)."""
+"""`python -m tools.http_bench` runs against a live app and reports what it measured (never asserts speed)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 import pytest
 from gradio_client import Client
 
-from demo.http_bench import RestClient, call, is_loopback, main, shared_tls_context
+from tools.http_bench import RestClient, call, is_loopback, main, shared_tls_context
 
 pytestmark = pytest.mark.slow
 

@@ -139,7 +139,7 @@ def nine() -> list[np.ndarray]:
 
 
 def test_styles_add_what_their_names_say():
-    from mnistsum.drawn import tail_curls
+    from mnistsum.pen_eval import tail_curls
 
     rng = np.random.default_rng(0)
     for _ in range(20):

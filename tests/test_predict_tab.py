@@ -27,8 +27,8 @@ from demo.predict_tab import (
 )
 from demo.state import ModelSlot, VisitorModels
 from mnistsum.data import MnistSplit
-from mnistsum.drawing import decode_drawing, png_data_url
 from mnistsum.model import NUM_DIGITS, NUM_SUMS
+from mnistsum.payload import decode_drawing, png_data_url
 from mnistsum.predictor import Predictor
 
 

@@ -5,7 +5,7 @@ Every digit is drawn on a 280x280 white pad at each pen width (10, 22 and 34 px 
 and reported overall, per digit, per writer and per contributor, with the worst writers, a
 confusion matrix, and the sum head on the same drawings for all ten values of n.
 
-CLI: `python -m mnistsum.drawn [--weights PATH] [--writers test] [--json] [--out FILE]`
+CLI: `python -m mnistsum.pen_eval [--weights PATH] [--writers test] [--json] [--out FILE]`
 (also `python -m mnistsum.evaluate --drawn ...`).
 """
 

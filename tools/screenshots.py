@@ -1,6 +1,6 @@
 """The README's screenshots, regenerated from the running app in headless Chromium:
 
-    python -m demo.screenshots      # -> docs/screenshot.png (1280 wide), docs/screenshot-phone.png (390x844)
+    python -m tools.screenshots      # -> docs/screenshot.png (1280 wide), docs/screenshot-phone.png (390x844)
 
 A 7 is drawn stroke by stroke with the mouse (a finger on the phone), n is set to 3 (the
 phone: a 4 and n = 3), and each shot is taken once the answer is on the page.
@@ -12,10 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from demo.make_examples import STROKES
+
 from .browser import PHONE, canvas_points, launch_chromium, mouse_stroke, touch_stroke
 from .browser_bench import open_page, set_n
 from .http_bench import served_app
-from .make_examples import STROKES
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

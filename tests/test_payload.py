@@ -1,4 +1,4 @@
-"""What the pad sends and what programs get back: `mnistsum.drawing`."""
+"""What the pad sends and what programs get back: `mnistsum.payload`."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from demo.make_examples import draw_digit
-from mnistsum import drawing
-from mnistsum.drawing import DrawingPayloadError, answer, blank_answer, decode_drawing, png_data_url
+from mnistsum import payload as payload_module
+from mnistsum.payload import DrawingPayloadError, answer, blank_answer, decode_drawing, png_data_url
 from mnistsum.predictor import Predictor
 
 
@@ -74,7 +74,7 @@ def test_malformed_payloads_are_clear_errors(payload: object, message: str) -> N
 
 
 def test_an_oversized_payload_is_refused_before_decoding() -> None:
-    payload = "data:image/png;base64," + "A" * drawing.MAX_PAYLOAD_CHARS
+    payload = "data:image/png;base64," + "A" * payload_module.MAX_PAYLOAD_CHARS
     with pytest.raises(DrawingPayloadError, match="too large: 2,000,022 characters, at most 2,000,000"):
         decode_drawing(payload)
     assert issubclass(DrawingPayloadError, ValueError)  # callers catching ValueError catch it too

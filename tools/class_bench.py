@@ -1,9 +1,9 @@
 """Benchmark of class mode: what a teacher with thirty students needs to know.
 
-    python -m demo.class_bench                      # all three parts
-    python -m demo.class_bench --part preset        # the class preset on one core, in-process
-    python -m demo.class_bench --part class --workers 1 2 --students 30
-    python -m demo.class_bench --part predict       # /predict with one training worker busy
+    python -m tools.class_bench                      # all three parts
+    python -m tools.class_bench --part preset        # the class preset on one core, in-process
+    python -m tools.class_bench --part class --workers 1 2 --students 30
+    python -m tools.class_bench --part predict       # /predict with one training worker busy
 
 - preset: one run of the class preset (the Train tab's defaults) with torch on one thread,
   MNIST already in memory as it is in the app after the first run: wall time and the CPU
@@ -13,7 +13,7 @@
   `/train_start` at once and poll `/train_status` until it ends. Prints the time from the
   first submission to the last run's end, and checks that every run finished and that every
   one is a row on the leaderboard (`/leaderboard_csv`): none lost.
-- predict: `clients` concurrent clients call `/predict` with a drawing (demo.http_bench's
+- predict: `clients` concurrent clients call `/predict` with a drawing (tools.http_bench's
   clients), first with nothing training, then while one visitor trains a long run (one worker
   busy): errors, median, p95 for each.
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from mnistsum.config import REPO_ROOT
-from mnistsum.drawn import BLANK, evaluate_pens, format_report, main, styles
 from mnistsum.pen import EVAL_PEN_WIDTHS, writer_split
+from mnistsum.pen_eval import BLANK, evaluate_pens, format_report, main, styles
 
 PUBLISHED = REPO_ROOT / "weights" / "drawn_metrics.json"
 

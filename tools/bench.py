@@ -1,7 +1,7 @@
 """The served app's benchmarks, one entry point:
 
-    python -m demo.bench --browser             # the Predict tab in headless Chromium (demo/browser_bench.py)
-    python -m demo.bench [--url URL] ...       # /predict over HTTP (demo/http_bench.py, its options)
+    python -m tools.bench --browser             # the Predict tab in headless Chromium (tools/browser_bench.py)
+    python -m tools.bench [--url URL] ...       # /predict over HTTP (tools/http_bench.py, its options)
 
 Both start `app.py` on a free loopback port unless `--url` names a running app (loopback only).
 """

@@ -1,4 +1,4 @@
-"""Browser benchmark of the Predict tab: `python -m demo.bench --browser`.
+"""Browser benchmark of the Predict tab: `python -m tools.bench --browser`.
 
 Starts `app.py` on a free loopback port and drives the system Chromium (headless) with
 Playwright the way a person does: mouse strokes on the pad, Undo and Redo, arrow keys on
@@ -20,8 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from demo.make_examples import STROKES
+
 from .browser import PHONE, TOP_BAR, canvas_points, launch_chromium, mouse_stroke, touch_stroke
-from .make_examples import STROKES
 
 START_N = 3
 SETTLE_S = 0.3  # requests sent this long after the answer still count for the interaction

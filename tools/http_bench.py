@@ -1,7 +1,7 @@
 """HTTP benchmark of `/predict`, the way API users and the browser reach it.
 
-    python -m demo.http_bench                       # starts `app.py` on a free loopback port
-    python -m demo.http_bench --url http://127.0.0.1:7860/
+    python -m tools.http_bench                       # starts `app.py` on a free loopback port
+    python -m tools.http_bench --url http://127.0.0.1:7860/
 
 Prints the latency of sequential calls, with the CPU each side spends per call:
 through `gradio_client` as it comes, for an empty pad (the floor: HTTP, queue and
@@ -41,7 +41,7 @@ import certifi
 import httpx
 from gradio_client import Client
 
-from .make_examples import example_path
+from demo.make_examples import example_path
 
 REPO = Path(__file__).resolve().parent.parent
 DIGIT = 7
