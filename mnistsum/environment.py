@@ -78,28 +78,31 @@ def _declare(name: str, parse: Callable[[str], Any], default: Any, help: str, de
 
 
 # fmt: off
-DATA = _declare("MNISTSUM_DATA", Path, Path("data"), "folder holding MNIST/raw/ (and unipen/, pendigits/ for the pen sets)")
-CACHE = _declare("MNISTSUM_CACHE", Path, Path.home() / ".cache" / "mnistsum",
-                 "where rendered pen sets are cached", "~/.cache/mnistsum")
-STATE_DIR = _declare("MNISTSUM_STATE_DIR", Path, Path("runs"),
-                     "the app's state: leaderboard database, visitors' chosen models, the browser secret")
-CHECKPOINT_DIR = _declare("MNISTSUM_CHECKPOINT_DIR", Path, Path("checkpoints"),
-                          "where the Train tab's Save writes checkpoints")
-TEACHER_TOKEN = _declare("MNISTSUM_TEACHER_TOKEN", plain, "",
-                         "the token that clears the class leaderboard; unset, nobody can", "unset")
-TRAINING = _declare("MNISTSUM_TRAINING", switch, True, "`off` hides training (the Train tab says why)", "on")
-MAX_EPOCHS = _declare("MNISTSUM_MAX_EPOCHS", positive_int, None, "most epochs per run", "no cap")
+TRAINING = _declare("MNISTSUM_TRAINING", switch, True,
+                    "`off` removes the form; the tab explains why, and `/train_start` is refused", "on")
+MAX_EPOCHS = _declare("MNISTSUM_MAX_EPOCHS", positive_int, None,
+                      "most epochs per run (the slider stops there; larger API requests are refused)", "no cap")
 MAX_LIMIT = _declare("MNISTSUM_MAX_LIMIT", positive_int, None, "most training images per run", "no cap")
-MAX_BATCH_SIZE = _declare("MNISTSUM_MAX_BATCH_SIZE", positive_int, None, "largest batch size", "no cap")
-TRAIN_WORKERS = _declare("MNISTSUM_TRAIN_WORKERS", positive_int, None, "runs trained at once; the rest wait",
-                         "one per two cores")
-MAX_QUEUE = _declare("MNISTSUM_MAX_QUEUE", positive_int, 60, "most runs waiting in the queue")
+MAX_BATCH_SIZE = _declare("MNISTSUM_MAX_BATCH_SIZE", positive_int, None,
+                          "largest batch size, which bounds memory per step", "no cap")
+TRAIN_WORKERS = _declare("MNISTSUM_TRAIN_WORKERS", positive_int, None,
+                         "runs trained at once; the others wait in the queue", "cores ÷ 2, at least 1")
+MAX_QUEUE = _declare("MNISTSUM_MAX_QUEUE", positive_int, 60, "most runs waiting; the next Start is refused with the reason")
 MAX_MODELS = _declare("MNISTSUM_MAX_MODELS", positive_int, 16,
-                      "visitors' trained models held in memory (least recently used dropped first)")
+                      "trained models held in memory for visitors' **Use these weights** (least recently used dropped)")
+STATE_DIR = _declare("MNISTSUM_STATE_DIR", Path, Path("runs"),
+                     "the leaderboard database, visitors' chosen models and the browser secret")
+TEACHER_TOKEN = _declare("MNISTSUM_TEACHER_TOKEN", plain, "",
+                         "the token that clears the leaderboard; unset, nobody can", "unset")
+CHECKPOINT_DIR = _declare("MNISTSUM_CHECKPOINT_DIR", Path, Path("checkpoints"), "where **Save** writes checkpoints")
+DATA = _declare("MNISTSUM_DATA", Path, Path("data"),
+                "where MNIST is looked for (torchvision's `MNIST/raw/` layout below it), and the pen sets")
+CACHE = _declare("MNISTSUM_CACHE", Path, Path.home() / ".cache" / "mnistsum",
+                 "where rendered pen sets are kept between runs", "`~/.cache/mnistsum`")
 REQUIRE_DATA = _declare("MNISTSUM_REQUIRE_DATA", switch, False,
-                        "tests: fail (not skip) when MNIST or the pen data is missing", "off")
+                        "tests: fail (not skip) when MNIST or the pen data is missing (CI sets it)", "off")
 REQUIRE_BROWSER = _declare("MNISTSUM_REQUIRE_BROWSER", switch, False,
-                           "tests: fail (not skip) when Chromium is missing", "off")
+                           "tests: fail (not skip) when Chromium is missing (CI sets it)", "off")
 # fmt: on
 
 
