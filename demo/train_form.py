@@ -18,6 +18,8 @@ import gradio as gr
 from mnistsum.config import TrainConfig, apply_values
 from mnistsum.jobs import JobStatus, TrainingPolicy, leaderboard_recorder, start_training
 from mnistsum.model import FUSIONS, NETWORKS
+from mnistsum.precision import PRECISIONS, precision_name, resolve_precision
+from mnistsum.train import pick_device
 
 from .state import AppState
 
@@ -69,6 +71,16 @@ def _limit(value: int, caps: Caps) -> gr.Slider:
     )
 
 
+def _precision(value: str, caps: Caps) -> gr.Radio:
+    here = precision_name(resolve_precision("auto", pick_device()))
+    return gr.Radio(
+        list(PRECISIONS),
+        value=value,
+        label="Number format",
+        info=f"auto: bf16 where the server computes it natively (faster), else fp32; on this server auto is {here}",
+    )
+
+
 FIELDS = (
     Field(
         "nickname",
@@ -117,6 +129,7 @@ FIELDS = (
         lambda value, caps: gr.Checkbox(value, label="Augment (shifts, rotations, stroke width)"),
     ),
     Field("limit", int, lambda base: base.limit or TRAIN_IMAGES, _limit),
+    Field("precision", str, lambda base: base.precision, _precision),
     Field(
         "download",
         bool,
@@ -125,7 +138,11 @@ FIELDS = (
     ),
 )
 NAMES = tuple(field.name for field in FIELDS)
-ROWS = (("nickname", "arch", "fusion"), ("epochs", "batch_size", "lr", "seed"), ("limit", ("augment", "download")))
+ROWS = (
+    ("nickname", "arch", "fusion"),
+    ("epochs", "batch_size", "lr", "seed"),
+    ("limit", "precision", ("augment", "download")),
+)
 
 
 def build_form(base: TrainConfig, policy: TrainingPolicy) -> list[gr.components.Component]:

@@ -20,7 +20,8 @@ from ..config import TrainConfig
 from ..data import MnistSplit, cached_split
 from ..leaderboard import Leaderboard
 from ..metrics import EvalMetrics
-from ..train import BatchEnd, EpochEnd, TrainEvent, TrainResult, train
+from ..precision import resolve_precision
+from ..train import BatchEnd, EpochEnd, TrainEvent, TrainResult, pick_device, train
 from .policy import TrainingPolicy
 from .queue import EventFactory, JobQueue, JobStatus
 
@@ -217,8 +218,10 @@ def start_training(
     train_set: MnistSplit | None = None,
     test_set: MnistSplit | None = None,
 ) -> JobStatus:
-    """Check `cfg` against the policy and queue it for `owner`; `PolicyError` or `JobRefused` if refused."""
+    """Check `cfg` against the policy and queue it for `owner`; `PolicyError` or `JobRefused` if refused,
+    `PrecisionError` for bf16 forced on a server without it (now, not after a wait in the queue)."""
     (policy or TrainingPolicy()).check(cfg)
+    resolve_precision(cfg.precision, pick_device(cfg.device))
     return queue.submit(owner, TRAINING_JOB, training_job(cfg, train_set, test_set), on_done)
 
 
