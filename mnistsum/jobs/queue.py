@@ -26,6 +26,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import heapq
+import json
 import logging
 import os
 import threading
@@ -472,6 +473,8 @@ class JobQueue:
             else:
                 if isinstance(extra, dict):
                     result = {**(result or {}), **extra}
+        if result is not None:  # as the store gives it back after a restart (lists, not tuples)
+            result = json.loads(json.dumps(result, default=str))
         final = dataclasses.replace(final, result=result)
         with self._cond:
             self._record(final.job_id, state=final.state, ended=final.ended, error=final.error, result=result)
