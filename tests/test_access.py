@@ -156,7 +156,7 @@ def test_one_address_holds_a_bounded_number_of_runs(queue):
     with pytest.raises(AddressBusyError, match="3 runs queued or running"):
         start_training(queue, token(500), CLASS, TrainingPolicy(), address="203.0.113.7")
     assert held(queue, 1, TrainingPolicy(), "198.51.100.1", first=1000) == 1  # another address is not affected
-    queue.stop(token(0))  # one ends: the address may queue one more
+    queue.stop(token(1))  # one ends (cancelled while queued): the address may queue one more
     start_training(queue, token(600), CLASS, TrainingPolicy(), address="203.0.113.7")
 
 
