@@ -49,3 +49,18 @@ def test_headline_table_shows_the_measured_numbers():
     assert f"**{pens}%**" in table
     assert f"**{speed['train_samples_per_s']['ratio']:.1f}x**" in table
     assert len(table.splitlines()) <= 10  # one small table: the rest is in the model card
+
+
+def test_speed_out_writes_what_the_headline_table_reads(tmp_path, monkeypatch):
+    import shutil
+
+    import mnistsum.speed as speed
+
+    measured = json.loads((WEIGHTS_DIR / "speed.json").read_text())
+    measured["train_samples_per_s"]["ratio"] = 7.3
+    monkeypatch.setattr(speed, "run_benchmark", lambda *args: measured)
+    for name in ("metrics.json", "drawn_metrics.json"):
+        shutil.copy(WEIGHTS_DIR / name, tmp_path / name)
+    assert speed.main(["--json", "--out", str(tmp_path / "speed.json")]) == 0
+    assert json.loads((tmp_path / "speed.json").read_text()) == measured
+    assert "**7.3x**" in readme_block(tmp_path)

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from tools.space import BINARY_LIMIT, REPO_ROOT, is_lfs, refusals, space_files
+from tools.space import BINARY_LIMIT, REPO_ROOT, is_lfs, refusals, space_files, upload
 
 
 def test_the_upload_is_the_app_and_what_it_reads():
@@ -59,3 +59,31 @@ def test_the_uploaded_files_alone_build_the_app(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split()[-2:] == ["Blocks", "True"]
+
+
+def test_upload_sends_exactly_the_list_and_refuses_what_the_hub_would(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    calls = []
+
+    class FakeApi:
+        def create_repo(self, repo_id, **kwargs):
+            calls.append(("create_repo", repo_id, kwargs))
+
+        def upload_folder(self, **kwargs):
+            calls.append(("upload_folder", kwargs))
+            return type("Commit", (), {"commit_url": "https://huggingface.co/spaces/ada/mnistsum/commit/1"})()
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    assert upload("ada/mnistsum").endswith("/commit/1")
+    (_, repo_id, create), (_, sent) = calls
+    assert repo_id == "ada/mnistsum" and create["repo_type"] == "space" and create["space_sdk"] == "gradio"
+    assert sent["repo_id"] == "ada/mnistsum" and sent["repo_type"] == "space"
+    assert sent["allow_patterns"] == space_files() and sent["delete_patterns"] == ["*"]
+
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "big.bin").write_bytes(b"\0" * (BINARY_LIMIT + 1))
+    calls.clear()
+    with pytest.raises(ValueError, match="big.bin"):
+        upload("ada/mnistsum", tmp_path)
+    assert calls == []  # nothing created, nothing sent

@@ -20,28 +20,16 @@ from __future__ import annotations
 
 import hmac
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import environment
 from ..config import TrainConfig
+from ..environment import CLASS_CODE, RUNS_PER_ADDRESS, RUNS_PER_ADDRESS_WITH_CODE, TRAINING
 from ..leaderboard import NICKNAME_MAX
 from .queue import default_workers
 
-TRAINING_ENV = "MNISTSUM_TRAINING"
-MAX_EPOCHS_ENV = "MNISTSUM_MAX_EPOCHS"
-MAX_LIMIT_ENV = "MNISTSUM_MAX_LIMIT"
-MAX_BATCH_SIZE_ENV = "MNISTSUM_MAX_BATCH_SIZE"
-WORKERS_ENV = "MNISTSUM_TRAIN_WORKERS"
-MAX_QUEUE_ENV = "MNISTSUM_MAX_QUEUE"
-CLASS_CODE_ENV = "MNISTSUM_CLASS_CODE"
-RUNS_PER_ADDRESS_ENV = "MNISTSUM_RUNS_PER_ADDRESS"
-RUNS_PER_ADDRESS_WITH_CODE_ENV = "MNISTSUM_RUNS_PER_ADDRESS_WITH_CODE"
-PROXY_HOPS_ENV = "MNISTSUM_PROXY_HOPS"
-DEFAULT_MAX_QUEUE = 60  # two classes of thirty
-DEFAULT_RUNS_PER_ADDRESS = 3  # a visitor's laptop, phone and a second browser
-DEFAULT_RUNS_PER_ADDRESS_WITH_CODE = 40  # a class of thirty behind one school address, with room to spare
 TRAIN_LOCALLY = "`pip install -r requirements.txt`, then `python -m mnistsum.train --preset class` (or `python app.py`)"
 _ON, _OFF = {"1", "on", "true", "yes"}, {"0", "off", "false", "no"}
 
@@ -80,10 +68,10 @@ class TrainingPolicy:
     max_limit: int = PAGE_LIMITS.max_images  # most training images per run
     max_batch_size: int = PAGE_LIMITS.batch_sizes[-1]
     workers: int = field(default_factory=default_workers)  # runs at once; the rest wait in the queue
-    max_queue: int = DEFAULT_MAX_QUEUE  # most runs waiting
+    max_queue: int = environment.MAX_QUEUE.default  # most runs waiting
     class_code: str | None = field(default=None, repr=False)  # never printed in a log
-    runs_per_address: int = DEFAULT_RUNS_PER_ADDRESS  # queued or running, from one client address
-    runs_per_address_with_code: int = DEFAULT_RUNS_PER_ADDRESS_WITH_CODE
+    runs_per_address: int = RUNS_PER_ADDRESS.default  # queued or running, from one client address
+    runs_per_address_with_code: int = RUNS_PER_ADDRESS_WITH_CODE.default
     proxy_hops: int = 0  # trusted reverse proxies in front: X-Forwarded-For is read only when > 0
 
     def __post_init__(self) -> None:
@@ -97,40 +85,38 @@ class TrainingPolicy:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TrainingPolicy:
-        """Read the MNISTSUM_* variables; a malformed value raises ValueError at startup, not mid-demo."""
-        env = os.environ if environ is None else environ
-        switch = env.get(TRAINING_ENV, "on").strip().lower()
-        if switch not in _ON | _OFF:
-            raise ValueError(f"{TRAINING_ENV} must be 'on' or 'off', got {env[TRAINING_ENV]!r}")
-        code = env.get(CLASS_CODE_ENV, "").strip()
-        if code and len(code) < 4:
-            raise ValueError(f"{CLASS_CODE_ENV} must be at least 4 characters (a shorter one is guessed at once)")
+        """Read the MNISTSUM_* variables (`mnistsum.environment`); a malformed value, or a cap above the
+        page's own limit, raises ValueError at startup, not mid-demo."""
         return cls(
-            enabled=switch in _ON,
-            max_epochs=_cap(env, MAX_EPOCHS_ENV, PAGE_LIMITS.max_epochs),
-            max_limit=_cap(env, MAX_LIMIT_ENV, PAGE_LIMITS.max_images),
-            max_batch_size=_cap(env, MAX_BATCH_SIZE_ENV, PAGE_LIMITS.batch_sizes[-1]),
-            workers=_positive_int(env, WORKERS_ENV) or default_workers(),
-            max_queue=_positive_int(env, MAX_QUEUE_ENV) or DEFAULT_MAX_QUEUE,
-            class_code=code or None,
-            runs_per_address=_positive_int(env, RUNS_PER_ADDRESS_ENV) or DEFAULT_RUNS_PER_ADDRESS,
-            runs_per_address_with_code=(
-                _positive_int(env, RUNS_PER_ADDRESS_WITH_CODE_ENV) or DEFAULT_RUNS_PER_ADDRESS_WITH_CODE
-            ),
-            proxy_hops=_whole(env, PROXY_HOPS_ENV),
+            enabled=TRAINING.get(environ),
+            max_epochs=_cap(environment.MAX_EPOCHS, PAGE_LIMITS.max_epochs, environ),
+            max_limit=_cap(environment.MAX_LIMIT, PAGE_LIMITS.max_images, environ),
+            max_batch_size=_cap(environment.MAX_BATCH_SIZE, PAGE_LIMITS.batch_sizes[-1], environ),
+            workers=environment.TRAIN_WORKERS.get(environ) or default_workers(),
+            max_queue=environment.MAX_QUEUE.get(environ),
+            class_code=CLASS_CODE.get(environ) or None,
+            runs_per_address=RUNS_PER_ADDRESS.get(environ),
+            runs_per_address_with_code=RUNS_PER_ADDRESS_WITH_CODE.get(environ),
+            proxy_hops=environment.PROXY_HOPS.get(environ) or 0,
         )
 
     def check(self, cfg: TrainConfig) -> None:
         """Raise `PolicyError` if `cfg` asks for more than this deployment (or the page) allows."""
         if not self.enabled:
             raise PolicyError(
-                f"training is switched off on this deployment ({TRAINING_ENV}=off), to keep it responsive "
+                f"training is switched off on this deployment ({TRAINING.name}=off), to keep it responsive "
                 f"for everyone; train on your own machine: {TRAIN_LOCALLY}"
             )
         caps = (
-            ("epochs", cfg.epochs, self.max_epochs, PAGE_LIMITS.max_epochs, MAX_EPOCHS_ENV),
-            ("training subset size", cfg.limit, self.max_limit, PAGE_LIMITS.max_images, MAX_LIMIT_ENV),
-            ("batch size", cfg.batch_size, self.max_batch_size, PAGE_LIMITS.batch_sizes[-1], MAX_BATCH_SIZE_ENV),
+            ("epochs", cfg.epochs, self.max_epochs, PAGE_LIMITS.max_epochs, environment.MAX_EPOCHS.name),
+            ("training subset size", cfg.limit, self.max_limit, PAGE_LIMITS.max_images, environment.MAX_LIMIT.name),
+            (
+                "batch size",
+                cfg.batch_size,
+                self.max_batch_size,
+                PAGE_LIMITS.batch_sizes[-1],
+                environment.MAX_BATCH_SIZE.name,
+            ),
         )
         for what, value, cap, page, env in caps:
             if value is None and cap >= PAGE_LIMITS.max_images:
@@ -183,7 +169,7 @@ class TrainingPolicy:
     def describe(self) -> str:
         """One line for the UI on what this deployment tightens; empty when it keeps the page's limits."""
         if not self.enabled:
-            return f"Training is switched off on this deployment ({TRAINING_ENV}=off)."
+            return f"Training is switched off on this deployment ({TRAINING.name}=off)."
         caps = [
             f"{label} {cap:,}"
             for label, cap, page in (
@@ -202,27 +188,13 @@ def _whose(cap: int, page: int, env: str) -> str:
     return f"the limit of {cap:,} that the Train tab and the API share"
 
 
-def _positive_int(env: Mapping[str, str], name: str) -> int | None:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{name} must be a positive whole number, got {raw!r}")
-    return int(raw)
-
-
-def _whole(env: Mapping[str, str], name: str) -> int:
-    raw = env.get(name, "").strip() or "0"
-    if not raw.isdigit():
-        raise ValueError(f"{name} must be a whole number (0: no trusted proxy), got {raw!r}")
-    return int(raw)
-
-
-def _cap(env: Mapping[str, str], name: str, page: int) -> int:
+def _cap(variable: environment.Variable, page: int, environ: Mapping[str, str] | None) -> int:
     """A deployment cap: at most the page's own limit (caps only tighten)."""
-    value = _positive_int(env, name)
+    value = variable.get(environ)
     if value is None:
         return page
     if value > page:
-        raise ValueError(f"{name}={value} is above the page's own limit of {page:,}: a cap can only tighten it")
+        raise ValueError(
+            f"{variable.name}={value} is above the page's own limit of {page:,}: a cap can only tighten it"
+        )
     return value
