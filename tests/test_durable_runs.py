@@ -249,3 +249,17 @@ def test_a_sigkill_mid_run_loses_nothing(tmp_path, mnist_dir):
         rows = list(csv.DictReader(io.StringIO(client.predict(api_name="/leaderboard_csv"))))
         assert sorted(r["nickname"] for r in rows) == ["kid 1", "kid 2"]
     assert sqlite3.connect(state / FILE_NAME).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_the_page_tells_a_visitor_their_run_was_interrupted_and_start_is_ready(db):
+    from demo.job_panel import not_started_headline
+    from demo.train_view import headline
+    from mnistsum.jobs import JobStatus
+
+    interrupted = JobStatus(12, ALICE, TRAINING_JOB, "interrupted", error=RESTARTED)
+    assert "Run #12 was stopped by a server restart" in headline(interrupted, "shipped weights")
+    assert "press **Start** to run it again" in headline(interrupted, "shipped weights") and not interrupted.active
+    result = {"digit_accuracy": 0.981, "sum_accuracy": 0.975, "leaderboard_id": 3}
+    before = JobStatus(11, ALICE, TRAINING_JOB, "finished", result=result)
+    shown = not_started_headline(before, "Run")
+    assert "finished** before the server restarted" in shown and "98.10%" in shown and "97.50%" in shown
