@@ -26,7 +26,6 @@ from typing import Any
 
 from .. import environment
 from ..config import TrainConfig
-from ..environment import CLASS_CODE, RUNS_PER_ADDRESS, RUNS_PER_ADDRESS_WITH_CODE, TRAINING
 from ..leaderboard import NICKNAME_MAX
 from .queue import default_workers
 
@@ -70,8 +69,8 @@ class TrainingPolicy:
     workers: int = field(default_factory=default_workers)  # runs at once; the rest wait in the queue
     max_queue: int = environment.MAX_QUEUE.default  # most runs waiting
     class_code: str | None = field(default=None, repr=False)  # never printed in a log
-    runs_per_address: int = RUNS_PER_ADDRESS.default  # queued or running, from one client address
-    runs_per_address_with_code: int = RUNS_PER_ADDRESS_WITH_CODE.default
+    runs_per_address: int = environment.RUNS_PER_ADDRESS.default  # queued or running, from one client address
+    runs_per_address_with_code: int = environment.RUNS_PER_ADDRESS_WITH_CODE.default
     proxy_hops: int = 0  # trusted reverse proxies in front: X-Forwarded-For is read only when > 0
 
     def __post_init__(self) -> None:
@@ -88,15 +87,15 @@ class TrainingPolicy:
         """Read the MNISTSUM_* variables (`mnistsum.environment`); a malformed value, or a cap above the
         page's own limit, raises ValueError at startup, not mid-demo."""
         return cls(
-            enabled=TRAINING.get(environ),
+            enabled=environment.TRAINING.get(environ),
             max_epochs=_cap(environment.MAX_EPOCHS, PAGE_LIMITS.max_epochs, environ),
             max_limit=_cap(environment.MAX_LIMIT, PAGE_LIMITS.max_images, environ),
             max_batch_size=_cap(environment.MAX_BATCH_SIZE, PAGE_LIMITS.batch_sizes[-1], environ),
             workers=environment.TRAIN_WORKERS.get(environ) or default_workers(),
             max_queue=environment.MAX_QUEUE.get(environ),
-            class_code=CLASS_CODE.get(environ) or None,
-            runs_per_address=RUNS_PER_ADDRESS.get(environ),
-            runs_per_address_with_code=RUNS_PER_ADDRESS_WITH_CODE.get(environ),
+            class_code=environment.CLASS_CODE.get(environ) or None,
+            runs_per_address=environment.RUNS_PER_ADDRESS.get(environ),
+            runs_per_address_with_code=environment.RUNS_PER_ADDRESS_WITH_CODE.get(environ),
             proxy_hops=environment.PROXY_HOPS.get(environ) or 0,
         )
 
@@ -104,7 +103,7 @@ class TrainingPolicy:
         """Raise `PolicyError` if `cfg` asks for more than this deployment (or the page) allows."""
         if not self.enabled:
             raise PolicyError(
-                f"training is switched off on this deployment ({TRAINING.name}=off), to keep it responsive "
+                f"training is switched off on this deployment ({environment.TRAINING.name}=off), to keep it responsive "
                 f"for everyone; train on your own machine: {TRAIN_LOCALLY}"
             )
         caps = (
@@ -169,7 +168,7 @@ class TrainingPolicy:
     def describe(self) -> str:
         """One line for the UI on what this deployment tightens; empty when it keeps the page's limits."""
         if not self.enabled:
-            return f"Training is switched off on this deployment ({TRAINING.name}=off)."
+            return f"Training is switched off on this deployment ({environment.TRAINING.name}=off)."
         caps = [
             f"{label} {cap:,}"
             for label, cap, page in (
