@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 from gradio_client import Client
 
 from .http_bench import concurrent, percentile, served_app, shared_tls_context
@@ -52,8 +53,17 @@ def load() -> str:
     return f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
 
 
-def client(url: str) -> Client:
-    return Client(url, verbose=False, ssl_verify=shared_tls_context())
+def client(url: str, tries: int = 10) -> Client:
+    """A client of the app; a server that has just started (and resumed its queue) may be slow to
+    send its config on a busy machine, so a timeout is tried again, `tries` times at most."""
+    for attempt in range(tries):
+        try:
+            return Client(url, verbose=False, ssl_verify=shared_tls_context())
+        except httpx.TimeoutException:
+            if attempt == tries - 1:
+                raise
+            time.sleep(2)
+    raise AssertionError("unreachable")
 
 
 def statuses(api: Client, tokens: list[str]) -> list[dict[str, Any]]:
