@@ -8,6 +8,8 @@ from typing import Any
 
 import gradio as gr
 
+from mnistsum import environment
+
 from .learn_tab import build_learn_tab
 from .pad import css as pad_css
 from .predict_tab import build_predict_tab
@@ -32,17 +34,17 @@ LAUNCH_DEFAULTS: dict[str, Any] = {
     "css": CSS,
     "max_file_size": "10mb",  # a drawing is a few KB; this stops oversized uploads at the door
     "show_error": True,  # API callers sending a non-image or a non-number learn why, not just "Error"
-    # Gradio's run history keeps every event's inputs (each drawing, ~40 KB) in the visitor's
-    # localStorage and rewrites it whole on every event: each stroke got slower than the last
-    # (measured 45 ms -> 90 ms after ten) and the 5 MB quota fills after ~120 strokes.
+    # Gradio's run history keeps every event's inputs (each drawing) in the visitor's localStorage
+    # and rewrites it whole on every event: each stroke gets slower than the last, and the quota
+    # fills (docs/benchmarks.md, "HTTP").
     "run_history": False,
 }
 
 
 # Gradio's queue rebuilds a pandas DataFrame of its last 10,000 events after *every* event, to
-# keep the API page's latency percentiles fresh: measured 4 ms of CPU per request after 300
-# requests and 13 ms after 10,000 (Gradio 6.31), on every prediction. Refreshing them every
-# 200 events costs nothing a visitor notices. A deployment's own value wins.
+# keep the API page's latency percentiles fresh: a cost per prediction that grows with the
+# server's age (docs/benchmarks.md, "HTTP"). Refreshing them every 200 events costs nothing a
+# visitor notices. A deployment's own value wins.
 QUEUE_ENV_DEFAULTS = {"GRADIO_ANALYTICS_CACHE_FREQUENCY": "200"}
 
 
@@ -74,6 +76,7 @@ def build_app(
     keeps it) and copied at page load into a per-page `gr.State`, which is what every event
     reads: a `gr.State` is not part of any endpoint's API, so `/predict` still takes just
     (drawing, n)."""
+    environment.check()  # every MNISTSUM_* variable, so a bad one stops the app here with all that is wrong
     app = state or AppState(slot=slot or ModelSlot())
     if data_dir is not None:
         app.handwriting.data_dir = str(data_dir)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from mnistsum import environment
 from mnistsum.checkpoint import CheckpointError, save_checkpoint
 from mnistsum.config import REPO_ROOT, SHIPPED_WEIGHTS
 from mnistsum.handwriting import KEEP, Handwriting, warm
@@ -28,10 +29,11 @@ from mnistsum.predictor import Predictor
 from mnistsum.train import TrainResult, checkpoint_meta
 
 # What visitors and API callers can cause, and are told about rather than shown an error:
-# bad values (ValueError, which covers CheckpointError, PolicyError and BlankDrawingError),
-# wrong types, missing data or an existing file (OSError), and the queue's refusals (a run already
-# queued or running for this visitor, a full queue, someone else's run).
-REFUSALS = (TypeError, ValueError, OSError, JobRefused)
+# bad values and wrong types (ValueError, which covers CheckpointError, PolicyError and
+# BlankDrawingError: every check of a visitor's input raises it), missing data or an existing
+# file (OSError), and the queue's refusals (a run already queued or running for this visitor, a
+# full queue, someone else's run). Not TypeError: that is a bug, and it must surface as one.
+REFUSALS = (ValueError, OSError, JobRefused)
 
 
 def refusal(err: Exception) -> str:
@@ -40,8 +42,6 @@ def refusal(err: Exception) -> str:
 
 
 RETRAIN = "python -m mnistsum.train --preset shipped --out weights/mnistsum.pt"
-MAX_MODELS_ENV = "MNISTSUM_MAX_MODELS"
-DEFAULT_MAX_MODELS = 16  # a trained model is ~1-1.5 MB of weights: a class fits many times over
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,128}")
 
 
@@ -144,7 +144,9 @@ class VisitorModels:
     visitor, replaced by their next choice), so a dropped one can be loaded back.
     """
 
-    def __init__(self, default: ModelSlot, directory: str | Path, capacity: int = DEFAULT_MAX_MODELS) -> None:
+    def __init__(
+        self, default: ModelSlot, directory: str | Path, capacity: int = environment.MAX_MODELS.default
+    ) -> None:
         self.default = default
         self.directory = Path(directory)
         self.capacity = capacity
@@ -213,7 +215,11 @@ class VisitorHandwriting:
     """
 
     def __init__(
-        self, models: VisitorModels, capacity: int = DEFAULT_MAX_MODELS, keep: int = KEEP, data_dir: str | None = None
+        self,
+        models: VisitorModels,
+        capacity: int = environment.MAX_MODELS.default,
+        keep: int = KEEP,
+        data_dir: str | None = None,
     ) -> None:
         self.models = models
         self.capacity = capacity
@@ -303,15 +309,6 @@ class VisitorHandwriting:
                 self._dropped.add(gone)
 
 
-def max_models(environ: dict[str, str] | None = None) -> int:
-    raw = (os.environ if environ is None else environ).get(MAX_MODELS_ENV, "").strip()
-    if not raw:
-        return DEFAULT_MAX_MODELS
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{MAX_MODELS_ENV} must be a positive whole number, got {raw!r}")
-    return int(raw)
-
-
 # --- what every tab shares ------------------------------------------------------------------
 
 
@@ -332,7 +329,7 @@ class AppState:
         if self.queue is None:
             self.queue = JobQueue(self.policy.workers, self.policy.max_queue)
         if self.models is None:
-            self.models = VisitorModels(self.slot, self.state_dir / "models", max_models())
+            self.models = VisitorModels(self.slot, self.state_dir / "models", environment.MAX_MODELS.get())
         if self.handwriting is None:
             self.handwriting = VisitorHandwriting(self.models, self.models.capacity)
         if self.board is None:

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from . import environment
 from .config import TrainConfig
 from .data import DataMissingError, MnistSplit
 from .preprocess import preprocess
@@ -130,7 +131,7 @@ def render(
     """Strokes -> uint8 (canvas, canvas) drawing, 255 background, 0 ink, as a drawing pad
     with a round pen draws it: the longer side of the digit spans `box` px around `centre`
     (default: the canvas centre). `supersample` sets the anti-aliasing (4 for evaluation,
-    1 is ~10x faster and good enough for training pools)."""
+    1 is much faster and good enough for training pools)."""
     pts = np.concatenate(strokes).astype(np.float64)
     lo, hi = pts.min(0), pts.max(0)
     scale = box / max(float((hi - lo).max()), 1e-9)
@@ -326,7 +327,7 @@ def pen_pool(
 
 def _cache_dir() -> Path:
     """Where rendered pools are kept between runs: outside the repository, per user."""
-    return Path(os.environ.get("MNISTSUM_CACHE") or Path.home() / ".cache" / "mnistsum")
+    return environment.CACHE.get()
 
 
 def training_digits(cfg: TrainConfig) -> PenDigits:
