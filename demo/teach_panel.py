@@ -20,6 +20,8 @@ from mnistsum import render
 from mnistsum.handwriting import Handwriting, forgetting, forgetting_set
 from mnistsum.model import NUM_DIGITS
 from mnistsum.payload import png_data_url
+from mnistsum.predictor import BlankDrawingError
+from mnistsum.preprocess import preprocess
 
 from .state import REFUSALS, VisitorHandwriting, refusal
 
@@ -69,6 +71,8 @@ def correct(
         return Taught(gr.skip(), NOTHING_DRAWN, gr.skip())
     try:
         held = handwriting.teach(token, [image], [digit])
+    except BlankDrawingError:  # erased: the pad sends a white picture
+        return Taught(gr.skip(), NOTHING_DRAWN, gr.skip())
     except REFUSALS as err:
         return Taught(gr.skip(), refusal(err), gr.skip())
     note = "" if len(held) > 1 else " If you switch models in the Train tab, your drawings are learned again on it."
@@ -107,7 +111,7 @@ def keep_drawing(
     if not state or "step" not in state:
         return (None, "⚠️ No round is running: press **Teach it my handwriting**.", gr.skip(), *skip)
     step = state["step"]
-    if image is None:
+    if image is None or preprocess(image).blank:
         return (state, f"{NOTHING_DRAWN}\n\n{round_prompt(step)}", gr.skip(), *skip)
     drawings = [*state["drawings"], image]
     if len(drawings) < len(ROUND):

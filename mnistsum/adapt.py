@@ -349,6 +349,11 @@ def _same_body(base: DualHeadNet, adapted: DualHeadNet) -> bool:
     return all(torch.equal(a[k], b[k]) for k in a if k not in head)
 
 
+def _set_of(writer: str) -> str:
+    """The pen set a writer id names ("set/contributor/writer"); older ids carry no set name."""
+    return writer.split("/")[0] if writer.count("/") >= 2 else "pen"
+
+
 def _percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
@@ -423,6 +428,16 @@ def benchmark(
             "writer_mean_before": float(np.mean([b for b, _ in per_writer])),
             "writer_mean_after": float(np.mean([a for _, a in per_writer])),
             "worst_writer_after": min(a for _, a in per_writer),
+            "by_set": {
+                name: {
+                    "writers": len({r["writer"] for r in mine}),
+                    "others": sum(r["others"] for r in mine),
+                    "before": sum(r["before"] for r in mine) / max(sum(r["others"] for r in mine), 1),
+                    "after": sum(r["after"] for r in mine) / max(sum(r["others"] for r in mine), 1),
+                }
+                for name in sorted({_set_of(r["writer"]) for r in rows})
+                for mine in [[r for r in rows if _set_of(r["writer"]) == name]]
+            },
             "sum_consistency_after": float(np.nanmean([r["sum_consistency"] for r in rows])),
             "mnist_after_mean": float(np.mean([r["mnist_after"] for r in rows])),
             "mnist_after_min": min(r["mnist_after"] for r in rows),
@@ -474,6 +489,11 @@ def format_report(report: dict[str, Any]) -> str:
             f"{r['sum_consistency_after']:.3%} | {r['mnist_after_mean']:.2%}, {r['mnist_after_min']:.2%} | "
             f"{r['seconds_median']:.3f}, {r['seconds_p95']:.3f} |"
         )
+    for k, r in report["by_k"].items():
+        for name, v in r["by_set"].items():
+            lines.append(
+                f"k={k}, {name} ({v['writers']} writers): {v['before']:.2%} -> {v['after']:.2%} ({v['others']:,} drawings)"
+            )
     lines.append(f"\nthe replay features of a model, once per model: {report['replay_features_s']:.2f} s")
     return "\n".join(lines)
 
