@@ -61,7 +61,7 @@ class AdaptSettings:
     steps: int = 60  # full-batch steps of Adam on the last layer
     lr: float = 0.01
     replay: int = 512  # MNIST training images whose features are mixed in (0: none)
-    replay_weight: float = 3.0  # the replay loss's weight; the drawings' loss has weight 1
+    replay_weight: float = 10.0  # the replay loss's weight; the drawings' loss has weight 1
     distill: bool = True  # replay keeps the base model's answers (soft targets), not MNIST's labels
     anchor: float = 0.0  # L2 pull of the last layer towards the base model's
     seed: int = 0

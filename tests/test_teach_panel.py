@@ -85,9 +85,7 @@ def test_no_token_or_no_model_is_a_clear_message(handwriting: VisitorHandwriting
 
 def test_a_hundred_corrections_keep_the_latest_and_say_so(slot: ModelSlot, tmp_path: Path) -> None:
     handwriting = VisitorHandwriting(VisitorModels(slot, tmp_path / "models"), keep=40)
-    drawings = [draw_digit(d % 10) for d in range(100)]
-    for d in range(10):  # ten different drawings of each digit: shifted copies
-        drawings[d * 10 : d * 10 + 10] = [np.roll(draw_digit(d), 3 * i, axis=1) for i in range(10)]
+    drawings = [draw_digit(d, pen=12 + 2 * i) for d in range(10) for i in range(10)]  # ten pens per digit
     held = handwriting.teach(A, drawings, [d for d in range(10) for _ in range(10)])
     assert (
         len(held) == 40
@@ -153,7 +151,7 @@ def test_the_guided_round_asks_each_digit_twice_and_adapts_once(handwriting: Vis
         assert out[0] is state and NOTHING_DRAWN in out[1] and "Draw a **0** (1 of 20)" in out[1]
     for step, digit in enumerate(ROUND):
         assert f"Draw a **{digit}** ({step + 1} of 20)" in out[1] or step == 0
-        out = keep_drawing(handwriting, page_answer, state, np.roll(draw_digit(digit), step, axis=0), 0, A)
+        out = keep_drawing(handwriting, page_answer, state, draw_digit(digit, pen=18 + 4 * (step % 2)), 0, A)
         state = out[0]
         assert lessons == [] or step == len(ROUND) - 1
     assert state is None and "Round done" in out[1] and "Adapted to 20 of your drawings" in out[6]
