@@ -103,5 +103,10 @@ def build_app(
 
 def launch(demo: gr.Blocks, **overrides: Any) -> tuple[Any, str, str | None]:
     """Queue and launch with the app's theme, CSS and limits; `overrides` are passed to
-    `Blocks.launch` (tests pick the host and port; a Space sets them through GRADIO_SERVER_*)."""
+    `Blocks.launch` (tests pick the host and port; a Space sets them through GRADIO_SERVER_*).
+
+    uvicorn believes X-Forwarded-For from loopback peers by default, so any local client could
+    claim another address; here it believes no one (unless the deployment sets FORWARDED_ALLOW_IPS
+    itself), and `MNISTSUM_PROXY_HOPS` decides which header entry a run counts against."""
+    os.environ.setdefault("FORWARDED_ALLOW_IPS", "")
     return demo.queue().launch(**{**LAUNCH_DEFAULTS, **overrides})

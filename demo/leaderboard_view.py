@@ -61,8 +61,9 @@ def _clear(app: AppState, teacher_token: str) -> str:
     return f"✅ Cleared {removed} runs."
 
 
-def build_leaderboard(app: AppState, visitor: gr.State) -> None:
-    """The table, its filters and the teacher's accordion, wired for the visitor whose token `visitor` holds."""
+def build_leaderboard(app: AppState, visitor: gr.State, landed: gr.State | None = None) -> None:
+    """The table, its filters and the teacher's accordion, wired for the visitor whose token `visitor` holds;
+    a change of `landed` (the visitor's own run just finished) refreshes the table at once."""
     gr.Markdown(
         "## Class leaderboard\nEvery finished run, best sum accuracy first (all 100,000 test pairs); ★ marks yours."
     )
@@ -87,6 +88,7 @@ def build_leaderboard(app: AppState, visitor: gr.State) -> None:
         "api_visibility": "private",
         "show_progress": "hidden",
     }
-    gr.on([refresh.click, arch.change, fusion.change, timer.tick], **show, concurrency_limit=None)
+    triggers = [refresh.click, arch.change, fusion.change, timer.tick] + ([landed.change] if landed else [])
+    gr.on(triggers, **show, concurrency_limit=None)
     export.click(lambda: _export_csv(app), None, csv_file, api_visibility="private")
     clear.click(lambda t: _clear(app, t), teacher, clear_message, api_visibility="private").then(**show)

@@ -23,9 +23,18 @@ from mnistsum import environment
 from mnistsum.checkpoint import CheckpointError, save_checkpoint
 from mnistsum.config import REPO_ROOT, SHIPPED_WEIGHTS
 from mnistsum.handwriting import KEEP, Handwriting, warm
-from mnistsum.jobs import JobQueue, JobRefused, TrainingPolicy
+from mnistsum.jobs import (
+    TRAINING_JOB,
+    JobQueue,
+    JobRefused,
+    RunStore,
+    TrainingPolicy,
+    client_address,
+    training_resumer,
+)
 from mnistsum.leaderboard import FILE_NAME, Leaderboard, owner_tag, state_dir
 from mnistsum.predictor import Predictor
+from mnistsum.race import RACE_JOB, race_resumer
 from mnistsum.train import TrainResult, checkpoint_meta
 
 # What visitors and API callers can cause, and are told about rather than shown an error:
@@ -57,6 +66,17 @@ def _shown(path: Path) -> str:
 def new_token() -> str:
     """A visitor token: 128 random bits, unguessable, so holding it is what proves ownership."""
     return secrets.token_urlsafe(16)
+
+
+def request_address(request: Any, policy: TrainingPolicy) -> str | None:
+    """The client address a Gradio request counts against (see `mnistsum.jobs.address`): the TCP
+    peer, or behind `policy.proxy_hops` trusted proxies the address the outermost one saw."""
+    if request is None or getattr(request, "client", None) is None:
+        return None
+    headers = request.headers
+    values = headers.getlist("x-forwarded-for") if hasattr(headers, "getlist") else [headers.get("x-forwarded-for")]
+    forwarded = ", ".join(v for v in values if v)
+    return client_address(request.client.host, forwarded or None, policy.proxy_hops)
 
 
 def check_token(token: Any) -> str:
@@ -314,7 +334,10 @@ class VisitorHandwriting:
 
 @dataclass
 class AppState:
-    """The services behind one app: built once by `demo.app.build_app`, handed to each tab."""
+    """The services behind one app: built once by `demo.app.build_app`, handed to each tab.
+
+    The queue keeps every run's record in the leaderboard's database and picks up what a
+    restart left: queued runs start again in order, a running one is marked interrupted."""
 
     slot: ModelSlot = field(default_factory=ModelSlot)
     policy: TrainingPolicy = field(default_factory=TrainingPolicy.from_env)
@@ -326,11 +349,13 @@ class AppState:
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir)
+        if self.board is None:
+            self.board = Leaderboard(self.state_dir / FILE_NAME)
         if self.queue is None:
-            self.queue = JobQueue(self.policy.workers, self.policy.max_queue)
+            store = RunStore(self.board.path)
+            self.queue = JobQueue(self.policy.workers, self.policy.max_queue, store=store)
+            self.queue.restore({TRAINING_JOB: training_resumer(self.board), RACE_JOB: race_resumer})
         if self.models is None:
             self.models = VisitorModels(self.slot, self.state_dir / "models", environment.MAX_MODELS.get())
         if self.handwriting is None:
             self.handwriting = VisitorHandwriting(self.models, self.models.capacity)
-        if self.board is None:
-            self.board = Leaderboard(self.state_dir / FILE_NAME)
