@@ -21,6 +21,8 @@ import gradio as gr
 from mnistsum.config import TrainConfig, apply_values
 from mnistsum.jobs import PAGE_LIMITS, JobStatus, TrainingPolicy, submit_run
 from mnistsum.model import FUSIONS, NETWORKS
+from mnistsum.precision import PRECISIONS, precision_name, resolve_precision
+from mnistsum.train import pick_device
 
 from .state import AppState, request_address
 
@@ -69,6 +71,16 @@ def _limit(value: int, caps: Caps) -> gr.Slider:
     low, step = PAGE_LIMITS.min_images, PAGE_LIMITS.images_step
     return gr.Slider(
         low, caps.images, value=min(value, caps.images), step=step, label="Training images", elem_id="train-limit"
+    )
+
+
+def _precision(value: str, caps: Caps) -> gr.Radio:
+    here = precision_name(resolve_precision("auto", pick_device()))
+    return gr.Radio(
+        list(PRECISIONS),
+        value=value,
+        label="Number format",
+        info=f"auto: bf16 where the server computes it natively (faster), else fp32; on this server auto is {here}",
     )
 
 
@@ -143,12 +155,13 @@ FIELDS = (
             elem_id="train-class-code",
         ),
     ),
+    Field("precision", str, lambda base: base.precision, _precision),  # after class_code, for the same reason
 )
 NAMES = tuple(field.name for field in FIELDS)
 ROWS = (
     ("class_code", "nickname", "arch", "fusion"),
     ("epochs", "batch_size", "lr", "seed"),
-    ("limit", ("augment", "download")),
+    ("limit", "precision", ("augment", "download")),
 )
 
 
