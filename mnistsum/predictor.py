@@ -3,6 +3,7 @@
     p = Predictor.load()            # the shipped weights
     r = p.predict(image, n=3)       # any-size uint8 drawing, n in 0..9
     r.digit, r.sum, r.digit_probs, r.sum_probs, r.model_input
+    mine = p.adapt([image_a, image_b], [1, 7])   # a new Predictor that learned these (mnistsum.adapt)
 
 A `Predictor` never changes after it is built, so the app can swap in a new one while
 requests in flight finish on the old one, and many threads can share one.
@@ -10,6 +11,7 @@ requests in flight finish on the old one, and many threads can share one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,6 +107,14 @@ class Predictor:
             model_input=model_input,
             stages=stages,
         )
+
+    def adapt(self, drawings: Sequence[np.ndarray], digits: Sequence[int], **options: Any) -> Predictor:
+        """A new predictor adapted to these labelled drawings (any images `predict` takes, one
+        digit 0..9 each); this one is untouched. `mnistsum.adapt` says how, and what it keeps;
+        `options` are its `settings` and `replay`."""
+        from .adapt import adapt
+
+        return adapt(self, drawings, digits, **options)
 
     @torch.inference_mode()
     def sum_table(self, source: Prediction | np.ndarray) -> np.ndarray:
