@@ -19,14 +19,7 @@ One small network, two inputs, two answers: draw a digit, pick **n**, and it rea
 *and* computes digit + n with a second head. **Predict** shows what it answers and why,
 **Train** trains your own model, **Learn** looks inside.
 """
-CSS = (
-    pad_css()
-    + """
-#leaderboard table { border-collapse: collapse; font-size: 0.85rem; }
-#leaderboard td, #leaderboard th { padding: 0.15rem 0.5rem; text-align: right; }
-#leaderboard tr.mine td { font-weight: bold; background: rgba(99, 102, 241, 0.12); }
-"""
-)
+CSS = pad_css() + (Path(__file__).resolve().parent / "static" / "app.css").read_text(encoding="utf-8")
 LAUNCH_DEFAULTS: dict[str, Any] = {
     "theme": gr.themes.Soft(),
     "css": CSS,

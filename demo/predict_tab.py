@@ -99,6 +99,7 @@ def page_answer(slot: ModelSlot, image: np.ndarray | None, n: int) -> dict[str, 
     return {
         **answer(prediction, table),
         "model": slot.source,
+        "model_numbers": slot.numbers,
         "model_input": png_data_url(render.to_uint8(prediction.model_input)),
         "sum_table_html": render.heatmap_html(table, SUM_ROWS, SUM_COLS, highlight_row=n, corner="sum"),
     }

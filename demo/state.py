@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from mnistsum.card import shipped_numbers
 from mnistsum.checkpoint import CheckpointError, save_checkpoint
 from mnistsum.config import REPO_ROOT, SHIPPED_WEIGHTS
 from mnistsum.jobs import JobQueue, JobRefused, TrainingPolicy
-from mnistsum.leaderboard import FILE_NAME, Leaderboard, owner_tag, state_dir
+from mnistsum.leaderboard import FILE_NAME, TEACHER_TOKEN_ENV, Leaderboard, owner_tag, state_dir
 from mnistsum.predictor import Predictor
+from mnistsum.race import RACE_FILE, ClassRace
 from mnistsum.train import TrainResult, checkpoint_meta
 
 # What visitors and API callers can cause, and are told about rather than shown an error:
@@ -94,6 +96,7 @@ class ServedModel(NamedTuple):
     error: str | None  # why there is no predictor, with the fix
     source: str  # where the model came from, for the page to say
     notice: str | None = None  # e.g. their own model was dropped from memory
+    numbers: str | None = None  # the shipped model's measured accuracy, for the page to show beside it
 
 
 class ModelSlot:
@@ -107,6 +110,7 @@ class ModelSlot:
     def __init__(self, path: str | Path | None = None) -> None:
         weights = Path(path) if path is not None else SHIPPED_WEIGHTS
         label = "shipped weights" if path is None else "weights"
+        self.numbers = shipped_numbers() if path is None else None  # measured on the shipped file only
         self._state: tuple[Predictor | None, str | None, str]
         try:
             self._state = (Predictor.load(weights), None, f"{label} ({_shown(weights)})")
@@ -130,9 +134,10 @@ class ModelSlot:
 
     def served(self) -> ServedModel:
         predictor, error, source = self._state
-        return ServedModel(predictor, error, source)
+        return ServedModel(predictor, error, source, numbers=self.numbers)
 
     def swap(self, predictor: Predictor, source: str) -> None:
+        self.numbers = None
         self._state = (predictor, None, source)
 
 
@@ -224,6 +229,7 @@ class AppState:
     queue: JobQueue | None = None
     models: VisitorModels | None = None
     board: Leaderboard | None = None
+    race: ClassRace | None = None  # the class's one fusion race, outside the queue
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir)
@@ -233,3 +239,6 @@ class AppState:
             self.models = VisitorModels(self.slot, self.state_dir / "models", max_models())
         if self.board is None:
             self.board = Leaderboard(self.state_dir / FILE_NAME)
+        if self.race is None:
+            teacher = os.environ.get(TEACHER_TOKEN_ENV) or None
+            self.race = ClassRace(self.state_dir / RACE_FILE, teacher, self.policy)
