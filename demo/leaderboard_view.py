@@ -17,7 +17,7 @@ from .state import AppState, refusal
 BOARD_POLL_S = 10.0  # other students' runs land on the leaderboard while you watch (Refresh: at once)
 BOARD_ROWS = 100
 BOARD_COLUMNS = (
-    "#", "nickname", "backbone", "fusion", "epochs", "images", "batch", "lr", "augment",
+    "#", "nickname", "backbone", "fusion", "epochs", "images", "batch", "lr", "augment", "seed",
     "sum", "digit", "both", "sum = digit + n", "parameters", "time", "finished (UTC)",
 )  # fmt: skip
 ALL = "all"
@@ -41,6 +41,7 @@ def leaderboard_html(rows: list[Row]) -> str:
             str(r.batch_size),
             f"{r.lr:g}",
             "yes" if r.augment else "no",
+            str(r.seed),
             f"{r.sum_accuracy:.2%}",
             f"{r.digit_accuracy:.2%}",
             f"{r.both_accuracy:.2%}",
@@ -83,7 +84,7 @@ def build_leaderboard(app: AppState, visitor: gr.State) -> None:
         arch = gr.Dropdown([ALL, *NETWORKS], value=ALL, label="Backbone", elem_id="board-arch")
         fusion = gr.Dropdown([ALL, *FUSIONS], value=ALL, label="Fusion", elem_id="board-fusion")
         refresh = gr.Button("↻ Refresh", size="sm", elem_id="board-refresh")
-    table = gr.HTML(elem_id="leaderboard")
+    table = gr.HTML(lambda: _board(app, None, ALL, ALL), elem_id="leaderboard")  # there when the page opens
     with gr.Accordion("For the teacher: export or clear", open=False):
         with gr.Row():
             export = gr.Button("⬇ Export CSV", size="sm", elem_id="board-export")
@@ -100,6 +101,8 @@ def build_leaderboard(app: AppState, visitor: gr.State) -> None:
         "api_visibility": "private",
         "show_progress": "hidden",
     }
-    gr.on([refresh.click, arch.change, fusion.change, timer.tick], **show, concurrency_limit=None)
+    # The visitor's token arrives at page load: the first render marks their runs (★) at once.
+    triggers = [visitor.change, refresh.click, arch.change, fusion.change, timer.tick]
+    gr.on(triggers, **show, concurrency_limit=None)
     export.click(lambda: _export_csv(app), None, csv_file, api_visibility="private")
     clear.click(lambda t: _clear(app, t), teacher, clear_message, api_visibility="private").then(**show)

@@ -92,7 +92,7 @@ def inspect(
     own = fusion_view(model, model_input, n)
     other = fusion_view(model, model_input, n, fusion="add" if own.fusion == "concat" else "concat")
     maps = feature_maps(model, model_input, layers=2)
-    heat = _big(render.colormap(saliency(model, model_input)))
+    heat = np.kron(render.colormap(saliency(model, model_input)), np.ones((10, 10, 1), np.uint8))  # 280x280
     given = given_html(render.pixel_grid(model_input), heat, own, other, n)
     return Inspected(given, _channel_tiles(maps[0], "conv1"), _channel_tiles(maps[1], "conv2"))
 
@@ -102,7 +102,11 @@ def inspect_for_visitor(models: VisitorModels, image: np.ndarray | None, n: int,
     Predict tab does, instead of silently explaining the default model."""
     served = models.for_visitor(token)
     out = inspect(lambda _token: served.predictor, image, n, token)
-    return out._replace(given=f"<p>⚠️ {html.escape(served.notice)}.</p>{out.given}") if served.notice else out
+    return (
+        out._replace(given=f"<p>⚠️ {html.escape(served.notice.replace('**', ''))}.</p>{out.given}")
+        if served.notice
+        else out
+    )
 
 
 def given_html(model_input: np.ndarray, heat: np.ndarray, own: FusionView, other: FusionView, n: int) -> str:
@@ -139,10 +143,6 @@ def _fusion_bars(view: FusionView, title: str) -> str:
     return render.bars_html(view.sum_head_input.astype(float), labels, view.groups, title)
 
 
-def _big(picture: np.ndarray, cell: int = 10) -> np.ndarray:
-    return np.repeat(np.repeat(picture, cell, 0), cell, 1)
-
-
 def _channel_tiles(maps: np.ndarray, layer: str) -> list[tuple[np.ndarray, str]]:
     """One picture per channel, all on the layer's scale so weak channels look weak."""
     peak = maps.max() or 1.0
@@ -177,14 +177,6 @@ def race_curves_html(record: RaceRecord | None) -> str:
         for metric, title in (("sum", "Sum accuracy (test)"), ("digit", "Digit accuracy (test)"))
     ]
     return f'<div class="chart-row">{"".join(charts)}</div>'
-
-
-def _race_key(record: RaceRecord | None) -> tuple | None:
-    """What the page has drawn: only a change of state, epoch or a tenth of progress redraws it."""
-    if record is None:
-        return None
-    lanes = record.update.lanes if record.update else ()
-    return (record.race_id, record.state, tuple((len(lane.sum_accuracy), int(lane.progress * 10)) for lane in lanes))
 
 
 def build_learn_tab(
@@ -249,7 +241,7 @@ def build_race_section(race: ClassRace, data_dir: str) -> dict:
     def poll(last_seen: tuple | None) -> dict:
         record = race.latest()
         active = record is not None and record.active
-        key = _race_key(record)
+        key = record.version if record else None
         out: dict = {timer: gr.Timer(RACE_POLL_S[0] if active else RACE_POLL_S[1])}
         if key != last_seen or active:
             out |= {headline: race_headline(record, race.needs_token), seen: key}
@@ -279,7 +271,7 @@ def build_inside_section() -> tuple[gr.Gallery, gr.Gallery]:
     conv1 = _tile_gallery("conv1 feature maps of your drawing, after ReLU")
     conv2 = _tile_gallery("conv2 feature maps of your drawing, after ReLU")
     for arch, network in NETWORKS.items():
-        with gr.Accordion(f"Layer by layer: {network.title}", open=arch == "default"):
+        with gr.Accordion(f"Layer by layer: {arch}, {network.title}", open=arch == "default"):
             gr.Dataframe(_layer_frame(arch), interactive=False, wrap=True, max_height=900)
     gr.Markdown(
         "*RF: receptive field, the side of the input square one value can see "

@@ -188,6 +188,12 @@ class VisitorModels:
         self._hold(token, served)
         return served
 
+    def has_own(self, token: str | None) -> bool:
+        """Whether this visitor chose a model of their own here (held, or in its file)."""
+        with self._lock:
+            held = bool(token) and token in self._held
+        return held or (bool(token) and self.path_for(token).exists())
+
     def reset(self, token: str) -> None:
         """Back to the default model for this visitor (the file stays)."""
         with self._lock:

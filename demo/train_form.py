@@ -108,7 +108,12 @@ FIELDS = (
         lambda value, caps: gr.Number(value, label="Learning rate", minimum=0, step=1e-3),
     ),
     Field(
-        "seed", int, lambda base: base.seed, lambda value, caps: gr.Number(value, label="Seed", precision=0, minimum=0)
+        "seed",
+        int,
+        lambda base: base.seed,
+        lambda value, caps: gr.Number(
+            value, label="Seed", precision=0, minimum=0, info="yours; same settings, other seeds: the spread"
+        ),
     ),
     Field(
         "augment",

@@ -96,6 +96,12 @@ def owner_tag(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
+def visitor_seed(token: str, seeds: int = 1000) -> int:
+    """A visitor's own starting seed, the same on every visit: equal settings then show the spread
+    between seeds on the leaderboard, not one long tie."""
+    return int(owner_tag(token), 16) % seeds
+
+
 def clean_nickname(name: Any) -> str:
     """The nickname as stored: printable characters only, trimmed, at most `NICKNAME_MAX`.
     Not escaped: that is the display's job, and the CSV should hold what was typed."""

@@ -166,6 +166,12 @@ class RaceRecord:
     def elapsed(self) -> float:
         return (self.ended or time.time()) - self.started
 
+    @property
+    def version(self) -> tuple:
+        """Changes with the state, each epoch and each tenth of progress: when a page should redraw."""
+        lanes = self.update.lanes if self.update else ()
+        return (self.race_id, self.state, tuple((len(lane.sum_accuracy), int(lane.progress * 10)) for lane in lanes))
+
     def to_dict(self) -> dict[str, Any]:
         lanes = self.update.lanes if self.update else ()
         return {

@@ -173,7 +173,7 @@ def line_chart_html(
     points = [p for values in series.values() for p in values]
     if not points:
         return f'<figure class="line-chart empty"><figcaption>{html.escape(title)}</figcaption><p>No points yet.</p></figure>'
-    colours = colours or {}
+    colours, percent = colours or {}, y_range == (0.0, 1.0)
     xs = [x for x, _ in points]
     x0, x1 = min(xs), max(max(xs), min(xs) + 1)
     y0, y1 = y_range or (min(y for _, y in points), max(y for _, y in points))
@@ -190,7 +190,9 @@ def line_chart_html(
     for i in range(5):
         y = y0 + (y1 - y0) * i / 4
         grid.append(f'<line x1="{left}" x2="{w - right}" y1="{sy(y):.1f}" y2="{sy(y):.1f}" class="grid"/>')
-        grid.append(f'<text x="{left - 4}" y="{sy(y) + 4:.1f}" text-anchor="end">{_tick(y, y1 - y0)}</text>')
+        grid.append(
+            f'<text x="{left - 4}" y="{sy(y) + 4:.1f}" text-anchor="end">{(f"{y:.0%}" if percent else f"{y:.3g}")}</text>'
+        )
     for x in sorted({int(x) for x in xs if float(x).is_integer()} | {int(x0), int(x1)}):
         grid.append(f'<text x="{sx(x):.1f}" y="{h - bottom + 14}" text-anchor="middle">{x}</text>')
     grid.append(f'<text x="{(left + w - right) / 2}" y="{h - 2}" text-anchor="middle">{html.escape(x_label)}</text>')
@@ -201,11 +203,9 @@ def line_chart_html(
         coords = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in values)
         if len(values) > 1:
             lines.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="2"/>')
-        for x, y in values:
+        for x, y in values if big or len(values) <= 12 else ():  # a long live curve is a line, not dots
             radius, ring = (5, ' stroke="#fff" stroke-width="1.5"') if big else (2.5, "")
-            label = html.escape(
-                f"{name}, {x_label} {x:g}: {y:.2%}" if y_range == (0.0, 1.0) else f"{name}, {x:g}: {y:.4g}"
-            )
+            label = html.escape(f"{name}, {x_label} {x:.3g}: " + (f"{y:.2%}" if percent else f"{y:.4g}"))
             lines.append(
                 f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="{radius}" fill="{colour}"{ring}><title>{label}</title></circle>'
             )
@@ -216,7 +216,3 @@ def line_chart_html(
         f'<svg viewBox="0 0 {w} {h}" role="img" aria-label="{html.escape(title)}">{"".join(grid)}{"".join(lines)}</svg>'
         f'<div class="legend">{"".join(legend)}</div></figure>'
     )
-
-
-def _tick(value: float, span: float) -> str:
-    return f"{value:.0%}" if span <= 1.0 and 0 <= value <= 1 else f"{value:.2g}"

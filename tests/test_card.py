@@ -32,3 +32,12 @@ def test_write_card_keeps_the_prose_and_refuses_a_card_without_markers(tmp_path)
     card.write_text("no markers")
     with pytest.raises(ValueError, match="markers"):
         write_card(card)
+
+
+def test_the_app_reads_the_shipped_numbers_from_the_measured_files(tmp_path) -> None:
+    from mnistsum.card import WEIGHTS_DIR, shipped_numbers
+
+    mnist = json.loads((WEIGHTS_DIR / "metrics.json").read_text())
+    line = shipped_numbers()
+    assert f"digit {mnist['digit_accuracy']:.2%}" in line and "held-out pen writers" in line
+    assert shipped_numbers(tmp_path) is None  # no files, no invented numbers
