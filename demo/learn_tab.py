@@ -217,7 +217,7 @@ def build_learn_tab(
 def build_race_section(race: ClassRace, data_dir: str) -> dict:
     """The class's race: headline, curves, the controls (the teacher's, when a token is set) and why.
     Returns the event that shows the race now, for the tab to run when it opens."""
-    add_cfg, _ = race_configs()
+    add_cfg, _ = race_configs(**race.overrides)
     headline = gr.Markdown(race_headline(race.latest(), race.needs_token), elem_id="race-headline")
     curves = gr.HTML(race_curves_html(race.latest()), elem_id="race-curves")
     with gr.Accordion(

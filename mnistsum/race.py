@@ -231,8 +231,10 @@ class ClassRace:
         path: str | Path,
         teacher_token: str | None = None,
         policy: TrainingPolicy | None = None,
+        overrides: dict[str, Any] | None = None,
     ) -> None:
         self.path = Path(path)
+        self.overrides = overrides or {}  # `race_configs` settings for every race (a short one for tests)
         self.teacher_token = teacher_token or None
         self.policy = policy or TrainingPolicy()
         self._lock = threading.Lock()
@@ -260,7 +262,7 @@ class ClassRace:
         token or while one runs, `PolicyError` where this deployment does not allow the training it needs."""
         if not teacher_allows(self.teacher_token, token):
             raise RaceRefused("only the teacher starts the class's race: enter the teacher token")
-        cfg_a, cfg_b = race_configs(isolate_fusion, **overrides)
+        cfg_a, cfg_b = race_configs(isolate_fusion, **{**self.overrides, **overrides})
         for cfg in (cfg_a, cfg_b):
             self.policy.check(cfg)
         with self._lock:
