@@ -15,7 +15,7 @@ import pytest
 from mnistsum.config import TrainConfig
 from mnistsum.data import synthetic_split
 from mnistsum.jobs import JobQueue, leaderboard_recorder, start_training
-from mnistsum.leaderboard import ClearRefused, Leaderboard, clean_nickname
+from mnistsum.leaderboard import COLUMNS, ROW_COLUMNS, ClearRefused, Leaderboard, Row, clean_nickname
 from mnistsum.train import TrainResult, run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -146,3 +146,11 @@ def test_a_stopped_run_is_refused(board, result):
 )
 def test_nicknames_are_trimmed_to_printable_text(typed, stored):
     assert clean_nickname(typed) == stored
+
+
+def test_the_table_the_row_and_the_csv_share_one_list_of_columns(board, result):
+    board.record(result, "ada", ALICE)
+    table = [r[1] for r in sqlite3.connect(board.path).execute("PRAGMA table_info(runs)")]
+    assert table == [*ROW_COLUMNS, "owner", "config"]
+    assert ROW_COLUMNS == tuple(f for f in Row.__dataclass_fields__ if f != "mine")
+    assert next(csv.reader(io.StringIO(board.to_csv()))) == list(COLUMNS) == [*ROW_COLUMNS, "config"]

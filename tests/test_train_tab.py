@@ -149,28 +149,44 @@ def test_a_bad_token_is_refused_clearly(app_url, token):
 
 def test_leaderboard_html_escapes_every_string():
     row = Row(
-        1,
-        "<img src=x onerror=alert(1)>",
-        True,
-        "default",
-        "concat",
-        3,
-        5000,
-        64,
-        3e-3,
-        False,
-        0,
-        0.9,
-        0.8,
-        0.7,
-        0.95,
-        251405,
-        7.5,
-        "2026-11-29 08:00:00",
+        id=1,
+        nickname="<img src=x onerror=alert(1)>",
+        mine=True,
+        arch="default",
+        fusion="concat",
+        epochs=3,
+        images=5000,
+        batch_size=64,
+        lr=3e-3,
+        augment=False,
+        seed=0,
+        sum_accuracy=0.8,
+        digit_accuracy=0.9,
+        both_accuracy=0.7,
+        sum_consistency=0.95,
+        parameters=251405,
+        wall_s=7.5,
+        finished_at="2026-11-29 08:00:00",
     )
     page = leaderboard_html([row])
     assert "<img" not in page and "&lt;img src=x onerror=alert(1)&gt; ★ you" in page
     assert 'class="mine"' in page
+    headers = re.findall(r"<th>(.*?)</th>", page)
+    assert headers == ["#", "nickname", "backbone", "fusion", "epochs", "images", "batch", "lr", "augment", "sum"] + [
+        "digit",
+        "both",
+        "sum = digit + n",
+        "parameters",
+        "time",
+        "finished (UTC)",
+    ]
+    cells = re.findall(r"<td>(.*?)</td>", page)
+    assert cells[2:] == ["default", "concat", "3", "5,000", "64", "0.003", "no", "80.00%", "90.00%", "70.00%"] + [
+        "95.00%",
+        "251,405",
+        "7.5s",
+        "2026-11-29 08:00:00",
+    ]
 
 
 # --- a public deployment: limits from the environment, and no MNIST on disk ---------------------
