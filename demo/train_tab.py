@@ -112,7 +112,7 @@ def build_train_tab(app: AppState, visitor: gr.State, data_dir: str | Path | Non
     kept_nickname = gr.BrowserState("", storage_key=NICKNAME_KEY)  # a reload keeps the nickname
     arrive = functools.partial(_arrival, app)
     visitor.change(arrive, [visitor, kept_nickname], [seed, nickname, own_model], **private)
-    nickname.input(lambda text: text, nickname, kept_nickname, **private)
+    nickname.change(lambda text: text, nickname, kept_nickname, **private)
 
     panel.wire(lambda token, *values: submit(app, base, token, *values), form, view.render, view.outputs)
     view.use.click(lambda token: _use_weights(app, token), visitor, view.message, **private).then(

@@ -9,6 +9,7 @@ points, also after a reload. One app with a teacher token and a short race serve
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
@@ -101,6 +102,11 @@ def test_the_lesson_with_a_teacher_and_two_students(classroom: dict[str, Any]) -
     tab(tablet, "Learn")
     expect(tablet.locator("#learn-given")).to_contain_text("with n = 2")  # never the n of the last visit
     expect(tablet.locator("#learn-given")).not_to_contain_text("n = 7")
+    answer = tablet.get_by_text("the pool doubles the jump")  # step 6's question, answered only on demand
+    expect(answer).to_be_hidden()
+    tablet.get_by_text("The working (the answer)").click()
+    expect(answer).to_be_visible()
+    expect(teacher.locator("#headline .numbers")).to_contain_text("MNIST test: digit")  # step 4: shipped numbers
 
     # The phone: the answer sits under the pad, so a tap at the slider's centre reaches the slider.
     slider = phone.locator("#n-slider input[type=range]")
@@ -139,12 +145,12 @@ def test_the_lesson_with_a_teacher_and_two_students(classroom: dict[str, Any]) -
     expect(phone.locator("#train-reload-model")).to_be_hidden()  # no model of their own yet
     seed = phone.locator("#train-seed input").input_value()
     assert seed.isdigit()  # the visitor's own seed, shown
-    phone.locator("#train-epochs input[type=number]").fill("2")
-    phone.locator("#train-epochs input[type=number]").press("Enter")
-    phone.locator("#train-limit input[type=number]").fill("500")
-    phone.locator("#train-limit input[type=number]").press("Enter")
-    phone.locator("#train-start").click()
+    phone.locator("#train-nickname input, #train-nickname textarea").first.fill("phone")
+    phone.locator("#train-start").click()  # the default form, as step 5 says
     expect(phone.locator("#train-headline")).to_contain_text("finished", timeout=180_000)
+    with sqlite3.connect(classroom["state"].board.path) as db:  # the seed was the visitor's own, and is the row's
+        owner, used = db.execute("SELECT owner, seed FROM runs").fetchone()
+    assert int(seed) == used == int(owner, 16) % 1000
 
     for page in (teacher, tablet, phone):  # one race, seen by all, with its curves
         tab(page, "Learn")
@@ -157,16 +163,18 @@ def test_the_lesson_with_a_teacher_and_two_students(classroom: dict[str, Any]) -
     for attempt in ("live", "reloaded"):
         curves = phone.locator("#train-curves")
         expect(curves.locator(".legend .dot")).to_have_count(2 * 2)  # digit and sum test, in accuracy and loss
-        expect(curves.locator("circle title").filter(has_text="sum test, epoch 2")).to_have_count(2)
+        expect(curves.locator("circle title").filter(has_text="sum test, epoch 3")).to_have_count(2)
         expect(phone.locator("#leaderboard tr.mine")).to_have_count(1)
         expect(phone.locator("#leaderboard tr.mine td").nth(9)).to_have_text(seed)  # the seed column
         rank = phone.locator("#leaderboard tr.mine td").first
         assert rank.bounding_box()["x"] >= 0 and rank.is_visible()  # the ranking column is on screen
         nothing_past_the_edge(phone, f"Train ({attempt})")
         if attempt == "live":
+            expect(phone.locator("#train-reload-model")).to_be_hidden()  # still no model of their own
             phone.reload()
             phone.locator("#drawing .pad[data-ready=true]").wait_for()
             tab(phone, "Train")
+            expect(phone.locator("#train-nickname input, #train-nickname textarea").first).to_have_value("phone")
     for page in (teacher, tablet):
         tab(page, "Train")
         expect(page.locator("#leaderboard tr")).to_have_count(2)
