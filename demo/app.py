@@ -27,17 +27,17 @@ LAUNCH_DEFAULTS: dict[str, Any] = {
     "css": CSS,
     "max_file_size": "10mb",  # a drawing is a few KB; this stops oversized uploads at the door
     "show_error": True,  # API callers sending a non-image or a non-number learn why, not just "Error"
-    # Gradio's run history keeps every event's inputs (each drawing, ~40 KB) in the visitor's
-    # localStorage and rewrites it whole on every event: each stroke got slower than the last
-    # (measured 45 ms -> 90 ms after ten) and the 5 MB quota fills after ~120 strokes.
+    # Gradio's run history keeps every event's inputs (each drawing) in the visitor's localStorage
+    # and rewrites it whole on every event: each stroke gets slower than the last, and the quota
+    # fills (docs/benchmarks.md, "HTTP").
     "run_history": False,
 }
 
 
 # Gradio's queue rebuilds a pandas DataFrame of its last 10,000 events after *every* event, to
-# keep the API page's latency percentiles fresh: measured 4 ms of CPU per request after 300
-# requests and 13 ms after 10,000 (Gradio 6.31), on every prediction. Refreshing them every
-# 200 events costs nothing a visitor notices. A deployment's own value wins.
+# keep the API page's latency percentiles fresh: a cost per prediction that grows with the
+# server's age (docs/benchmarks.md, "HTTP"). Refreshing them every 200 events costs nothing a
+# visitor notices. A deployment's own value wins.
 QUEUE_ENV_DEFAULTS = {"GRADIO_ANALYTICS_CACHE_FREQUENCY": "200"}
 
 

@@ -30,10 +30,11 @@ from mnistsum.race import RACE_FILE, ClassRace
 from mnistsum.train import TrainResult, checkpoint_meta
 
 # What visitors and API callers can cause, and are told about rather than shown an error:
-# bad values (ValueError, which covers CheckpointError, PolicyError and BlankDrawingError),
-# wrong types, missing data or an existing file (OSError), and the queue's refusals (a run already
-# queued or running for this visitor, a full queue, someone else's run).
-REFUSALS = (TypeError, ValueError, OSError, JobRefused)
+# bad values and wrong types (ValueError, which covers CheckpointError, PolicyError and
+# BlankDrawingError: every check of a visitor's input raises it), missing data or an existing
+# file (OSError), and the queue's refusals (a run already queued or running for this visitor, a
+# full queue, someone else's run). Not TypeError: that is a bug, and it must surface as one.
+REFUSALS = (ValueError, OSError, JobRefused)
 
 
 def refusal(err: Exception) -> str:

@@ -19,6 +19,15 @@ from .state import REFUSALS, AppState, check_token, new_token
 from .train_form import FIELDS, api_signature, submit
 
 
+def _run_id(value: Any) -> int | None:
+    """An API caller's run id: None, or a whole number (a ValueError otherwise, never a TypeError)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
+        raise ValueError(f"run_id must be a whole number (a run's job_id), got {value!r}")
+    return int(value)
+
+
 def latest_run(app: AppState, token: str | None) -> JobStatus | None:
     """This visitor's latest training run, if any."""
     return app.queue.latest(token, TRAINING_JOB) if token else None
@@ -49,7 +58,7 @@ def register_train_api(app: AppState, base: TrainConfig) -> None:
     def train_stop(token: str, run_id: int | None = None) -> dict:
         """Cancel this token's queued run or stop its running one at the next batch (`run_id`: that run, if yours)."""
         try:
-            status = app.queue.stop(check_token(token), None if run_id is None else int(run_id))
+            status = app.queue.stop(check_token(token), _run_id(run_id))
         except REFUSALS as err:
             raise gr.Error(str(err)) from err
         return status_dict(status if status is not None else latest_run(app, token))
@@ -59,7 +68,8 @@ def register_train_api(app: AppState, base: TrainConfig) -> None:
         stopped, cancelled, failed), queue place and estimated start, error, progress, log, metrics."""
         try:
             check_token(token)
-            status = latest_run(app, token) if run_id is None else app.queue.status(token, int(run_id))
+            run = _run_id(run_id)
+            status = latest_run(app, token) if run is None else app.queue.status(token, run)
         except REFUSALS as err:
             raise gr.Error(str(err)) from err
         return status_dict(status)

@@ -88,7 +88,7 @@ def race_configs(isolate_fusion: bool = True, **overrides: Any) -> tuple[TrainCo
     isolate_fusion=True puts both fusions on our backbone and training recipe, so the only
     difference is how n meets the digit evidence; False races the exercise's whole network
     (its backbone + add) against ours. The defaults take a couple of minutes on a CPU and the
-    gap in the sum is unmistakable (the README has the measured curves' end points)."""
+    gap in the sum is unmistakable (the README's "How it works" has the measured end points)."""
     shared = {"epochs": 5, "limit": 5000, "seed": 0, **overrides}
     return (
         TrainConfig(arch="default" if isolate_fusion else "exercise", fusion="add", **shared),

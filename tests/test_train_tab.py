@@ -21,6 +21,7 @@ from demo.app import build_app, launch
 from demo.leaderboard_view import leaderboard_html
 from demo.make_examples import example_path
 from demo.state import AppState
+from mnistsum.jobs import TRAINING_JOB
 from mnistsum.leaderboard import Row
 
 pytestmark = pytest.mark.slow
@@ -76,7 +77,8 @@ def test_two_visitors_each_see_their_own_run_and_the_second_waits_its_turn(visit
     assert alice.token != bob.token and alice.status()["state"] == "idle"
     first = alice.start("alice", **SMALL)
     second = bob.start("bob", **SMALL)
-    assert second["state"] == "queued" and second["place"] == 1 and second["start_eta_s"] >= 0
+    assert second["state"] == "queued" and second["place"] == 1
+    assert 0 <= second["start_eta_s"] <= app_state.queue._estimate(TRAINING_JOB)  # what is left of Alice's run
     assert bob.status()["job_id"] == second["job_id"] and alice.status()["job_id"] == first["job_id"]
     with pytest.raises(AppError, match=f"run #{second['job_id']} is not one of yours"):
         alice.status(second["job_id"])  # reading someone else's run by its id is refused
@@ -145,6 +147,13 @@ def test_a_bad_token_is_refused_clearly(app_url, token):
     ):
         with pytest.raises(AppError, match="a visitor token is required"):
             call()
+
+
+@pytest.mark.parametrize("run_id", ["seven", [1], 1.5])
+def test_a_bad_run_id_is_refused_clearly(visitors, run_id):
+    for call in (visitors[0].status, visitors[0].stop):
+        with pytest.raises(AppError, match=r"run_id must be a whole number \(a run's job_id\), got"):
+            call(run_id)
 
 
 def test_leaderboard_html_escapes_every_string():
