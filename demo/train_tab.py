@@ -87,9 +87,12 @@ def _arrival(app: AppState, token: str | None, nickname: str) -> tuple:
     return seed, nickname or gr.skip(), gr.Row(visible=app.models.has_own(token))
 
 
-def build_train_tab(app: AppState, visitor: gr.State, data_dir: str | Path | None = None) -> None:
+def build_train_tab(
+    app: AppState, visitor: gr.State, data_dir: str | Path | None = None, kept_nickname: gr.BrowserState | None = None
+) -> None:
     """Lay out the tab and wire it to the app's queue, models and leaderboard for the visitor
-    whose token `visitor` holds (set at page load by `demo.app`)."""
+    whose token `visitor` holds (set at page load by `demo.app`); `kept_nickname`, the browser's
+    copy of the nickname, fills the form at page load."""
     base = TrainConfig.preset(PRESET, data_dir=str(data_dir or default_data_dir()))
     register_train_api(app, base)
     if not app.policy.enabled:
@@ -109,7 +112,7 @@ def build_train_tab(app: AppState, visitor: gr.State, data_dir: str | Path | Non
         shipped = gr.Button("Back to the shipped model", size="sm", elem_id="train-use-shipped")
     model_message = gr.Markdown(elem_id="train-model-message")
     nickname, seed = form[NAMES.index("nickname")], form[NAMES.index("seed")]
-    kept_nickname = gr.BrowserState("", storage_key=NICKNAME_KEY)  # a reload keeps the nickname
+    kept_nickname = kept_nickname or gr.State("")
     arrive = functools.partial(_arrival, app)
     visitor.change(arrive, [visitor, kept_nickname], [seed, nickname, own_model], **private)
     nickname.change(lambda text: text, nickname, kept_nickname, **private)
