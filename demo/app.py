@@ -71,6 +71,8 @@ def build_app(
     (drawing, n)."""
     environment.check()  # every MNISTSUM_* variable, so a bad one stops the app here with all that is wrong
     app = state or AppState(slot=slot or ModelSlot())
+    if data_dir is not None:
+        app.handwriting.data_dir = str(data_dir)
     for name, value in QUEUE_ENV_DEFAULTS.items():
         os.environ.setdefault(name, value)  # read when the Blocks create their queue, just below
     with gr.Blocks(title="mnistsum: a digit and digit + n", delete_cache=(3600, 3600)) as demo:
@@ -82,18 +84,24 @@ def build_app(
         banner = gr.Markdown(visible=False, elem_id="model-banner")
         with gr.Tabs():
             with gr.Tab("Predict", id="predict"):
-                received, n = build_predict_tab(app.models, visitor, data_dir)
+                received, n = build_predict_tab(app.handwriting, visitor, data_dir)
             with gr.Tab("Train", id="train"):
                 build_train_tab(app, visitor, data_dir, nickname)
             with gr.Tab("Learn", id="learn") as learn:
                 build_learn_tab(learn, received, n, app, visitor, data_dir)
         demo.load(fn=visitor_token, inputs=stored, outputs=[stored, visitor], api_visibility="private")
         demo.load(fn=lambda: model_banner(app.slot), outputs=banner, api_visibility="private")
+        demo.load(fn=app.handwriting.warm_up, api_visibility="private")  # once: the first correction is quick
     demo.app_state = app  # for tests and scripts that drive the same services
     return demo
 
 
 def launch(demo: gr.Blocks, **overrides: Any) -> tuple[Any, str, str | None]:
     """Queue and launch with the app's theme, CSS and limits; `overrides` are passed to
-    `Blocks.launch` (tests pick the host and port; a Space sets them through GRADIO_SERVER_*)."""
+    `Blocks.launch` (tests pick the host and port; a Space sets them through GRADIO_SERVER_*).
+
+    uvicorn believes X-Forwarded-For from loopback peers by default, so any local client could
+    claim another address; here it believes no one (unless the deployment sets FORWARDED_ALLOW_IPS
+    itself), and `MNISTSUM_PROXY_HOPS` decides which header entry a run counts against."""
+    os.environ.setdefault("FORWARDED_ALLOW_IPS", "")
     return demo.queue().launch(**{**LAUNCH_DEFAULTS, **overrides})

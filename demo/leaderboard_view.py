@@ -61,8 +61,9 @@ def _clear(app: AppState, teacher_token: str) -> str:
     return f"✅ Cleared {removed} runs."
 
 
-def build_leaderboard(app: AppState, visitor: gr.State) -> None:
-    """The table, its filters and the teacher's accordion, wired for the visitor whose token `visitor` holds."""
+def build_leaderboard(app: AppState, visitor: gr.State, landed: gr.State | None = None) -> None:
+    """The table, its filters and the teacher's accordion, wired for the visitor whose token `visitor` holds;
+    a change of `landed` (the visitor's own run just finished) refreshes the table at once."""
     gr.Markdown(
         "## Class leaderboard\nEvery finished run, best sum accuracy first (all 100,000 test pairs); ★ marks yours."
     )
@@ -89,6 +90,7 @@ def build_leaderboard(app: AppState, visitor: gr.State) -> None:
     }
     # The visitor's token arrives at page load: the first render marks their runs (★) at once.
     triggers = [visitor.change, refresh.click, arch.change, fusion.change, timer.tick]
+    triggers += [landed.change] if landed else []
     gr.on(triggers, **show, concurrency_limit=None)
     export.click(lambda: _export_csv(app), None, csv_file, api_visibility="private")
     clear.click(lambda t: _clear(app, t), teacher, clear_message, api_visibility="private").then(**show)

@@ -145,8 +145,7 @@ def _fusion_bars(view: FusionView, title: str) -> str:
 
 def _channel_tiles(maps: np.ndarray, layer: str) -> list[tuple[np.ndarray, str]]:
     """One picture per channel, all on the layer's scale so weak channels look weak."""
-    peak = maps.max() or 1.0
-    return [(render.fit(channel / peak, size=MAP_TILE), f"{layer} #{i}") for i, channel in enumerate(maps)]
+    return [(render.fit(c / (maps.max() or 1.0), size=MAP_TILE), f"{layer} #{i}") for i, c in enumerate(maps)]
 
 
 # --- the class's race ---------------------------------------------------------------------------
@@ -224,7 +223,8 @@ def build_race_section(race: ClassRace, data_dir: str) -> dict:
         "For the teacher: start the race" if race.needs_token else "Start the race", open=not race.needs_token
     ):
         choice = gr.Radio(list(RACE_CHOICES), value=next(iter(RACE_CHOICES)), label="Lanes")
-        token = gr.Textbox(label="Teacher token", type="password", visible=race.needs_token, elem_id="race-token")
+        key = "Teacher token" if race.needs_token else "Class code" if race.policy.needs_class_code else None
+        token = gr.Textbox(label=key or "", type="password", visible=key is not None, elem_id="race-token")
         with gr.Row():
             start = gr.Button("▶ Start the race", variant="primary", elem_id="race-start")
             stop = gr.Button("■ Stop", variant="stop", elem_id="race-stop")
@@ -260,7 +260,10 @@ def build_race_section(race: ClassRace, data_dir: str) -> dict:
     private = {"api_visibility": "private"}
     timer.tick(**show, concurrency_limit=None, **private)
     start.click(
-        lambda t, c: act(lambda: race.start(t, RACE_CHOICES[c], data_dir=data_dir)), [token, choice], message, **private
+        lambda t, c: act(lambda: race.start(t, RACE_CHOICES[c], class_code=t, data_dir=data_dir)),
+        [token, choice],
+        message,
+        **private,
     ).then(**show, **private)
     stop.click(lambda t: act(lambda: race.stop(t)), token, message, **private).then(**show, **private)
     return {**show, **private}

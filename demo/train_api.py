@@ -40,13 +40,14 @@ def register_train_api(app: AppState, base: TrainConfig) -> None:
         """A new visitor token: pass it to /train_start, /train_stop and /train_status."""
         return new_token()
 
-    def train_start(token: str, *values: Any) -> dict:
+    def train_start(request: gr.Request, token: str, *values: Any) -> dict:
         """Queue a training run for this token and return at once (state "queued" or "running"); refused
-        (an error saying why) for a bad token or value, beyond this deployment's caps, when the token
-        already has a run queued or running, or when the queue is full."""
+        (an error saying why) for a bad token or value, beyond the Train tab's limits or this deployment's
+        caps, without the class code where the server has one, when the token or its network address
+        already holds its runs, or when the queue is full."""
         defaults = [field.default(base) for field in FIELDS]
         try:
-            status = submit(app, base, check_token(token), *values, *defaults[len(values) :])
+            status = submit(app, base, request, check_token(token), *values, *defaults[len(values) :])
         except REFUSALS as err:
             raise gr.Error(str(err)) from err
         return status_dict(status)
@@ -65,7 +66,8 @@ def register_train_api(app: AppState, base: TrainConfig) -> None:
 
     def train_status(token: str, run_id: int | None = None) -> dict:
         """This token's latest run (or `run_id`, if yours): state (idle, queued, running, stopping, finished,
-        stopped, cancelled, failed), queue place and estimated start, error, progress, log, metrics."""
+        stopped, cancelled, failed, interrupted: stopped by a server restart), queue place and estimated
+        start, error, progress, log, metrics, and `result` (what is kept of how it ended)."""
         try:
             check_token(token)
             run = _run_id(run_id)

@@ -134,15 +134,16 @@ class Leaderboard:
         finally:
             conn.close()
 
-    def record(self, result: TrainResult, nickname: str, token: str) -> int:
-        """Insert a completed run in one transaction; returns its row id."""
+    def record(self, result: TrainResult, nickname: str, token: str | None, owner: str | None = None) -> int:
+        """Insert a completed run in one transaction; returns its row id. `owner`: the token's tag,
+        when only that is known (a run resumed after a restart)."""
         test = result.test_metrics
         if result.stopped or test is None:
             raise ValueError("only a completed run with test metrics goes on the leaderboard")
         cfg = result.config
         values = {
             "nickname": clean_nickname(nickname),
-            "owner": owner_tag(token),
+            "owner": owner or owner_tag(token or ""),
             "arch": cfg.arch,
             "fusion": cfg.fusion,
             "epochs": cfg.epochs,

@@ -256,12 +256,16 @@ class ClassRace:
         isolate_fusion: bool = True,
         train_set: MnistSplit | None = None,
         test_set: MnistSplit | None = None,
+        class_code: str | None = None,
         **overrides: Any,
     ) -> RaceRecord:
         """Start the class's race (`overrides`: `race_configs`'s, e.g. data_dir); `RaceRefused` for a wrong
-        token or while one runs, `PolicyError` where this deployment does not allow the training it needs."""
+        token or while one runs, `PolicyError` where this deployment does not allow the training it needs
+        (or, with no teacher token set, the class code is missing or wrong)."""
         if not teacher_allows(self.teacher_token, token):
             raise RaceRefused("only the teacher starts the class's race: enter the teacher token")
+        if self.teacher_token is None:  # no teacher here: training needs the class code, if the server has one
+            self.policy.check_class_code(class_code)
         cfg_a, cfg_b = race_configs(isolate_fusion, **{**self.overrides, **overrides})
         for cfg in (cfg_a, cfg_b):
             self.policy.check(cfg)

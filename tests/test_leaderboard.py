@@ -14,7 +14,7 @@ import pytest
 
 from mnistsum.config import TrainConfig
 from mnistsum.data import synthetic_split
-from mnistsum.jobs import JobQueue, leaderboard_recorder, start_training
+from mnistsum.jobs import TRAINING_JOB, JobQueue, leaderboard_recorder, start_training, training_job
 from mnistsum.leaderboard import COLUMNS, ROW_COLUMNS, ClearRefused, Leaderboard, Row, clean_nickname
 from mnistsum.train import TrainResult, run
 
@@ -118,12 +118,11 @@ def test_two_queued_runs_on_two_workers_both_land_and_a_crash_records_nothing(bo
             start_training(queue, owner, TINY, on_done=leaderboard_recorder(board, owner[:5], owner), **data())
             for owner in (ALICE, BOB)
         ]
-        broken = start_training(
-            queue,
+        broken = queue.submit(  # a learning rate the policy would refuse: straight to the queue
             "crash-token-000000",
-            TINY.replace(lr=1e12),
+            TRAINING_JOB,
+            training_job(TINY.replace(lr=1e12), **data()),
             on_done=leaderboard_recorder(board, "nan", "x"),
-            **data(),
         )
         for owner, job in ((ALICE, jobs[0]), (BOB, jobs[1])):
             assert queue.wait(owner, job.job_id, 60).state == "finished"
