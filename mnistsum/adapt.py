@@ -133,6 +133,7 @@ def views(images: torch.Tensor, settings: AdaptSettings) -> torch.Tensor:
 # --- replay: MNIST features, computed once per model -------------------------------------------
 
 _REPLAY_LOCK = threading.Lock()
+_COMPUTING = threading.Lock()
 _REPLAY: weakref.WeakKeyDictionary[nn.Module, dict[tuple[int, int], torch.Tensor]] = weakref.WeakKeyDictionary()
 
 
@@ -155,11 +156,16 @@ def cached_features(model: DualHeadNet, images: MnistSplit) -> torch.Tensor:
         held = _REPLAY.setdefault(model, {}).get(key)
     if held is not None:
         return held
-    device = next(model.parameters()).device
-    feats = features(model, image_batch(images.images, device))
-    with _REPLAY_LOCK:
-        _REPLAY[model][key] = feats
-    return feats
+    with _COMPUTING:  # a second caller (a warm-up and a first lesson at once) waits for the first
+        with _REPLAY_LOCK:
+            held = _REPLAY[model].get(key)
+        if held is not None:
+            return held
+        device = next(model.parameters()).device
+        feats = features(model, image_batch(images.images, device))
+        with _REPLAY_LOCK:
+            _REPLAY[model][key] = feats
+        return feats
 
 
 def head_accuracy(model: DualHeadNet, base: DualHeadNet, images: MnistSplit) -> float:
