@@ -21,7 +21,7 @@ import torch
 
 from .checkpoint import load_checkpoint
 from .config import SHIPPED_WEIGHTS
-from .model import NUM_DIGITS, NUM_SUMS, DualHeadNet, check_n, image_batch
+from .model import NUM_DIGITS, NUM_SUMS, DualHeadNet, check_n, folded, image_batch
 from .preprocess import preprocess
 
 
@@ -63,6 +63,7 @@ def analytic_sum(digit_probs: np.ndarray, n: int) -> np.ndarray:
 class Predictor:
     def __init__(self, model: DualHeadNet, meta: dict[str, Any] | None = None) -> None:
         self.model = model.eval()
+        self._net = folded(model)  # what predictions run: BatchNorm folded into the convolutions
         self.meta = meta or {}
         self.device = next(model.parameters()).device
 
@@ -85,7 +86,7 @@ class Predictor:
     def probabilities(self, images28: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Batch path on already-preprocessed (B, 28, 28) inputs in [0, 1] -> (digit, sum) probs."""
         ns = torch.as_tensor(n, dtype=torch.long, device=self.device)
-        digit_logits, sum_logits = self.model(image_batch(images28, self.device), ns)
+        digit_logits, sum_logits = self._net(image_batch(images28, self.device), ns)
         return digit_logits.softmax(1).cpu().numpy(), sum_logits.softmax(1).cpu().numpy()
 
     @torch.inference_mode()
@@ -93,7 +94,7 @@ class Predictor:
         """One drawing (uint8, HxW or HxWxC, any size, either polarity) and n -> a `Prediction`."""
         n = check_n(n)
         model_input, stages = self.prepare(image)
-        digit_logits, sum_logits = self.model(
+        digit_logits, sum_logits = self._net(
             image_batch(model_input, self.device), torch.tensor([n], device=self.device)
         )
         digit_probs = digit_logits.softmax(1)[0].cpu().numpy()
@@ -125,6 +126,6 @@ class Predictor:
         if isinstance(source, Prediction):
             digit_logits = torch.as_tensor(source.digit_logits, device=self.device)[None]
         else:
-            digit_logits = self.model.digit_logits(image_batch(source, self.device))
+            digit_logits = self._net.digit_logits(image_batch(source, self.device))
         ns = torch.arange(NUM_DIGITS, device=self.device)
-        return self.model.sum_logits(digit_logits.expand(NUM_DIGITS, -1), ns).softmax(1).cpu().numpy()
+        return self._net.sum_logits(digit_logits.expand(NUM_DIGITS, -1), ns).softmax(1).cpu().numpy()
