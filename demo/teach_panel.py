@@ -27,6 +27,7 @@ from .handwriting import VisitorHandwriting
 from .state import REFUSALS, refusal
 
 ROUND = tuple(d for d in range(NUM_DIGITS) for _ in range(2))  # the guided round asks for each digit twice
+TEACH_CONCURRENCY = 2
 NOTHING_DRAWN = "⚠️ Nothing is drawn: draw the digit on the pad first, then press the button."
 Answer = Callable[[Any, np.ndarray | None, int], dict[str, Any]]  # `predict_tab.page_answer`
 
@@ -148,6 +149,8 @@ def build_teach_panel(
     """The buttons under the answer and their wiring; returns the events that change the answer
     (the caller re-applies the slider's n to each)."""
     private = {"api_visibility": "private", "show_progress": "hidden"}
+    # One adaptation is CPU-bound for under a second: a few at once across all visitors, the rest queue.
+    lesson = {**private, "concurrency_id": "teach", "concurrency_limit": TEACH_CONCURRENCY}
     with gr.Group(elem_id="teach"):
         gr.Markdown("**Wrong? It was:**")
         with gr.Row(elem_id="it-was"):
@@ -165,11 +168,11 @@ def build_teach_panel(
     round_state = gr.State(None)
     outputs = [shown, status]
     events = [
-        button.click(functools.partial(correct, handwriting, answer, d), [received, n, visitor], outputs, **private)
+        button.click(functools.partial(correct, handwriting, answer, d), [received, n, visitor], outputs, **lesson)
         for d, button in enumerate(buttons)
     ]
     events.append(
-        forget_button.click(functools.partial(forget, handwriting, answer), [received, n, visitor], outputs, **private)
+        forget_button.click(functools.partial(forget, handwriting, answer), [received, n, visitor], outputs, **lesson)
     )
     start.click(start_round, None, [round_state, prompt, pad, keep, stop], **private)
     events.append(
@@ -177,7 +180,7 @@ def build_teach_panel(
             functools.partial(keep_drawing, handwriting, answer),
             [round_state, received, n, visitor],
             [round_state, prompt, pad, keep, stop, *outputs],
-            **private,
+            **lesson,
         )
     )
     stop.click(stop_round, None, [round_state, prompt, keep, stop], **private)

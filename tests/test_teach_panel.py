@@ -17,6 +17,7 @@ from demo.state import ModelSlot, VisitorModels
 from demo.teach_panel import (
     NOTHING_DRAWN,
     ROUND,
+    TEACH_CONCURRENCY,
     correct,
     details_for,
     details_html,
@@ -191,5 +192,6 @@ def test_the_panel_is_wired_to_the_drawing_the_server_has(slot: ModelSlot, tmp_p
         assert dep.fn.func is correct and dep.fn.args[-1] == d
         assert [b._id for b in dep.inputs] == [received._id, dep.inputs[1]._id, demo.visitor._id]
         assert dep.api_visibility == "private"  # not an API endpoint: API callers are not affected
+        assert dep.concurrency_id == "teach" and dep.concurrency_limit == TEACH_CONCURRENCY
     public = sorted(d.api_name for d in demo.fns.values() if d.api_visibility == "public")
     assert public == ["predict", "predict_json"]
