@@ -75,7 +75,7 @@ class VisitorHandwriting:
             return served._replace(source=f"{served.source}; {notice}", notice=served.notice or notice)
         if held is None or held.adapted is None or served.predictor is None:
             return served
-        return served._replace(predictor=held.adapted)
+        return served._replace(predictor=held.adapted, numbers=None)  # the shipped numbers are not its own
 
     def teach(self, token: str | None, drawings: list[Any], digits: list[Any]) -> Handwriting:
         """Add these labelled drawings to the visitor's handwriting and adapt once; ValueError

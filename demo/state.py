@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mnistsum import environment
+from mnistsum.card import shipped_numbers
 from mnistsum.checkpoint import CheckpointError, save_checkpoint
 from mnistsum.config import REPO_ROOT, SHIPPED_WEIGHTS
 from mnistsum.jobs import (
@@ -33,7 +34,7 @@ from mnistsum.jobs import (
 )
 from mnistsum.leaderboard import FILE_NAME, Leaderboard, owner_tag, state_dir
 from mnistsum.predictor import Predictor
-from mnistsum.race import RACE_JOB, race_resumer
+from mnistsum.race import RACE_FILE, ClassRace
 from mnistsum.train import TrainResult, checkpoint_meta
 
 if TYPE_CHECKING:
@@ -117,6 +118,7 @@ class ServedModel(NamedTuple):
     error: str | None  # why there is no predictor, with the fix
     source: str  # where the model came from, for the page to say
     notice: str | None = None  # e.g. their own model was dropped from memory
+    numbers: str | None = None  # the shipped model's measured accuracy, for the page to show beside it
 
 
 class ModelSlot:
@@ -130,6 +132,7 @@ class ModelSlot:
     def __init__(self, path: str | Path | None = None) -> None:
         weights = Path(path) if path is not None else SHIPPED_WEIGHTS
         label = "shipped weights" if path is None else "weights"
+        self.numbers = shipped_numbers() if path is None else None  # measured on the shipped file only
         self._state: tuple[Predictor | None, str | None, str]
         try:
             self._state = (Predictor.load(weights), None, f"{label} ({_shown(weights)})")
@@ -153,9 +156,10 @@ class ModelSlot:
 
     def served(self) -> ServedModel:
         predictor, error, source = self._state
-        return ServedModel(predictor, error, source)
+        return ServedModel(predictor, error, source, numbers=self.numbers)
 
     def swap(self, predictor: Predictor, source: str) -> None:
+        self.numbers = None
         self._state = (predictor, None, source)
 
 
@@ -208,6 +212,12 @@ class VisitorModels:
         self._hold(token, served)
         return served
 
+    def has_own(self, token: str | None) -> bool:
+        """Whether this visitor chose a model of their own here (held, or in its file)."""
+        with self._lock:
+            held = bool(token) and token in self._held
+        return held or (bool(token) and self.path_for(token).exists())
+
     def reset(self, token: str) -> None:
         """Back to the default model for this visitor (the file stays)."""
         with self._lock:
@@ -244,6 +254,7 @@ class AppState:
     models: VisitorModels | None = None
     handwriting: VisitorHandwriting | None = None  # each visitor's taught handwriting, on top of `models`
     board: Leaderboard | None = None
+    race: ClassRace | None = None  # the class's one fusion race, outside the queue
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir)
@@ -252,10 +263,13 @@ class AppState:
         if self.queue is None:
             store = RunStore(self.board.path)
             self.queue = JobQueue(self.policy.workers, self.policy.max_queue, store=store)
-            self.queue.restore({TRAINING_JOB: training_resumer(self.board), RACE_JOB: race_resumer})
+            self.queue.restore({TRAINING_JOB: training_resumer(self.board)})
         if self.models is None:
             self.models = VisitorModels(self.slot, self.state_dir / "models", environment.MAX_MODELS.get())
         if self.handwriting is None:
             from .handwriting import VisitorHandwriting  # it builds on VisitorModels, above
 
             self.handwriting = VisitorHandwriting(self.models, self.models.capacity)
+        if self.race is None:
+            teacher = environment.TEACHER_TOKEN.get() or None
+            self.race = ClassRace(self.state_dir / RACE_FILE, teacher, self.policy)

@@ -109,7 +109,7 @@ class Network:
 
 
 NETWORKS: dict[str, Network] = {
-    "default": Network(default_backbone, "concat", "ours (default)", "a small BatchNorm CNN, fast on a laptop CPU"),
+    "default": Network(default_backbone, "concat", "ours", "a small BatchNorm CNN, fast on a laptop CPU"),
     "wide": Network(wide_backbone, "concat", "ours, wider (the shipped weights)", "`default` with more channels"),
     "exercise": Network(exercise_backbone, "add", "the exercise's network", "the course exercise's CNN, as it was"),
 }
