@@ -14,9 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 from .checkpoint import CheckpointError, atomic_write_text
-from .data import DataMissingError
+from .data import DataFormatError, DataMissingError
 
-EXPECTED_ERRORS = (DataMissingError, CheckpointError)
+EXPECTED_ERRORS = (DataMissingError, DataFormatError, CheckpointError)
 
 Main = Callable[[list[str] | None], int]
 
