@@ -8,6 +8,8 @@ from typing import Any
 
 import gradio as gr
 
+from mnistsum import environment
+
 from .learn_tab import build_learn_tab
 from .pad import css as pad_css
 from .predict_tab import build_predict_tab
@@ -74,6 +76,7 @@ def build_app(
     keeps it) and copied at page load into a per-page `gr.State`, which is what every event
     reads: a `gr.State` is not part of any endpoint's API, so `/predict` still takes just
     (drawing, n)."""
+    environment.check()  # every MNISTSUM_* variable, so a bad one stops the app here with all that is wrong
     app = state or AppState(slot=slot or ModelSlot())
     for name, value in QUEUE_ENV_DEFAULTS.items():
         os.environ.setdefault(name, value)  # read when the Blocks create their queue, just below

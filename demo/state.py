@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from mnistsum import environment
 from mnistsum.checkpoint import CheckpointError, save_checkpoint
 from mnistsum.config import REPO_ROOT, SHIPPED_WEIGHTS
 from mnistsum.jobs import JobQueue, JobRefused, TrainingPolicy
@@ -39,8 +40,6 @@ def refusal(err: Exception) -> str:
 
 
 RETRAIN = "python -m mnistsum.train --preset shipped --out weights/mnistsum.pt"
-MAX_MODELS_ENV = "MNISTSUM_MAX_MODELS"
-DEFAULT_MAX_MODELS = 16  # a trained model is ~1-1.5 MB of weights: a class fits many times over
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,128}")
 
 
@@ -143,7 +142,9 @@ class VisitorModels:
     visitor, replaced by their next choice), so a dropped one can be loaded back.
     """
 
-    def __init__(self, default: ModelSlot, directory: str | Path, capacity: int = DEFAULT_MAX_MODELS) -> None:
+    def __init__(
+        self, default: ModelSlot, directory: str | Path, capacity: int = environment.MAX_MODELS.default
+    ) -> None:
         self.default = default
         self.directory = Path(directory)
         self.capacity = capacity
@@ -202,15 +203,6 @@ class VisitorModels:
                 self._dropped[gone] = old.source
 
 
-def max_models(environ: dict[str, str] | None = None) -> int:
-    raw = (os.environ if environ is None else environ).get(MAX_MODELS_ENV, "").strip()
-    if not raw:
-        return DEFAULT_MAX_MODELS
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{MAX_MODELS_ENV} must be a positive whole number, got {raw!r}")
-    return int(raw)
-
-
 # --- what every tab shares ------------------------------------------------------------------
 
 
@@ -230,6 +222,6 @@ class AppState:
         if self.queue is None:
             self.queue = JobQueue(self.policy.workers, self.policy.max_queue)
         if self.models is None:
-            self.models = VisitorModels(self.slot, self.state_dir / "models", max_models())
+            self.models = VisitorModels(self.slot, self.state_dir / "models", environment.MAX_MODELS.get())
         if self.board is None:
             self.board = Leaderboard(self.state_dir / FILE_NAME)

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import environment
 from .model import FUSIONS, NETWORKS, canonical_arch
 
 LOSSES = ("cross_entropy", "softmax_cross_entropy")
@@ -30,14 +30,13 @@ SCHEDULES = ("onecycle", "constant")
 OPTIMIZERS = ("adamw", "adam")
 PEN_WRITERS = ("train", "train+val")  # which writers of the pen set's split a run may learn from
 
-DATA_ENV = "MNISTSUM_DATA"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_WEIGHTS = REPO_ROOT / "weights" / "mnistsum.pt"
 
 
 def default_data_dir() -> str:
     """`$MNISTSUM_DATA` if set, else `./data` (torchvision's layout below it)."""
-    return os.environ.get(DATA_ENV) or "data"
+    return str(environment.DATA.get())
 
 
 _NOT_GIVEN = object()
@@ -130,7 +129,7 @@ class TrainConfig:
     )
     # How the run executes, not what it learns.
     data_dir: str = setting(
-        help=f"folder holding MNIST/raw/ (default: ${DATA_ENV} or ./data)",
+        help=f"folder holding MNIST/raw/ (default: ${environment.DATA.name} or ./data)",
         recipe=False,
         default_factory=default_data_dir,
     )

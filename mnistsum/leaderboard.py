@@ -19,7 +19,6 @@ import hashlib
 import hmac
 import io
 import json
-import os
 import sqlite3
 import time
 import unicodedata
@@ -28,10 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import environment
 from .train import TrainResult
 
-STATE_DIR_ENV = "MNISTSUM_STATE_DIR"
-TEACHER_TOKEN_ENV = "MNISTSUM_TEACHER_TOKEN"
 FILE_NAME = "leaderboard.sqlite3"
 BUSY_TIMEOUT_S = 30.0
 NICKNAME_MAX = 32
@@ -87,8 +85,7 @@ class ClearRefused(PermissionError):
 
 def state_dir(environ: Mapping[str, str] | None = None) -> Path:
     """`$MNISTSUM_STATE_DIR`, else ./runs."""
-    env = os.environ if environ is None else environ
-    return Path(env.get(STATE_DIR_ENV) or "runs")
+    return environment.STATE_DIR.get(environ)
 
 
 def owner_tag(token: str) -> str:
@@ -225,9 +222,11 @@ class Leaderboard:
 
     def clear(self, teacher_token: str | None, environ: Mapping[str, str] | None = None) -> int:
         """Delete every row if `teacher_token` matches `$MNISTSUM_TEACHER_TOKEN`; returns how many."""
-        expected = (os.environ if environ is None else environ).get(TEACHER_TOKEN_ENV, "")
+        expected = environment.TEACHER_TOKEN.get(environ)
         if not expected:
-            raise ClearRefused(f"clearing is off: the server has no teacher token ({TEACHER_TOKEN_ENV} is not set)")
+            raise ClearRefused(
+                f"clearing is off: the server has no teacher token ({environment.TEACHER_TOKEN.name} is not set)"
+            )
         if not teacher_token or not hmac.compare_digest(teacher_token.encode(), expected.encode()):
             raise ClearRefused("wrong teacher token: the leaderboard was not cleared")
         conn = self._connect()

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from . import environment
 from .config import TrainConfig
 from .data import DataFormatError, DataMissingError, MnistSplit
 from .preprocess import preprocess
@@ -424,7 +425,7 @@ def pen_pool(
 
 def _cache_dir() -> Path:
     """Where rendered pools are kept between runs: outside the repository, per user."""
-    return Path(os.environ.get("MNISTSUM_CACHE") or Path.home() / ".cache" / "mnistsum")
+    return environment.CACHE.get()
 
 
 def training_digits(cfg: TrainConfig) -> PenDigits:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from mnistsum import Predictor
+from mnistsum import Predictor, environment
 from mnistsum.data import MnistSplit, has_mnist, load_split
 from mnistsum.pen import PenDigits, has_pen_digits, load_pen_digits
 
@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _data_root(has: Any = has_mnist) -> Path | None:
-    candidates = [os.environ.get("MNISTSUM_DATA"), REPO.parent / "shared" / "data", REPO / "data"]
+    candidates = [os.environ.get(environment.DATA.name), REPO.parent / "shared" / "data", REPO / "data"]
     for candidate in candidates:
         if candidate and has(candidate):
             return Path(candidate)
@@ -36,7 +36,7 @@ def _data_root(has: Any = has_mnist) -> Path | None:
 
 
 def _missing_data(message: str) -> None:
-    if os.environ.get("MNISTSUM_REQUIRE_DATA") == "1":
+    if environment.REQUIRE_DATA.get():
         pytest.fail(message + " and MNISTSUM_REQUIRE_DATA=1 says it must be there")
     pytest.skip(message)
 
@@ -153,7 +153,7 @@ def browser() -> Iterator[Any]:
     MNISTSUM_REQUIRE_BROWSER=1 (set by CI), where a missing browser fails the tests."""
 
     def missing(message: str) -> None:
-        if os.environ.get("MNISTSUM_REQUIRE_BROWSER") == "1":
+        if environment.REQUIRE_BROWSER.get():
             pytest.fail(message + " and MNISTSUM_REQUIRE_BROWSER=1 says it must be there")
         pytest.skip(message)
 

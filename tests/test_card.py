@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from mnistsum.card import BEGIN, CARD, END, WEIGHTS_DIR, generate, write_card
+from mnistsum.card import BEGIN, CARD, END, README, WEIGHTS_DIR, generate, generated_part, readme_block, write_card
 
 
 def test_card_tables_are_up_to_date():
@@ -35,3 +35,35 @@ def test_write_card_keeps_the_prose_and_refuses_a_card_without_markers(tmp_path)
     card.write_text("no markers")
     with pytest.raises(ValueError, match="markers"):
         write_card(card)
+
+
+def test_readme_headline_table_is_up_to_date():
+    block = generated_part(README.read_text(), README)
+    assert block == readme_block().strip(), "run: python -m mnistsum.card --write"
+
+
+def test_headline_table_shows_the_measured_numbers():
+    table = readme_block()
+    mnist = json.loads((WEIGHTS_DIR / "metrics.json").read_text())
+    drawn = json.loads((WEIGHTS_DIR / "drawn_metrics.json").read_text())
+    speed = json.loads((WEIGHTS_DIR / "speed.json").read_text())
+    assert f"**{mnist['digit_accuracy']:.2%}**" in table and f"**{mnist['sum_accuracy']:.3%}**" in table
+    pens = " / ".join(f"{m['digit_accuracy'] * 100:.2f}" for m in drawn["by_pen"].values())
+    assert f"**{pens}%**" in table
+    assert f"**{speed['train_samples_per_s']['ratio']:.1f}x**" in table
+    assert len(table.splitlines()) <= 10  # one small table: the rest is in the model card
+
+
+def test_speed_out_writes_what_the_headline_table_reads(tmp_path, monkeypatch):
+    import shutil
+
+    import mnistsum.speed as speed
+
+    measured = json.loads((WEIGHTS_DIR / "speed.json").read_text())
+    measured["train_samples_per_s"]["ratio"] = 7.3
+    monkeypatch.setattr(speed, "run_benchmark", lambda *args: measured)
+    for name in ("metrics.json", "drawn_metrics.json"):
+        shutil.copy(WEIGHTS_DIR / name, tmp_path / name)
+    assert speed.main(["--json", "--out", str(tmp_path / "speed.json")]) == 0
+    assert json.loads((tmp_path / "speed.json").read_text()) == measured
+    assert "**7.3x**" in readme_block(tmp_path)

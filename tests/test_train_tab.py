@@ -18,9 +18,9 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from demo.app import build_app, launch
+from demo.leaderboard_view import leaderboard_html
 from demo.make_examples import example_path
 from demo.state import AppState
-from demo.train_tab import leaderboard_html
 from mnistsum.leaderboard import Row
 
 pytestmark = pytest.mark.slow

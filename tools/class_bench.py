@@ -35,6 +35,8 @@ from typing import Any
 
 from gradio_client import Client
 
+from mnistsum.config import default_data_dir
+
 from .http_bench import concurrent, report, served_app, shared_tls_context
 
 ENDED = ("finished", "stopped", "cancelled", "failed")
@@ -141,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=2, help="class preset runs")
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--per-client", type=int, default=20)
-    parser.add_argument("--data-dir", default=os.environ.get("MNISTSUM_DATA") or "data")
+    parser.add_argument("--data-dir", default=default_data_dir())
     args = parser.parse_args(argv)
     if args.part in ("preset", "all"):
         preset_run(args.data_dir, args.repeats)

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
+from .. import environment
 from ..checkpoint import save_checkpoint
 from ..config import SHIPPED_WEIGHTS
 from ..train import TrainResult, checkpoint_meta
 
-CHECKPOINT_DIR_ENV = "MNISTSUM_CHECKPOINT_DIR"
-
 
 def checkpoint_dir() -> Path:
     """Where the app saves checkpoints: `$MNISTSUM_CHECKPOINT_DIR`, else ./checkpoints."""
-    return Path(os.environ.get(CHECKPOINT_DIR_ENV) or "checkpoints")
+    return environment.CHECKPOINT_DIR.get()
 
 
 def checkpoint_path(name: str, directory: str | Path | None = None) -> Path:

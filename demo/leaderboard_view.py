@@ -1,0 +1,105 @@
+"""The class leaderboard under the Train tab: the table (filtered, polled), CSV export, and
+clearing with the teacher token. Wiring only: `mnistsum.leaderboard` keeps the rows."""
+
+from __future__ import annotations
+
+import html
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+
+from mnistsum.leaderboard import ClearRefused, Row
+from mnistsum.model import FUSIONS, NETWORKS
+
+from .state import AppState, refusal
+
+BOARD_POLL_S = 10.0  # other students' runs land on the leaderboard while you watch (Refresh: at once)
+BOARD_ROWS = 100
+BOARD_COLUMNS = (
+    "#", "nickname", "backbone", "fusion", "epochs", "images", "batch", "lr", "augment",
+    "sum", "digit", "both", "sum = digit + n", "parameters", "time", "finished (UTC)",
+)  # fmt: skip
+ALL = "all"
+
+
+def leaderboard_html(rows: list[Row]) -> str:
+    """The leaderboard as an HTML table. Every string a visitor could have typed is escaped,
+    and so is every other one: nothing in a row is ever read as markup."""
+    if not rows:
+        return '<p id="leaderboard-empty">No finished runs yet: the first one lands here.</p>'
+    head = "".join(f"<th>{html.escape(title)}</th>" for title in BOARD_COLUMNS)
+    body = []
+    for rank, r in enumerate(rows, 1):
+        cells = (
+            str(rank),
+            r.nickname + (" ★ you" if r.mine else ""),
+            r.arch,
+            r.fusion,
+            str(r.epochs),
+            f"{r.images:,}",
+            str(r.batch_size),
+            f"{r.lr:g}",
+            "yes" if r.augment else "no",
+            f"{r.sum_accuracy:.2%}",
+            f"{r.digit_accuracy:.2%}",
+            f"{r.both_accuracy:.2%}",
+            f"{r.sum_consistency:.2%}",
+            f"{r.parameters:,}",
+            f"{r.wall_s:.1f}s",
+            r.finished_at,
+        )
+        row_class = ' class="mine"' if r.mine else ""
+        body.append(f"<tr{row_class}>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    return f'<table id="leaderboard-table"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _board(app: AppState, token: str | None, arch: str, fusion: str) -> str:
+    rows = app.board.rows(token, None if arch == ALL else arch, None if fusion == ALL else fusion)
+    return leaderboard_html(rows[:BOARD_ROWS])
+
+
+def _export_csv(app: AppState) -> str:
+    folder = Path(tempfile.mkdtemp(prefix="mnistsum-leaderboard-"))
+    path = folder / "leaderboard.csv"
+    path.write_text(app.board.to_csv(), encoding="utf-8")
+    return str(path)
+
+
+def _clear(app: AppState, teacher_token: str) -> str:
+    try:
+        removed = app.board.clear(teacher_token)
+    except ClearRefused as err:
+        return refusal(err)
+    return f"✅ Cleared {removed} runs."
+
+
+def build_leaderboard(app: AppState, visitor: gr.State) -> None:
+    """The table, its filters and the teacher's accordion, wired for the visitor whose token `visitor` holds."""
+    gr.Markdown(
+        "## Class leaderboard\nEvery finished run, best sum accuracy first (all 100,000 test pairs); ★ marks yours."
+    )
+    with gr.Row():
+        arch = gr.Dropdown([ALL, *NETWORKS], value=ALL, label="Backbone", elem_id="board-arch")
+        fusion = gr.Dropdown([ALL, *FUSIONS], value=ALL, label="Fusion", elem_id="board-fusion")
+        refresh = gr.Button("↻ Refresh", size="sm", elem_id="board-refresh")
+    table = gr.HTML(elem_id="leaderboard")
+    with gr.Accordion("For the teacher: export or clear", open=False):
+        with gr.Row():
+            export = gr.Button("⬇ Export CSV", size="sm", elem_id="board-export")
+            csv_file = gr.File(label="leaderboard.csv", interactive=False, elem_id="board-csv")
+        with gr.Row():
+            teacher = gr.Textbox(label="Teacher token", type="password", elem_id="board-teacher-token")
+            clear = gr.Button("Clear the leaderboard", variant="stop", size="sm", elem_id="board-clear")
+        clear_message = gr.Markdown(elem_id="board-clear-message")
+    timer = gr.Timer(BOARD_POLL_S)
+    show = {
+        "fn": lambda token, a, f: _board(app, token, a, f),
+        "inputs": [visitor, arch, fusion],
+        "outputs": table,
+        "api_visibility": "private",
+        "show_progress": "hidden",
+    }
+    gr.on([refresh.click, arch.change, fusion.change, timer.tick], **show, concurrency_limit=None)
+    export.click(lambda: _export_csv(app), None, csv_file, api_visibility="private")
+    clear.click(lambda t: _clear(app, t), teacher, clear_message, api_visibility="private").then(**show)

@@ -1,0 +1,72 @@
+"""The Train tab's named endpoints for API callers: `/visitor_token`, `/train_start`,
+`/train_stop`, `/train_status` and `/leaderboard_csv`.
+
+Each /train_* call takes the caller's visitor token and acts on that visitor's runs only; a bad
+token, or a run id that is someone else's, is refused with an error that says why.
+`/train_start` takes the form's fields (`demo.train_form.FIELDS`), with the form's defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from mnistsum.config import TrainConfig
+from mnistsum.jobs import TRAINING_JOB, JobStatus, status_dict
+
+from .state import REFUSALS, AppState, check_token, new_token
+from .train_form import FIELDS, api_signature, submit
+
+
+def latest_run(app: AppState, token: str | None) -> JobStatus | None:
+    """This visitor's latest training run, if any."""
+    return app.queue.latest(token, TRAINING_JOB) if token else None
+
+
+def register_train_api(app: AppState, base: TrainConfig) -> None:
+    """Add the endpoints to the Blocks being built; `base` is the preset the form starts from."""
+
+    def visitor_token() -> str:
+        """A new visitor token: pass it to /train_start, /train_stop and /train_status."""
+        return new_token()
+
+    def train_start(token: str, *values: Any) -> dict:
+        """Queue a training run for this token and return at once (state "queued" or "running"); refused
+        (an error saying why) for a bad token or value, beyond this deployment's caps, when the token
+        already has a run queued or running, or when the queue is full."""
+        defaults = [field.default(base) for field in FIELDS]
+        try:
+            status = submit(app, base, check_token(token), *values, *defaults[len(values) :])
+        except REFUSALS as err:
+            raise gr.Error(str(err)) from err
+        return status_dict(status)
+
+    signature = api_signature(base)  # what Gradio reads for the endpoint's parameters and their types
+    train_start.__signature__ = signature
+    train_start.__annotations__ = {name: p.annotation for name, p in signature.parameters.items()} | {"return": dict}
+
+    def train_stop(token: str, run_id: int | None = None) -> dict:
+        """Cancel this token's queued run or stop its running one at the next batch (`run_id`: that run, if yours)."""
+        try:
+            status = app.queue.stop(check_token(token), None if run_id is None else int(run_id))
+        except REFUSALS as err:
+            raise gr.Error(str(err)) from err
+        return status_dict(status if status is not None else latest_run(app, token))
+
+    def train_status(token: str, run_id: int | None = None) -> dict:
+        """This token's latest run (or `run_id`, if yours): state (idle, queued, running, stopping, finished,
+        stopped, cancelled, failed), queue place and estimated start, error, progress, log, metrics."""
+        try:
+            check_token(token)
+            status = latest_run(app, token) if run_id is None else app.queue.status(token, int(run_id))
+        except REFUSALS as err:
+            raise gr.Error(str(err)) from err
+        return status_dict(status)
+
+    def leaderboard_csv() -> str:
+        """The class leaderboard as CSV text, best first."""
+        return app.board.to_csv()
+
+    for endpoint in (visitor_token, train_start, train_stop, train_status, leaderboard_csv):
+        gr.api(endpoint, api_name=endpoint.__name__, concurrency_limit=None)
