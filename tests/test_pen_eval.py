@@ -104,8 +104,8 @@ def test_blank_drawings_count_as_wrong(shipped, small):
 # CI floors per set, just under what the shipped weights measure (weights/drawn_metrics.json):
 # digit accuracy at every pen, the weakest digit, and flagged ones (mean of the pens).
 FLOORS = {
-    "unipen": {"accuracy": 0.973, "weakest_digit": 0.85, "flagged_ones": 0.88},
-    "pendigits": {"accuracy": 0.90, "weakest_digit": 0.5, "flagged_ones": 0.5},
+    "unipen": {"accuracy": 0.973, "weakest_digit": 0.85, "flagged_ones": 0.89},
+    "pendigits": {"accuracy": 0.966, "weakest_digit": 0.91, "flagged_ones": 0.94},
 }
 
 
