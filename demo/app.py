@@ -34,17 +34,17 @@ LAUNCH_DEFAULTS: dict[str, Any] = {
     "css": CSS,
     "max_file_size": "10mb",  # a drawing is a few KB; this stops oversized uploads at the door
     "show_error": True,  # API callers sending a non-image or a non-number learn why, not just "Error"
-    # Gradio's run history keeps every event's inputs (each drawing, ~40 KB) in the visitor's
-    # localStorage and rewrites it whole on every event: each stroke got slower than the last
-    # (measured 45 ms -> 90 ms after ten) and the 5 MB quota fills after ~120 strokes.
+    # Gradio's run history keeps every event's inputs (each drawing) in the visitor's localStorage
+    # and rewrites it whole on every event: each stroke gets slower than the last, and the quota
+    # fills (docs/benchmarks.md, "HTTP").
     "run_history": False,
 }
 
 
 # Gradio's queue rebuilds a pandas DataFrame of its last 10,000 events after *every* event, to
-# keep the API page's latency percentiles fresh: measured 4 ms of CPU per request after 300
-# requests and 13 ms after 10,000 (Gradio 6.31), on every prediction. Refreshing them every
-# 200 events costs nothing a visitor notices. A deployment's own value wins.
+# keep the API page's latency percentiles fresh: a cost per prediction that grows with the
+# server's age (docs/benchmarks.md, "HTTP"). Refreshing them every 200 events costs nothing a
+# visitor notices. A deployment's own value wins.
 QUEUE_ENV_DEFAULTS = {"GRADIO_ANALYTICS_CACHE_FREQUENCY": "200"}
 
 
@@ -78,6 +78,8 @@ def build_app(
     (drawing, n)."""
     environment.check()  # every MNISTSUM_* variable, so a bad one stops the app here with all that is wrong
     app = state or AppState(slot=slot or ModelSlot())
+    if data_dir is not None:
+        app.handwriting.data_dir = str(data_dir)
     for name, value in QUEUE_ENV_DEFAULTS.items():
         os.environ.setdefault(name, value)  # read when the Blocks create their queue, just below
     with gr.Blocks(title="mnistsum: a digit and digit + n", delete_cache=(3600, 3600)) as demo:
@@ -87,18 +89,24 @@ def build_app(
         banner = gr.Markdown(visible=False, elem_id="model-banner")
         with gr.Tabs():
             with gr.Tab("Predict", id="predict"):
-                received, n = build_predict_tab(app.models, visitor, data_dir)
+                received, n = build_predict_tab(app.handwriting, visitor, data_dir)
             with gr.Tab("Train", id="train"):
                 build_train_tab(app, visitor, data_dir)
             with gr.Tab("Learn", id="learn") as learn:
                 build_learn_tab(learn, received, n, app, visitor, data_dir)
         demo.load(fn=visitor_token, inputs=stored, outputs=[stored, visitor], api_visibility="private")
         demo.load(fn=lambda: model_banner(app.slot), outputs=banner, api_visibility="private")
+        demo.load(fn=app.handwriting.warm_up, api_visibility="private")  # once: the first correction is quick
     demo.app_state = app  # for tests and scripts that drive the same services
     return demo
 
 
 def launch(demo: gr.Blocks, **overrides: Any) -> tuple[Any, str, str | None]:
     """Queue and launch with the app's theme, CSS and limits; `overrides` are passed to
-    `Blocks.launch` (tests pick the host and port; a Space sets them through GRADIO_SERVER_*)."""
+    `Blocks.launch` (tests pick the host and port; a Space sets them through GRADIO_SERVER_*).
+
+    uvicorn believes X-Forwarded-For from loopback peers by default, so any local client could
+    claim another address; here it believes no one (unless the deployment sets FORWARDED_ALLOW_IPS
+    itself), and `MNISTSUM_PROXY_HOPS` decides which header entry a run counts against."""
+    os.environ.setdefault("FORWARDED_ALLOW_IPS", "")
     return demo.queue().launch(**{**LAUNCH_DEFAULTS, **overrides})

@@ -9,46 +9,33 @@ from pathlib import Path
 
 import gradio as gr
 
-from mnistsum.leaderboard import ClearRefused, Row
+from mnistsum.leaderboard import ClearRefused, Row, shown_columns
 from mnistsum.model import FUSIONS, NETWORKS
 
 from .state import AppState, refusal
 
 BOARD_POLL_S = 10.0  # other students' runs land on the leaderboard while you watch (Refresh: at once)
 BOARD_ROWS = 100
-BOARD_COLUMNS = (
-    "#", "nickname", "backbone", "fusion", "epochs", "images", "batch", "lr", "augment",
-    "sum", "digit", "both", "sum = digit + n", "parameters", "time", "finished (UTC)",
-)  # fmt: skip
 ALL = "all"
 
 
+def _cell(row: Row, name: str, shown: str) -> str:
+    value = getattr(row, name)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return shown.format(value) + (" ★ you" if name == "nickname" and row.mine else "")
+
+
 def leaderboard_html(rows: list[Row]) -> str:
-    """The leaderboard as an HTML table. Every string a visitor could have typed is escaped,
-    and so is every other one: nothing in a row is ever read as markup."""
+    """The leaderboard as an HTML table, its columns as `Row` declares them. Every string a visitor
+    could have typed is escaped, and so is every other one: nothing in a row is ever read as markup."""
     if not rows:
         return '<p id="leaderboard-empty">No finished runs yet: the first one lands here.</p>'
-    head = "".join(f"<th>{html.escape(title)}</th>" for title in BOARD_COLUMNS)
+    columns = shown_columns()
+    head = "".join(f"<th>{html.escape(title)}</th>" for title in ["#", *(title for _, title, _ in columns)])
     body = []
     for rank, r in enumerate(rows, 1):
-        cells = (
-            str(rank),
-            r.nickname + (" ★ you" if r.mine else ""),
-            r.arch,
-            r.fusion,
-            str(r.epochs),
-            f"{r.images:,}",
-            str(r.batch_size),
-            f"{r.lr:g}",
-            "yes" if r.augment else "no",
-            f"{r.sum_accuracy:.2%}",
-            f"{r.digit_accuracy:.2%}",
-            f"{r.both_accuracy:.2%}",
-            f"{r.sum_consistency:.2%}",
-            f"{r.parameters:,}",
-            f"{r.wall_s:.1f}s",
-            r.finished_at,
-        )
+        cells = [str(rank), *(_cell(r, name, shown) for name, _, shown in columns)]
         row_class = ' class="mine"' if r.mine else ""
         body.append(f"<tr{row_class}>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     return f'<table id="leaderboard-table"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
@@ -74,8 +61,9 @@ def _clear(app: AppState, teacher_token: str) -> str:
     return f"✅ Cleared {removed} runs."
 
 
-def build_leaderboard(app: AppState, visitor: gr.State) -> None:
-    """The table, its filters and the teacher's accordion, wired for the visitor whose token `visitor` holds."""
+def build_leaderboard(app: AppState, visitor: gr.State, landed: gr.State | None = None) -> None:
+    """The table, its filters and the teacher's accordion, wired for the visitor whose token `visitor` holds;
+    a change of `landed` (the visitor's own run just finished) refreshes the table at once."""
     gr.Markdown(
         "## Class leaderboard\nEvery finished run, best sum accuracy first (all 100,000 test pairs); ★ marks yours."
     )
@@ -100,6 +88,7 @@ def build_leaderboard(app: AppState, visitor: gr.State) -> None:
         "api_visibility": "private",
         "show_progress": "hidden",
     }
-    gr.on([refresh.click, arch.change, fusion.change, timer.tick], **show, concurrency_limit=None)
+    triggers = [refresh.click, arch.change, fusion.change, timer.tick] + ([landed.change] if landed else [])
+    gr.on(triggers, **show, concurrency_limit=None)
     export.click(lambda: _export_csv(app), None, csv_file, api_visibility="private")
     clear.click(lambda t: _clear(app, t), teacher, clear_message, api_visibility="private").then(**show)

@@ -38,7 +38,7 @@ from mnistsum.predictor import Predictor, check_n
 from mnistsum.race import RACE_JOB, RaceUpdate, race_configs, start_race
 
 from .job_panel import JobPanel, not_started_headline
-from .state import REFUSALS, AppState, VisitorModels, refusal
+from .state import REFUSALS, AppState, VisitorModels, refusal, request_address
 
 INSPECT_CONCURRENCY = 4
 CELL = 10  # screen pixels per input pixel in the saliency picture
@@ -219,6 +219,12 @@ def build_learn_tab(
     gr.Markdown(WHY_ADD_FAILS)
     if policy.enabled:
         choice = gr.Radio(list(RACE_CHOICES), value=next(iter(RACE_CHOICES)), label="Lanes")
+        class_code = gr.Textbox(
+            label="Class code (from your teacher: training here is for the class)",
+            visible=policy.needs_class_code,
+            max_length=128,
+            elem_id="race-class-code",
+        )
         gr.Markdown(
             f"*{add_cfg.epochs} epochs on {add_cfg.limit:,} training images, seed {add_cfg.seed}; accuracy on all "
             f"100,000 (test image, n) pairs after each epoch; a couple of minutes on a laptop CPU, and it waits "
@@ -238,10 +244,13 @@ def build_learn_tab(
                 out[panel.seen] = key
             return out
 
-        def submit(token: str, lanes: str) -> JobStatus:
-            return start_race(app.queue, token, RACE_CHOICES[lanes], policy, data_dir=data_dir)
+        def submit(request: gr.Request, token: str, lanes: str, code: str) -> JobStatus:
+            address = request_address(request, policy)
+            return start_race(
+                app.queue, token, RACE_CHOICES[lanes], policy, data_dir=data_dir, class_code=code, address=address
+            )
 
-        panel.wire(submit, [choice], render_race, [headline, sum_plot, digit_plot])
+        panel.wire(submit, [choice, class_code], render_race, [headline, sum_plot, digit_plot])
     else:
         gr.Markdown(f"*The race trains two networks, and training is switched off here. {policy.describe()}*")
 

@@ -1,7 +1,7 @@
 """Two page-side components built on `gr.HTML`: the drawing pad and the answer view.
 
 Why not `gr.Sketchpad`: every read of its value uploads three PNGs, and Gradio reads it for
-every event that lists it, so one stroke cost ~50 requests and 1.5-2 s in the browser. This
+every event that lists it, so one stroke cost dozens of requests and seconds in the browser. This
 pad draws in the page (pointer events: mouse, pen and finger) and sends one small PNG data
 URL per finished stroke, Undo, Redo or Clear; `mnistsum.payload.decode_drawing` reads it.
 The answer view renders a prediction in the page, for any n, from the 10x19 sum table the

@@ -19,6 +19,15 @@ from .state import REFUSALS, AppState, check_token, new_token
 from .train_form import FIELDS, api_signature, submit
 
 
+def _run_id(value: Any) -> int | None:
+    """An API caller's run id: None, or a whole number (a ValueError otherwise, never a TypeError)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
+        raise ValueError(f"run_id must be a whole number (a run's job_id), got {value!r}")
+    return int(value)
+
+
 def latest_run(app: AppState, token: str | None) -> JobStatus | None:
     """This visitor's latest training run, if any."""
     return app.queue.latest(token, TRAINING_JOB) if token else None
@@ -31,13 +40,14 @@ def register_train_api(app: AppState, base: TrainConfig) -> None:
         """A new visitor token: pass it to /train_start, /train_stop and /train_status."""
         return new_token()
 
-    def train_start(token: str, *values: Any) -> dict:
+    def train_start(request: gr.Request, token: str, *values: Any) -> dict:
         """Queue a training run for this token and return at once (state "queued" or "running"); refused
-        (an error saying why) for a bad token or value, beyond this deployment's caps, when the token
-        already has a run queued or running, or when the queue is full."""
+        (an error saying why) for a bad token or value, beyond the Train tab's limits or this deployment's
+        caps, without the class code where the server has one, when the token or its network address
+        already holds its runs, or when the queue is full."""
         defaults = [field.default(base) for field in FIELDS]
         try:
-            status = submit(app, base, check_token(token), *values, *defaults[len(values) :])
+            status = submit(app, base, request, check_token(token), *values, *defaults[len(values) :])
         except REFUSALS as err:
             raise gr.Error(str(err)) from err
         return status_dict(status)
@@ -49,17 +59,19 @@ def register_train_api(app: AppState, base: TrainConfig) -> None:
     def train_stop(token: str, run_id: int | None = None) -> dict:
         """Cancel this token's queued run or stop its running one at the next batch (`run_id`: that run, if yours)."""
         try:
-            status = app.queue.stop(check_token(token), None if run_id is None else int(run_id))
+            status = app.queue.stop(check_token(token), _run_id(run_id))
         except REFUSALS as err:
             raise gr.Error(str(err)) from err
         return status_dict(status if status is not None else latest_run(app, token))
 
     def train_status(token: str, run_id: int | None = None) -> dict:
         """This token's latest run (or `run_id`, if yours): state (idle, queued, running, stopping, finished,
-        stopped, cancelled, failed), queue place and estimated start, error, progress, log, metrics."""
+        stopped, cancelled, failed, interrupted: stopped by a server restart), queue place and estimated
+        start, error, progress, log, metrics, and `result` (what is kept of how it ended)."""
         try:
             check_token(token)
-            status = latest_run(app, token) if run_id is None else app.queue.status(token, int(run_id))
+            run = _run_id(run_id)
+            status = latest_run(app, token) if run is None else app.queue.status(token, run)
         except REFUSALS as err:
             raise gr.Error(str(err)) from err
         return status_dict(status)

@@ -2,7 +2,10 @@
 the `/train_start` endpoint (same name, same default), so the page and the API cannot drift.
 
 A field is a `TrainConfig` setting (checked by `apply_values` and `TrainConfig`), except the
-nickname, which only names the run on the leaderboard.
+nickname, which only names the run on the leaderboard, and the class code, which a deployment
+with `MNISTSUM_CLASS_CODE` asks for (the box is shown only there). The limits the form offers
+are the library's (`mnistsum.jobs.PAGE_LIMITS`, tightened by the policy), and the same policy
+checks every run, so an API call gets no more than the page.
 """
 
 from __future__ import annotations
@@ -16,14 +19,14 @@ from typing import Any
 import gradio as gr
 
 from mnistsum.config import TrainConfig, apply_values
-from mnistsum.jobs import JobStatus, TrainingPolicy, leaderboard_recorder, start_training
+from mnistsum.jobs import PAGE_LIMITS, JobStatus, TrainingPolicy, submit_run
 from mnistsum.model import FUSIONS, NETWORKS
+from mnistsum.precision import PRECISIONS, precision_name, resolve_precision
+from mnistsum.train import pick_device
 
-from .state import AppState
+from .state import AppState, request_address
 
-TRAIN_IMAGES = 60_000
-UI_MAX_EPOCHS = 30
-BATCH_SIZES = [32, 64, 128, 256, 512, 1024]
+NOT_CONFIG = ("nickname", "class_code")  # fields that are not training settings
 
 
 @dataclass(frozen=True)
@@ -33,14 +36,15 @@ class Caps:
     epochs: int
     images: int
     batch_sizes: list[int]
+    needs_code: bool = False
 
     @classmethod
     def of(cls, policy: TrainingPolicy) -> Caps:
-        cap = policy.max_batch_size
         return cls(
-            epochs=min(UI_MAX_EPOCHS, policy.max_epochs or UI_MAX_EPOCHS),
-            images=min(TRAIN_IMAGES, policy.max_limit or TRAIN_IMAGES),
-            batch_sizes=[b for b in BATCH_SIZES if cap is None or b <= cap],
+            epochs=policy.max_epochs,
+            images=policy.max_limit,
+            batch_sizes=[b for b in PAGE_LIMITS.batch_sizes if b <= policy.max_batch_size],
+            needs_code=policy.needs_class_code,
         )
 
 
@@ -64,8 +68,19 @@ def _backbone(value: str, caps: Caps) -> gr.Dropdown:
 
 
 def _limit(value: int, caps: Caps) -> gr.Slider:
+    low, step = PAGE_LIMITS.min_images, PAGE_LIMITS.images_step
     return gr.Slider(
-        500, caps.images, value=min(value, caps.images), step=500, label="Training images", elem_id="train-limit"
+        low, caps.images, value=min(value, caps.images), step=step, label="Training images", elem_id="train-limit"
+    )
+
+
+def _precision(value: str, caps: Caps) -> gr.Radio:
+    here = precision_name(resolve_precision("auto", pick_device()))
+    return gr.Radio(
+        list(PRECISIONS),
+        value=value,
+        label="Number format",
+        info=f"auto: bf16 where the server computes it natively (faster), else fp32; on this server auto is {here}",
     )
 
 
@@ -75,7 +90,10 @@ FIELDS = (
         str,
         lambda base: "",
         lambda value, caps: gr.Textbox(
-            value, label="Your nickname (shown on the class leaderboard)", max_length=32, elem_id="train-nickname"
+            value,
+            label="Your nickname (shown on the class leaderboard)",
+            max_length=PAGE_LIMITS.nickname_max,
+            elem_id="train-nickname",
         ),
     ),
     Field("arch", str, lambda base: base.arch, _backbone),
@@ -105,7 +123,9 @@ FIELDS = (
         "lr",
         float,
         lambda base: base.lr,
-        lambda value, caps: gr.Number(value, label="Learning rate", minimum=0, step=1e-3),
+        lambda value, caps: gr.Number(
+            value, label="Learning rate", minimum=PAGE_LIMITS.min_lr, maximum=PAGE_LIMITS.max_lr, step=1e-3
+        ),
     ),
     Field(
         "seed", int, lambda base: base.seed, lambda value, caps: gr.Number(value, label="Seed", precision=0, minimum=0)
@@ -116,16 +136,33 @@ FIELDS = (
         lambda base: base.augment,
         lambda value, caps: gr.Checkbox(value, label="Augment (shifts, rotations, stroke width)"),
     ),
-    Field("limit", int, lambda base: base.limit or TRAIN_IMAGES, _limit),
+    Field("limit", int, lambda base: base.limit or PAGE_LIMITS.max_images, _limit),
     Field(
         "download",
         bool,
         lambda base: False,
         lambda value, caps: gr.Checkbox(value, label="Download MNIST if missing (needs internet)"),
     ),
+    Field(  # last: API callers who pass the fields by position keep their order
+        "class_code",
+        str,
+        lambda base: "",
+        lambda value, caps: gr.Textbox(
+            value,
+            label="Class code (from your teacher)",
+            max_length=128,
+            visible=caps.needs_code,
+            elem_id="train-class-code",
+        ),
+    ),
+    Field("precision", str, lambda base: base.precision, _precision),  # after class_code, for the same reason
 )
 NAMES = tuple(field.name for field in FIELDS)
-ROWS = (("nickname", "arch", "fusion"), ("epochs", "batch_size", "lr", "seed"), ("limit", ("augment", "download")))
+ROWS = (
+    ("class_code", "nickname", "arch", "fusion"),
+    ("epochs", "batch_size", "lr", "seed"),
+    ("limit", "precision", ("augment", "download")),
+)
 
 
 def build_form(base: TrainConfig, policy: TrainingPolicy) -> list[gr.components.Component]:
@@ -143,16 +180,21 @@ def build_form(base: TrainConfig, policy: TrainingPolicy) -> list[gr.components.
 
 
 def api_signature(base: TrainConfig) -> inspect.Signature:
-    """`(token, nickname, arch, ...)`: the parameters `/train_start` takes, with the form's defaults."""
+    """`(request, token, nickname, arch, ...)`: the parameters `/train_start` takes, with the form's defaults.
+    Gradio fills `request` (the caller's address) itself; API callers never see it."""
     keyword = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    request = inspect.Parameter("request", keyword, annotation=gr.Request)
     token = inspect.Parameter("token", keyword, annotation=str)
     fields = [inspect.Parameter(f.name, keyword, default=f.default(base), annotation=f.type) for f in FIELDS]
-    return inspect.Signature([token, *fields], return_annotation=dict)
+    return inspect.Signature([request, token, *fields], return_annotation=dict)
 
 
-def submit(app: AppState, base: TrainConfig, token: str, *values: Any) -> JobStatus:
-    """Queue the form's run (values in `FIELDS` order) for this visitor; a finished run becomes a
-    leaderboard row under its nickname. `apply_values` checks the types, `TrainConfig` the range."""
+def submit(app: AppState, base: TrainConfig, request: Any, token: str, *values: Any) -> JobStatus:
+    """Queue the form's run (values in `FIELDS` order) for this visitor, counted against the client
+    address of `request`: the class code, the nickname and the settings checked against the policy,
+    stored to survive a restart, and a leaderboard row under its nickname once it completes."""
     settings = dict(zip(NAMES, values, strict=True))
-    record = leaderboard_recorder(app.board, settings.pop("nickname"), token)
-    return start_training(app.queue, token, apply_values(base, settings), app.policy, on_done=record)
+    nickname, code = (settings.pop(name) for name in NOT_CONFIG)
+    cfg = apply_values(base, settings)  # the types here, the ranges in TrainConfig and the policy
+    address = request_address(request, app.policy)
+    return submit_run(app.queue, app.board, token, cfg, nickname, app.policy, class_code=code, address=address)

@@ -17,6 +17,7 @@ import gradio as gr
 from mnistsum.checkpoint import CheckpointError
 from mnistsum.config import TrainConfig, default_data_dir
 from mnistsum.jobs import TRAINING_JOB, completed_result, save_trained
+from mnistsum.jobs.policy import TRAIN_LOCALLY
 
 from .job_panel import JobPanel
 from .leaderboard_view import build_leaderboard
@@ -31,6 +32,11 @@ The same training loop as `python -m mnistsum.train`, running on this server whi
 Your runs are yours: this browser keeps a private token, so a reload re-attaches to *your* run,
 and nobody else can see, stop or reuse it. Runs wait their turn in one queue, first come first
 served, one at a time per visitor. The default settings train in a few seconds."""
+CLASS_CODE_NOTE = f"""
+
+**Training on this server is for a class: enter the class code your teacher gave you.**
+Without it you can still draw and predict in the other tabs, and train on your own machine:
+{TRAIN_LOCALLY}."""
 DISABLED = """### Training is switched off on this deployment
 Training here would slow the demo down for every visitor, so this deployment sets
 `MNISTSUM_TRAINING=off`. To train, run the app on your own machine (`python app.py`)
@@ -87,7 +93,7 @@ def build_train_tab(app: AppState, visitor: gr.State, data_dir: str | Path | Non
         gr.Markdown(DISABLED, elem_id="train-disabled")
         build_leaderboard(app, visitor)
         return
-    gr.Markdown(INTRO)
+    gr.Markdown(INTRO + (CLASS_CODE_NOTE if app.policy.needs_class_code else ""))
     form = build_form(base, app.policy)
     data_status = gr.Markdown(data_line(base.data_dir), elem_id="train-data-status")
     if app.policy.describe():
@@ -99,10 +105,12 @@ def build_train_tab(app: AppState, visitor: gr.State, data_dir: str | Path | Non
         shipped = gr.Button("Back to the shipped model", size="sm", elem_id="train-use-shipped")
     model_message = gr.Markdown(elem_id="train-model-message")
 
-    panel.wire(lambda token, *values: submit(app, base, token, *values), form, view.render, view.outputs)
+    panel.wire(
+        lambda request, token, *values: submit(app, base, request, token, *values), form, view.render, view.outputs
+    )
     private = {"api_visibility": "private"}
     view.use.click(lambda token: _use_weights(app, token), visitor, view.message, **private)
     view.save.click(lambda token, text: _save(app, token, text), [visitor, view.name], view.message, **private)
     reload_model.click(lambda token: _reload_model(app, token), visitor, model_message, **private)
     shipped.click(lambda token: _use_shipped(app, token), visitor, model_message, **private)
-    build_leaderboard(app, visitor)
+    build_leaderboard(app, visitor, landed=view.landed)

@@ -187,6 +187,10 @@ class RunView:
             )
         self.outputs = [self.headline, self.bar, self.live_loss, self.log, self.accuracy, self.loss, self.results]
         self.outputs += [self.data_line, self.confusion, self.gallery, self.message, self.name]
+        # The id of the visitor's run that just landed on the leaderboard: the board refreshes on its change
+        # at once, not on its own timer (whose next tick can be seconds away).
+        self.landed = gr.State()
+        self.outputs.append(self.landed)
 
     def render(self, status: JobStatus | None, last_seen: tuple | None) -> dict:
         """This visitor's run; only what changed since this page's last poll is sent."""
@@ -219,6 +223,7 @@ class RunView:
         }
         if finished:
             out |= {
+                self.landed: status.job_id,
                 self.confusion: _confusion(progress.final_test),
                 self.gallery: _gallery(progress),
                 self.message: "",

@@ -1,4 +1,4 @@
-"""How every command-line tool fails: data or checkpoint problems print the message and exit 2.
+"""How every command-line tool fails: data, checkpoint or precision problems print the message and exit 2.
 
 A missing MNIST folder or a corrupt weights file is a situation to explain, not a bug to
 dump a traceback for; the exception's message already says what is wrong and how to fix
@@ -15,8 +15,9 @@ from typing import Any
 
 from .checkpoint import CheckpointError, atomic_write_text
 from .data import DataFormatError, DataMissingError
+from .precision import PrecisionError
 
-EXPECTED_ERRORS = (DataMissingError, DataFormatError, CheckpointError)
+EXPECTED_ERRORS = (DataMissingError, DataFormatError, CheckpointError, PrecisionError)
 
 Main = Callable[[list[str] | None], int]
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from . import environment
 from .model import FUSIONS, NETWORKS, canonical_arch
+from .precision import PRECISIONS
 
 LOSSES = ("cross_entropy", "softmax_cross_entropy")
 SCHEDULES = ("onecycle", "constant")
@@ -135,6 +136,14 @@ class TrainConfig:
     )
     download: bool = setting(False, "download MNIST with torchvision if it is missing", recipe=False)
     device: str = setting("auto", "auto picks cuda, then mps, then cpu", recipe=False)
+    precision: str = setting(
+        "auto",
+        "number format of the step: bf16 autocast where the hardware computes bf16 natively "
+        "(auto: there only, else fp32; bf16 elsewhere is refused)",
+        choices=PRECISIONS,
+        recipe=False,
+        legacy="fp32",
+    )
     eval_every_epoch: bool = setting(True, "evaluate on the test set after every epoch", recipe=False)
 
     def __post_init__(self) -> None:
@@ -205,11 +214,11 @@ class TrainConfig:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # One epoch on the full training set: the quick path to >= 99% digit accuracy.
+    # One epoch on the full training set: the quick path to a model worth trying.
     "quick": {},
     # The recipe behind weights/mnistsum.pt: augmentation that covers what drawings do, pen
-    # digits of every pen set's training and validation writers drawn six ways each (the test
-    # writers are never drawn), the wider backbone, and a running average of the weights taken at a
+    # digits of every pen set's training and validation writers drawn `pen_copies` ways each (the
+    # test writers are never drawn), the wider backbone, and a running average of the weights taken at a
     # constant learning rate (averaging the noisy high-rate iterates generalizes better than
     # annealing them to a point). All 60,000 MNIST training images: the choices were made
     # on validation runs (weights/MODEL_CARD.md), so no test curves are computed.

@@ -47,6 +47,13 @@ def plain(value: str) -> str:
     return value
 
 
+def code(text: str) -> str:
+    """A class code: text of at least 4 characters (a shorter one is guessed at once)."""
+    if len(text) < 4:
+        raise ValueError("must be at least 4 characters")
+    return text
+
+
 @dataclass(frozen=True)
 class Variable:
     """One environment variable. Unset or blank means `default`."""
@@ -81,17 +88,30 @@ def _declare(name: str, parse: Callable[[str], Any], default: Any, help: str, de
 TRAINING = _declare("MNISTSUM_TRAINING", switch, True,
                     "`off` removes the form; the tab explains why, and `/train_start` is refused", "on")
 MAX_EPOCHS = _declare("MNISTSUM_MAX_EPOCHS", positive_int, None,
-                      "most epochs per run (the slider stops there; larger API requests are refused)", "no cap")
-MAX_LIMIT = _declare("MNISTSUM_MAX_LIMIT", positive_int, None, "most training images per run", "no cap")
+                      "most epochs per run, for the page and the API alike (the slider stops there); "
+                      "it can only lower the Train tab's own limit", "the Train tab's 30")
+MAX_LIMIT = _declare("MNISTSUM_MAX_LIMIT", positive_int, None, "most training images per run (can only lower it)",
+                     "the Train tab's 60,000")
 MAX_BATCH_SIZE = _declare("MNISTSUM_MAX_BATCH_SIZE", positive_int, None,
-                          "largest batch size, which bounds memory per step", "no cap")
+                          "largest batch size, which bounds memory per step (can only lower it)", "the Train tab's 1,024")
 TRAIN_WORKERS = _declare("MNISTSUM_TRAIN_WORKERS", positive_int, None,
                          "runs trained at once; the others wait in the queue", "cores ÷ 2, at least 1")
 MAX_QUEUE = _declare("MNISTSUM_MAX_QUEUE", positive_int, 60, "most runs waiting; the next Start is refused with the reason")
+CLASS_CODE = _declare("MNISTSUM_CLASS_CODE", code, "",
+                      "when set, training, the leaderboard and `/train_start` need this code; everyone still draws "
+                      "and predicts", "unset")
+RUNS_PER_ADDRESS = _declare("MNISTSUM_RUNS_PER_ADDRESS", positive_int, 3,
+                            "most runs one client address may hold queued or running")
+RUNS_PER_ADDRESS_WITH_CODE = _declare("MNISTSUM_RUNS_PER_ADDRESS_WITH_CODE", positive_int, 40,
+                                      "the same, for callers with the class code (a class behind one school address)")
+PROXY_HOPS = _declare("MNISTSUM_PROXY_HOPS", positive_int, None,
+                      "trusted reverse proxies in front; unset, `X-Forwarded-For` is never read "
+                      "([behind a proxy](#behind-a-proxy))", "unset (none)")
 MAX_MODELS = _declare("MNISTSUM_MAX_MODELS", positive_int, 16,
                       "trained models held in memory for visitors' **Use these weights** (least recently used dropped)")
 STATE_DIR = _declare("MNISTSUM_STATE_DIR", Path, Path("runs"),
-                     "the leaderboard database, visitors' chosen models and the browser secret")
+                     "the leaderboard and run database (runs survive a restart), visitors' chosen models and the "
+                     "browser secret")
 TEACHER_TOKEN = _declare("MNISTSUM_TEACHER_TOKEN", plain, "",
                          "the token that clears the leaderboard; unset, nobody can", "unset")
 CHECKPOINT_DIR = _declare("MNISTSUM_CHECKPOINT_DIR", Path, Path("checkpoints"), "where **Save** writes checkpoints")
@@ -120,7 +140,13 @@ def check(environ: Mapping[str, str] | None = None) -> None:
 
 def docs_table() -> str:
     """The Markdown table of every variable, as docs/deploy.md shows it."""
-    kinds = {plain: "text", Path: "a folder", switch: "on / off", positive_int: "a whole number >= 1"}
+    kinds = {
+        plain: "text",
+        code: "text, 4 characters or more",
+        Path: "a folder",
+        switch: "on / off",
+        positive_int: "a whole number >= 1",
+    }
     lines = ["| variable | takes | default | what it sets |", "|---|---|---|---|"]
     for v in VARIABLES:
         default = v.default_text or f"`{v.default}`"

@@ -21,52 +21,62 @@ from .cli import exits_cleanly, publish
 from .config import SHIPPED_WEIGHTS, default_data_dir
 from .data import MnistSplit, load_split
 from .metrics import EvalMetrics, Misclassified
-from .model import NUM_DIGITS, DualHeadNet, image_batch
+from .model import NUM_DIGITS, DualHeadNet, folded, image_batch
+from .precision import autocast
 
 
 @torch.no_grad()
-def evaluate(model: DualHeadNet, test_set: MnistSplit, batch_size: int = 256) -> EvalMetrics:
+def evaluate(
+    model: DualHeadNet, test_set: MnistSplit, batch_size: int = 256, dtype: torch.dtype | None = None
+) -> EvalMetrics:
     """Digit, sum, both and consistency metrics, per-n sum accuracy, confusion matrix.
-    (Batches of 256 keep a CPU's activations in cache: measured ~25% faster than 1,000 on one core.)"""
-    was_training = model.training
-    model.eval()
+
+    The sum head runs once per batch on all ten n (B x 10 rows), counts stay on the device and
+    are read once at the end; `dtype` is the autocast format (None: fp32), as in training; the
+    network runs with its BatchNorms folded (`model.folded`).
+    (Batches of 256 keep a CPU's activations in cache, which much larger batches do not.)"""
+    model = folded(model)  # BatchNorm folded into the convolutions; the caller's model is not touched
     device = next(model.parameters()).device
-    confusion = torch.zeros(NUM_DIGITS, NUM_DIGITS, dtype=torch.long)
-    sum_correct_per_n = torch.zeros(NUM_DIGITS, dtype=torch.long)
+    all_n = torch.arange(NUM_DIGITS, device=device)
+    sum_correct_per_n = torch.zeros(NUM_DIGITS, device=device)
+    counts = torch.zeros(4, device=device)  # both correct, consistent, digit loss, sum loss
     digit_preds = []
-    both_correct = consistent = 0
-    digit_loss = sum_loss = 0.0
     for start in range(0, len(test_set), batch_size):
         images = image_batch(test_set.images[start : start + batch_size], device)
         labels = test_set.labels[start : start + batch_size].to(device)
-        digit_logits = model.digit_logits(images)
+        with autocast(device, dtype):
+            digit_logits = model.digit_logits(images)
+            # Row n * B + i pairs image i with n: every (image, n) pair of the batch in one call.
+            ns = all_n.repeat_interleave(len(labels))
+            sum_logits = model.sum_logits(digit_logits.repeat(NUM_DIGITS, 1), ns).float()
+        digit_logits = digit_logits.float()
         digit_pred = digit_logits.argmax(1)
-        digit_preds.append(digit_pred.cpu())
-        digit_loss += F.cross_entropy(digit_logits, labels, reduction="sum").item()
-        confusion += torch.bincount((labels * NUM_DIGITS + digit_pred).cpu(), minlength=NUM_DIGITS**2).view(
-            NUM_DIGITS, NUM_DIGITS
+        digit_preds.append(digit_pred)
+        sum_pred = sum_logits.argmax(1).view(NUM_DIGITS, -1)
+        sum_ok = sum_pred == labels + all_n[:, None]
+        sum_correct_per_n += sum_ok.sum(1)
+        counts += torch.stack(
+            [
+                (sum_ok & (digit_pred == labels)).sum(),
+                (sum_pred == digit_pred + all_n[:, None]).sum(),
+                F.cross_entropy(digit_logits, labels, reduction="sum"),
+                F.cross_entropy(sum_logits, labels.repeat(NUM_DIGITS) + ns, reduction="sum"),
+            ]
         )
-        for n in range(NUM_DIGITS):
-            ns = torch.full_like(labels, n)
-            sum_logits = model.sum_logits(digit_logits, ns)
-            sum_pred = sum_logits.argmax(1)
-            sum_loss += F.cross_entropy(sum_logits, labels + n, reduction="sum").item()
-            sum_ok = sum_pred == labels + n
-            sum_correct_per_n[n] += int(sum_ok.sum())
-            both_correct += int((sum_ok & (digit_pred == labels)).sum())
-            consistent += int((sum_pred == digit_pred + n).sum())
-    model.train(was_training)
 
     images, pairs = len(test_set), len(test_set) * NUM_DIGITS
-    preds, labels = torch.cat(digit_preds), test_set.labels.cpu()
+    preds, labels = torch.cat(digit_preds).cpu(), test_set.labels.cpu()
+    confusion = torch.bincount(labels * NUM_DIGITS + preds, minlength=NUM_DIGITS**2).view(NUM_DIGITS, NUM_DIGITS)
+    sum_correct_per_n = sum_correct_per_n.cpu().round().long()
+    both_correct, consistent, digit_loss, sum_loss = counts.tolist()
     wrong = torch.nonzero(preds != labels).flatten().tolist()
     return EvalMetrics(
         images=images,
         pairs=pairs,
         digit_accuracy=int(confusion.diag().sum()) / images,
         sum_accuracy=int(sum_correct_per_n.sum()) / pairs,
-        both_accuracy=both_correct / pairs,
-        sum_consistency=consistent / pairs,
+        both_accuracy=round(both_correct) / pairs,
+        sum_consistency=round(consistent) / pairs,
         digit_loss_per_image=digit_loss / images,
         sum_loss_per_pair=sum_loss / pairs,
         per_n_sum_accuracy=tuple((sum_correct_per_n.double() / images).tolist()),

@@ -14,6 +14,7 @@ use to anyone who reads the file. Clearing needs `MNISTSUM_TEACHER_TOKEN`; unset
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import hmac
@@ -22,8 +23,8 @@ import json
 import sqlite3
 import time
 import unicodedata
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -33,50 +34,6 @@ from .train import TrainResult
 FILE_NAME = "leaderboard.sqlite3"
 BUSY_TIMEOUT_S = 30.0
 NICKNAME_MAX = 32
-COLUMNS = (
-    "id",
-    "nickname",
-    "arch",
-    "fusion",
-    "epochs",
-    "images",
-    "batch_size",
-    "lr",
-    "augment",
-    "seed",
-    "digit_accuracy",
-    "sum_accuracy",
-    "both_accuracy",
-    "sum_consistency",
-    "parameters",
-    "wall_s",
-    "finished_at",
-    "config",
-)
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    nickname TEXT NOT NULL,
-    owner TEXT NOT NULL,
-    arch TEXT NOT NULL,
-    fusion TEXT NOT NULL,
-    epochs INTEGER NOT NULL,
-    images INTEGER NOT NULL,
-    batch_size INTEGER NOT NULL,
-    lr REAL NOT NULL,
-    augment INTEGER NOT NULL,
-    seed INTEGER NOT NULL,
-    digit_accuracy REAL NOT NULL,
-    sum_accuracy REAL NOT NULL,
-    both_accuracy REAL NOT NULL,
-    sum_consistency REAL NOT NULL,
-    parameters INTEGER NOT NULL,
-    wall_s REAL NOT NULL,
-    finished_at TEXT NOT NULL,
-    config TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS runs_rank ON runs (sum_accuracy DESC, digit_accuracy DESC);
-"""
 
 
 class ClearRefused(PermissionError):
@@ -100,28 +57,51 @@ def clean_nickname(name: Any) -> str:
     return " ".join(text.split())[:NICKNAME_MAX] or "anonymous"
 
 
+def _column(sql: str, title: str = "", shown: str = "{}") -> Any:
+    """A `Row` field that is also a column of the runs table: its SQL type, and its header and
+    format on the page (no title: not shown)."""
+    return field(metadata={"sql": sql, "title": title, "shown": shown})
+
+
 @dataclass(frozen=True)
 class Row:
-    """One finished run, as the page shows it."""
+    """One finished run, as the page shows it. Its fields declare the runs table (`SCHEMA`), what
+    a row inserts and selects, the CSV's columns and the page's headers, in this order."""
 
-    id: int
-    nickname: str
-    mine: bool
-    arch: str
-    fusion: str
-    epochs: int
-    images: int
-    batch_size: int
-    lr: float
-    augment: bool
-    seed: int
-    digit_accuracy: float
-    sum_accuracy: float
-    both_accuracy: float
-    sum_consistency: float
-    parameters: int
-    wall_s: float
-    finished_at: str
+    id: int = _column("INTEGER PRIMARY KEY AUTOINCREMENT")
+    nickname: str = _column("TEXT NOT NULL", "nickname")
+    mine: bool = field(metadata={"title": ""})  # the table keeps the owner's tag; compared on reading
+    arch: str = _column("TEXT NOT NULL", "backbone")
+    fusion: str = _column("TEXT NOT NULL", "fusion")
+    epochs: int = _column("INTEGER NOT NULL", "epochs")
+    images: int = _column("INTEGER NOT NULL", "images", "{:,}")
+    batch_size: int = _column("INTEGER NOT NULL", "batch")
+    lr: float = _column("REAL NOT NULL", "lr", "{:g}")
+    augment: bool = _column("INTEGER NOT NULL", "augment")
+    seed: int = _column("INTEGER NOT NULL")
+    sum_accuracy: float = _column("REAL NOT NULL", "sum", "{:.2%}")
+    digit_accuracy: float = _column("REAL NOT NULL", "digit", "{:.2%}")
+    both_accuracy: float = _column("REAL NOT NULL", "both", "{:.2%}")
+    sum_consistency: float = _column("REAL NOT NULL", "sum = digit + n", "{:.2%}")
+    parameters: int = _column("INTEGER NOT NULL", "parameters", "{:,}")
+    wall_s: float = _column("REAL NOT NULL", "time", "{:.1f}s")
+    finished_at: str = _column("TEXT NOT NULL", "finished (UTC)")
+
+
+ROW_COLUMNS = tuple(f.name for f in fields(Row) if "sql" in f.metadata)
+STORED_ONLY = {"owner": "TEXT NOT NULL", "config": "TEXT NOT NULL"}  # the owner's tag; the whole config as JSON
+COLUMNS = (*ROW_COLUMNS, "config")  # the CSV's: all but the owner
+_TYPES = {f.name: f.metadata["sql"] for f in fields(Row) if "sql" in f.metadata} | STORED_ONLY
+SCHEMA = (
+    f"CREATE TABLE IF NOT EXISTS runs ({', '.join(f'{name} {sql}' for name, sql in _TYPES.items())});\n"
+    "CREATE INDEX IF NOT EXISTS runs_rank ON runs (sum_accuracy DESC, digit_accuracy DESC);"
+)
+_BEST_FIRST = "ORDER BY sum_accuracy DESC, digit_accuracy DESC, id ASC"
+
+
+def shown_columns() -> list[tuple[str, str, str]]:
+    """(field, header, format) of each column the page shows, in order."""
+    return [(f.name, f.metadata["title"], f.metadata["shown"]) for f in fields(Row) if f.metadata["title"]]
 
 
 class Leaderboard:
@@ -131,25 +111,33 @@ class Leaderboard:
         self.path = Path(path) if path is not None else state_dir() / FILE_NAME
         self._ready = False
 
-    def _connect(self) -> sqlite3.Connection:
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        """A connection of this operation's own (threads never share one), in one transaction:
+        committed whole when the block ends, rolled back if it raises, then closed."""
         if not self._ready:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)
-        if not self._ready:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
-            self._ready = True
-        return conn
+        try:
+            if not self._ready:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.executescript(SCHEMA)
+                self._ready = True
+            with conn:
+                yield conn
+        finally:
+            conn.close()
 
-    def record(self, result: TrainResult, nickname: str, token: str) -> int:
-        """Insert a completed run in one transaction; returns its row id."""
+    def record(self, result: TrainResult, nickname: str, token: str | None, owner: str | None = None) -> int:
+        """Insert a completed run in one transaction; returns its row id. `owner`: the token's tag,
+        when only that is known (a run resumed after a restart)."""
         test = result.test_metrics
         if result.stopped or test is None:
             raise ValueError("only a completed run with test metrics goes on the leaderboard")
         cfg = result.config
         values = {
             "nickname": clean_nickname(nickname),
-            "owner": owner_tag(token),
+            "owner": owner or owner_tag(token or ""),
             "arch": cfg.arch,
             "fusion": cfg.fusion,
             "epochs": cfg.epochs,
@@ -158,8 +146,8 @@ class Leaderboard:
             "lr": cfg.lr,
             "augment": int(cfg.augment),
             "seed": cfg.seed,
-            "digit_accuracy": test.digit_accuracy,
             "sum_accuracy": test.sum_accuracy,
+            "digit_accuracy": test.digit_accuracy,
             "both_accuracy": test.both_accuracy,
             "sum_consistency": test.sum_consistency,
             "parameters": sum(p.numel() for p in result.model.parameters()),
@@ -167,15 +155,10 @@ class Leaderboard:
             "finished_at": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
             "config": json.dumps(cfg.to_dict(), sort_keys=True),
         }
-        names = ", ".join(values)
-        marks = ", ".join(f":{k}" for k in values)
-        conn = self._connect()
-        try:
-            with conn:  # one transaction: the row is there whole or not at all
-                cursor = conn.execute(f"INSERT INTO runs ({names}) VALUES ({marks})", values)
-            return int(cursor.lastrowid)
-        finally:
-            conn.close()
+        marks = ", ".join(f":{k}" for k in values)  # a column left out is refused: every one is NOT NULL
+        with self._connection() as conn:  # one transaction: the row is there whole or not at all
+            cursor = conn.execute(f"INSERT INTO runs ({', '.join(values)}) VALUES ({marks})", values)
+        return int(cursor.lastrowid)
 
     def rows(self, token: str | None = None, arch: str | None = None, fusion: str | None = None) -> list[Row]:
         """Best first (sum accuracy, then digit accuracy, then the earlier run); `mine` marks `token`'s runs."""
@@ -184,36 +167,21 @@ class Leaderboard:
             if value:
                 where.append(f"{column} = ?")
                 args.append(value)
-        query = (
-            "SELECT id, nickname, owner, arch, fusion, epochs, images, batch_size, lr, augment, seed, digit_accuracy, "
-            "sum_accuracy, both_accuracy, sum_consistency, parameters, wall_s, finished_at FROM runs"
-            + (f" WHERE {' AND '.join(where)}" if where else "")
-            + " ORDER BY sum_accuracy DESC, digit_accuracy DESC, id ASC"
-        )
-        mine = owner_tag(token) if token else None
-        conn = self._connect()
-        try:
+        filtered = f" WHERE {' AND '.join(where)}" if where else ""
+        query = f"SELECT owner, {', '.join(ROW_COLUMNS)} FROM runs{filtered} {_BEST_FIRST}"
+        with self._connection() as conn:
             found = conn.execute(query, args).fetchall()
-        finally:
-            conn.close()
-        return [Row(r[0], r[1], r[2] == mine, *r[3:9], bool(r[9]), *r[10:]) for r in found]
+        mine = owner_tag(token) if token else None
+        return [_row(owner == mine, values) for owner, *values in found]
 
     def count(self) -> int:
-        conn = self._connect()
-        try:
+        with self._connection() as conn:
             return int(conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
-        finally:
-            conn.close()
 
     def to_csv(self) -> str:
         """Every row, best first, for a spreadsheet; cells that a spreadsheet would run as a formula are defused."""
-        conn = self._connect()
-        try:
-            found = conn.execute(
-                f"SELECT {', '.join(COLUMNS)} FROM runs ORDER BY sum_accuracy DESC, digit_accuracy DESC, id ASC"
-            ).fetchall()
-        finally:
-            conn.close()
+        with self._connection() as conn:
+            found = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM runs {_BEST_FIRST}").fetchall()
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(COLUMNS)
@@ -229,12 +197,13 @@ class Leaderboard:
             )
         if not teacher_token or not hmac.compare_digest(teacher_token.encode(), expected.encode()):
             raise ClearRefused("wrong teacher token: the leaderboard was not cleared")
-        conn = self._connect()
-        try:
-            with conn:
-                return conn.execute("DELETE FROM runs").rowcount
-        finally:
-            conn.close()
+        with self._connection() as conn:
+            return conn.execute("DELETE FROM runs").rowcount
+
+
+def _row(mine: bool, values: list[Any]) -> Row:
+    named = dict(zip(ROW_COLUMNS, values, strict=True))
+    return Row(**named | {"augment": bool(named["augment"]), "mine": mine})
 
 
 def _defused(value: Any) -> Any:

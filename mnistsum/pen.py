@@ -229,7 +229,7 @@ def render(
     """Strokes -> uint8 (canvas, canvas) drawing, 255 background, 0 ink, as a drawing pad
     with a round pen draws it: the longer side of the digit spans `box` px around `centre`
     (default: the canvas centre). `supersample` sets the anti-aliasing (4 for evaluation,
-    1 is ~10x faster and good enough for training pools)."""
+    1 is much faster and good enough for training pools)."""
     pts = np.concatenate(strokes).astype(np.float64)
     lo, hi = pts.min(0), pts.max(0)
     scale = box / max(float((hi - lo).max()), 1e-9)

@@ -16,7 +16,8 @@ from typing import Any
 
 from .config import TrainConfig
 from .data import MnistSplit, cached_split
-from .jobs import JobQueue, JobStatus, TrainingPolicy
+from .jobs import JobQueue, JobStatus, RunRecord, TrainingPolicy
+from .jobs.queue import EventFactory
 from .train import BatchEnd, EpochEnd, TrainResult, train
 
 SHARED_FIELDS = ("seed", "limit", "epochs", "batch_size", "redraw_n")
@@ -67,7 +68,7 @@ def race_configs(isolate_fusion: bool = True, **overrides: Any) -> tuple[TrainCo
     isolate_fusion=True puts both fusions on our backbone and training recipe, so the only
     difference is how n meets the digit evidence; False races the exercise's whole network
     (its backbone + add) against ours. The defaults take a couple of minutes on a CPU and the
-    gap in the sum is unmistakable (the README has the measured curves' end points)."""
+    gap in the sum is unmistakable (the README's "How it works" has the measured end points)."""
     shared = {"epochs": 5, "limit": 5000, "seed": 0, **overrides}
     return (
         TrainConfig(arch="default" if isolate_fusion else "exercise", fusion="add", **shared),
@@ -139,13 +140,28 @@ def start_race(
     policy: TrainingPolicy | None = None,
     train_set: MnistSplit | None = None,
     test_set: MnistSplit | None = None,
+    class_code: str | None = None,
+    address: str | None = None,
     **overrides: Any,
 ) -> JobStatus:
-    """Queue the race for `owner` (it waits its turn with the class's training runs).
+    """Queue the race for `owner` (it waits its turn with the class's training runs, and counts
+    against the client `address` like one).
 
-    Raises `PolicyError` where this deployment does not allow the training it needs, and
-    `JobRefused` (the owner already has a job, or the queue is full) from the queue."""
+    Raises `PolicyError` where this deployment does not allow the training it needs (or the class
+    code is missing or wrong), and `JobRefused` (the owner or the address already has its jobs, or
+    the queue is full) from the queue."""
+    policy = policy or TrainingPolicy()
+    with_code = policy.check_class_code(class_code)
     cfg_a, cfg_b = race_configs(isolate_fusion, **overrides)
     for cfg in (cfg_a, cfg_b):
-        (policy or TrainingPolicy()).check(cfg)
-    return queue.submit(owner, RACE_JOB, race_job(cfg_a, cfg_b, train_set, test_set))
+        policy.check(cfg)
+    settings = {"configs": [cfg_a.to_dict(), cfg_b.to_dict()]}
+    limit = None if address is None else policy.address_limit(with_code)
+    job = race_job(cfg_a, cfg_b, train_set, test_set)
+    return queue.submit(owner, RACE_JOB, job, settings=settings, address=address, address_limit=limit)
+
+
+def race_resumer(record: RunRecord) -> tuple[EventFactory, None]:
+    """Rebuilds a stored race after a restart (for `JobQueue.restore`)."""
+    cfg_a, cfg_b = (TrainConfig.from_dict(values) for values in record.settings["configs"])
+    return race_job(cfg_a, cfg_b), None

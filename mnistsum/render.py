@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-CANVAS = 280  # the app's Sketchpad is CANVAS x CANVAS pixels
+CANVAS = 280  # the app's drawing pad is CANVAS x CANVAS pixels
 GRID = (64, 64, 64)  # lines between enlarged pixels: visible on black and on white
 LABEL = (40, 40, 40)
 PAPER = (255, 255, 255)
@@ -116,11 +116,11 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 
 
 def on_paper(ink: np.ndarray) -> np.ndarray:
-    """White-on-black uint8 ink as the Sketchpad sends a drawing: dark ink on white paper."""
+    """White-on-black uint8 ink as the pad sends a drawing: dark ink on white paper."""
     return 255 - np.asarray(ink, np.uint8)
 
 
 def as_drawing(digit: np.ndarray, size: int = CANVAS) -> np.ndarray:
-    """A white-on-black uint8 digit (e.g. from MNIST) as the Sketchpad would send it drawn:
+    """A white-on-black uint8 digit (e.g. from MNIST) as the pad would send it drawn:
     enlarged smoothly to `size` x `size`, dark ink on white paper."""
     return on_paper(Image.fromarray(np.asarray(digit, np.uint8)).resize((size, size), Image.Resampling.BILINEAR))

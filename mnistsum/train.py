@@ -5,6 +5,10 @@ an `EpochEnd` after every epoch (the exercise's log line plus test metrics), and
 `TrainResult` holding the model. Callers drive it at their own pace and stop it through a
 `threading.Event`, which is checked between batches.
 
+`train_step` is the fast path itself -- one optimisation step under the run's precision
+(`mnistsum.precision`), returning its numbers as one tensor so the loop reads the device once
+per batch -- for anything else that trains a `DualHeadNet` (adapting to a visitor's drawings).
+
 CLI: `python -m mnistsum.train --preset shipped --out weights/mnistsum.pt`; every field of
 `TrainConfig` is a flag (`--help` lists them), on top of the preset.
 """
@@ -12,6 +16,7 @@ CLI: `python -m mnistsum.train --preset shipped --out weights/mnistsum.pt`; ever
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import threading
 import time
@@ -33,6 +38,7 @@ from .evaluate import evaluate
 from .metrics import EvalMetrics, TrainTotals
 from .model import DualHeadNet
 from .pen import pen_training_set
+from .precision import autocast, precision_name, resolve_precision
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,7 @@ class TrainResult:
     history: list[EpochEnd] = field(default_factory=list)
     stopped: bool = False
     seconds: float = 0.0
+    precision: str = "fp32"  # what the run computed in: the config's setting resolved on its hardware
 
     @property
     def test_metrics(self) -> EvalMetrics | None:
@@ -100,8 +107,42 @@ def test_log_line(m: EvalMetrics, split: str = "test") -> str:
 
 def _loss(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
     if kind == "softmax_cross_entropy":  # the exercise's double softmax, kept as an exhibit
-        return F.cross_entropy(logits.softmax(dim=1), target)
-    return F.cross_entropy(logits, target)
+        return F.cross_entropy(logits.float().softmax(dim=1), target)
+    return F.cross_entropy(logits.float(), target)
+
+
+# The columns of `train_step`'s result, summed over an epoch into `TrainTotals`.
+DIGIT_LOSS, SUM_LOSS, DIGIT_CORRECT, SUM_CORRECT = range(4)
+
+
+def train_step(
+    model: DualHeadNet,
+    optimizer: torch.optim.Optimizer,
+    batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
+    loss: str = "cross_entropy",
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """One step on (images, n, digits, sums): forward under `autocast` in `dtype` (None: fp32),
+    both losses in fp32, backward, optimizer. Returns (digit loss, sum loss, digits right,
+    sums right) as one detached fp32 tensor on the model's device, so a caller that sums
+    steps waits for the device once, when it reads the sum."""
+    images, ns, digits, sums = batch
+    with autocast(images.device, dtype):
+        digit_logits, sum_logits = model(images, ns)
+    digit_loss = _loss(digit_logits, digits, loss)
+    sum_loss = _loss(sum_logits, sums, loss)
+    optimizer.zero_grad(set_to_none=True)
+    (digit_loss + sum_loss).backward()
+    optimizer.step()
+    with torch.no_grad():
+        return torch.stack(
+            [
+                digit_loss.detach(),
+                sum_loss.detach(),
+                (digit_logits.argmax(1) == digits).sum().float(),
+                (sum_logits.argmax(1) == sums).sum().float(),
+            ]
+        )
 
 
 def _optimizer(cfg: TrainConfig, model: DualHeadNet) -> torch.optim.Optimizer:
@@ -118,6 +159,7 @@ def train(
 ) -> Iterator[TrainEvent]:
     """Train a model from scratch as `cfg` says; see the module docstring for the events."""
     device = pick_device(cfg.device)
+    dtype = resolve_precision(cfg.precision, device)  # before any data is loaded: a refusal costs nothing
     train_set, test_set = ensure_splits(cfg.data_dir, cfg.download, train_set, test_set, cfg.eval_every_epoch)
     val_set = None
     if cfg.val_size:
@@ -150,7 +192,7 @@ def train(
         else None
     )
     final = ema.module if ema is not None else model
-    result = TrainResult(final, cfg)
+    result = TrainResult(final, cfg, precision=precision_name(dtype))
     run_start = time.perf_counter()
 
     for epoch in range(1, cfg.epochs + 1):
@@ -158,9 +200,9 @@ def train(
             n = draw_n(len(train_set), data_gen)
         model.train()
         epoch_start = time.perf_counter()
-        seen = digit_correct = sum_correct = 0
-        digit_loss_sum = sum_loss_sum = 0.0
-        for batch, (images, ns, digits, sums) in enumerate(batches(train_set, n, cfg.batch_size, data_gen), 1):
+        seen = 0
+        running = torch.zeros(4, device=device)  # train_step's columns, summed on the device
+        for batch, (images, ns, digits, targets) in enumerate(batches(train_set, n, cfg.batch_size, data_gen), 1):
             if stop is not None and stop.is_set():
                 result.stopped = True
                 result.seconds = time.perf_counter() - run_start
@@ -168,36 +210,30 @@ def train(
                 return
             if cfg.augment:
                 images = augment_batch(images, aug_gen, cfg)
-            digit_logits, sum_logits = model(images, ns)
-            digit_loss = _loss(digit_logits, digits, cfg.loss)
-            sum_loss = _loss(sum_logits, sums, cfg.loss)
-            loss = digit_loss + sum_loss
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"loss became {loss.item()} at epoch {epoch}, batch {batch}; try a lower learning rate"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            stats = train_step(model, optimizer, (images, ns, digits, targets), cfg.loss, dtype)
             if scheduler is not None:
                 scheduler.step()
             if ema is not None:
                 ema.update_parameters(model)
-
+            running += stats
             seen += len(digits)
-            digit_correct += int((digit_logits.argmax(1) == digits).sum())
-            sum_correct += int((sum_logits.argmax(1) == sums).sum())
-            digit_loss_sum += digit_loss.item()
-            sum_loss_sum += sum_loss.item()
+            loss = float(stats[DIGIT_LOSS] + stats[SUM_LOSS])  # the one read of the device per batch
+            if not math.isfinite(loss):
+                raise FloatingPointError(
+                    f"loss became {loss} at epoch {epoch}, batch {batch}; try a lower learning rate"
+                )
             rate = seen / (time.perf_counter() - epoch_start)
-            yield BatchEnd(epoch, batch, num_batches, rate, (len(train_set) - seen) / rate, loss.item())
+            yield BatchEnd(epoch, batch, num_batches, rate, (len(train_set) - seen) / rate, loss)
 
-        totals = TrainTotals(seen, num_batches, digit_correct, sum_correct, digit_loss_sum, sum_loss_sum)
+        digit_loss_sum, sum_loss_sum, digit_correct, sum_correct = running.tolist()
+        totals = TrainTotals(seen, num_batches, int(digit_correct), int(sum_correct), digit_loss_sum, sum_loss_sum)
         # With a validation split: validation after each epoch but the last, the test set once after the last.
         last = epoch == cfg.epochs
         use_val = val_set is not None and cfg.eval_every_epoch and not (last and test_set is not None)
-        val_metrics = evaluate(final, val_set) if use_val else None
-        test_metrics = evaluate(final, test_set) if test_set is not None and (val_set is None or last) else None
+        val_metrics = evaluate(final, val_set, dtype=dtype) if use_val else None
+        test_metrics = (
+            evaluate(final, test_set, dtype=dtype) if test_set is not None and (val_set is None or last) else None
+        )
         log_line = exercise_log_line(epoch, totals)
         if val_metrics is not None:
             log_line += "\n" + test_log_line(val_metrics, "validation")
@@ -228,6 +264,7 @@ def checkpoint_meta(result: TrainResult, preset: str | None = None) -> dict[str,
         "config": result.config.to_dict(),
         "epochs_completed": len(result.history),
         "train_seconds": round(result.seconds, 1),
+        "precision": result.precision,
         "test_metrics": test.summary() if test is not None else {},
     }
 
@@ -272,9 +309,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = config_from_args(args, args.preset)
-    except ValueError as err:
+        device = pick_device(cfg.device)
+        dtype = resolve_precision(cfg.precision, device)
+    except ValueError as err:  # PrecisionError included: bf16 forced where it is not native
         parser.error(str(err))
-    print(f"training {cfg.arch}/{cfg.fusion} on {pick_device(cfg.device)}: {cfg}", flush=True)
+    print(f"training {cfg.arch}/{cfg.fusion} on {device} in {precision_name(dtype)}: {cfg}", flush=True)
     report(train(cfg), args.out, args.preset, args.quiet)
     return 0
 

@@ -128,8 +128,11 @@ def served(tmp_path_factory) -> Iterator[tuple[str, Any]]:
     from demo.state import AppState
     from mnistsum.jobs import TrainingPolicy
 
-    # One worker, whatever the machine: the tests watch the second visitor's run wait its turn.
-    state = AppState(policy=TrainingPolicy(workers=1), state_dir=tmp_path_factory.mktemp("state"))
+    # One worker, whatever the machine: the tests watch the second visitor's run wait its turn. Every
+    # test visitor comes from 127.0.0.1, and a test's runs may still be stopping when the next one
+    # starts: the per-address bound is raised here and tested on apps of its own (test_class_server.py).
+    policy = TrainingPolicy(workers=1, runs_per_address=20)
+    state = AppState(policy=policy, state_dir=tmp_path_factory.mktemp("state"))
     demo = build_app(data_dir=_data_root(), state=state)  # the Train tab and the random-digit button need MNIST
     _, url, _ = launch(demo, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     yield url, state

@@ -4,6 +4,17 @@ from mnistsum.augment import augment_batch, change_thickness
 from mnistsum.config import TrainConfig
 from mnistsum.data import synthetic_split
 
+STILL = TrainConfig(  # every augmentation off
+    aug_rotation_deg=0,
+    aug_scale_min=1,
+    aug_scale_max=1,
+    aug_aspect=0,
+    aug_shear=0,
+    aug_shift_px=0,
+    aug_thickness_min=0,
+    aug_thickness_max=0,
+)
+
 
 def batch(size: int = 256) -> torch.Tensor:
     return synthetic_split(size).images.unsqueeze(1).float() / 255
@@ -33,18 +44,8 @@ def test_thickness_thickens_and_thins():
 def test_the_recipe_sets_the_augmentation():
     """The aug_* settings of the config are what augment_batch applies: none at all leaves the batch alone."""
     x = batch(16)
-    still = TrainConfig(
-        aug_rotation_deg=0,
-        aug_scale_min=1,
-        aug_scale_max=1,
-        aug_aspect=0,
-        aug_shear=0,
-        aug_shift_px=0,
-        aug_thickness_min=0,
-        aug_thickness_max=0,
-    )
-    assert torch.allclose(augment_batch(x, torch.Generator().manual_seed(0), still), x, atol=1e-5)
-    thick = still.replace(aug_thickness_min=2.0, aug_thickness_max=2.0)
+    assert torch.allclose(augment_batch(x, torch.Generator().manual_seed(0), STILL), x, atol=1e-5)
+    thick = STILL.replace(aug_thickness_min=2.0, aug_thickness_max=2.0)
     assert (augment_batch(x, torch.Generator().manual_seed(0), thick) > 0.5).sum() > (x > 0.5).sum()
 
 
@@ -53,16 +54,7 @@ def test_refit_shrinks_a_thickened_digit_back_into_its_box():
     would fit a thick pen's drawing into 20 px too); without it, they do."""
     x = torch.zeros(1, 1, 28, 28)
     x[:, :, 4:24, 10:18] = 1.0  # a 20 px tall block
-    thick = TrainConfig(
-        aug_rotation_deg=0,
-        aug_scale_min=1,
-        aug_scale_max=1,
-        aug_aspect=0,
-        aug_shear=0,
-        aug_shift_px=0,
-        aug_thickness_min=2.0,
-        aug_thickness_max=2.0,
-    )
+    thick = STILL.replace(aug_thickness_min=2.0, aug_thickness_max=2.0)
 
     def rows(cfg):
         return int(((augment_batch(x, torch.Generator().manual_seed(0), cfg) > 0.5).any(3)).sum())

@@ -22,6 +22,7 @@ def test_every_field_is_a_setting_with_help():
     assert by_name["arch"].choices == tuple(NETWORKS) and by_name["fusion"].choices == tuple(FUSIONS)
     assert (by_name["limit"].type, by_name["limit"].optional) == (int, True)
     assert not by_name["data_dir"].recipe and by_name["aug_thickness_max"].recipe
+    assert by_name["precision"].choices == ("auto", "fp32", "bf16") and not by_name["precision"].recipe
 
 
 def test_every_field_can_be_set_from_the_command_line():
@@ -42,6 +43,7 @@ def test_every_field_can_be_set_from_the_command_line():
         "aug_thickness_max": "1.5",
         "pen_writers": "train+val",
         "pen_styles": "0.5",
+        "precision": "fp32",
     }
     for s in SETTINGS:
         if s.type is bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from gradio_client import Client
@@ -27,14 +28,32 @@ def test_only_loopback_targets_are_accepted(url: str, ok: bool) -> None:
     assert is_loopback(url) is ok
 
 
+def timed(client: Client | RestClient, n: int, drawn: bool = True) -> None:
+    """`call` raises unless the answer is right (sum 7 + n, or none for an empty pad), and the
+    time it reports is the round trip's: more than nothing, within the time around it."""
+    start = time.perf_counter()
+    elapsed = call(client, n, drawn)
+    assert 0 < elapsed <= time.perf_counter() - start
+
+
+class WrongAnswers:
+    def predict(self, *args: object, api_name: str) -> list[dict]:
+        return [{"sum": 3}]
+
+
+def test_call_refuses_a_wrong_answer() -> None:
+    with pytest.raises(AssertionError, match="expected sum 11 for n=4, got {'sum': 3}"):
+        call(WrongAnswers(), 4)
+
+
 def test_a_shared_tls_context_client_gets_the_same_answer(app_url: str) -> None:
-    client = Client(app_url, verbose=False, download_files=False, ssl_verify=shared_tls_context())
-    assert call(client, 4) > 0  # `call` raises unless the answer's sum is 7 + 4
+    timed(Client(app_url, verbose=False, download_files=False, ssl_verify=shared_tls_context()), 4)
 
 
 def test_rest_client_gets_the_same_answer_and_the_errors(app_url: str) -> None:
     rest = RestClient(app_url)
-    assert call(rest, 6) > 0 and call(rest, 2, drawn=False) > 0
+    timed(rest, 6)
+    timed(rest, 2, drawn=False)
     with pytest.raises(RuntimeError, match="/predict failed"):
         rest.predict("", 12, api_name="/predict")
 

@@ -10,10 +10,12 @@ from collections.abc import Callable
 
 import pytest
 
+import mnistsum.precision as precision
 from mnistsum.checkpoint import load_checkpoint
 from mnistsum.config import SHIPPED_WEIGHTS, TrainConfig
 from mnistsum.data import synthetic_split
 from mnistsum.jobs import (
+    TRAINING_JOB,
     JobQueue,
     JobStatus,
     NotYourJobError,
@@ -29,7 +31,9 @@ from mnistsum.jobs import (
     start_training,
     status_dict,
     threads_per_worker,
+    training_job,
 )
+from mnistsum.precision import PrecisionError
 from mnistsum.train import BatchEnd
 
 TINY = TrainConfig(epochs=2, batch_size=64, device="cpu")
@@ -262,18 +266,18 @@ def test_misclassified_examples_carry_the_test_image_and_labels(finished):
 
 
 def test_stop_ends_training_at_the_next_batch_and_its_weights_are_not_offered(queue):
-    job = start_training(queue, ALICE, TINY.replace(epochs=200, batch_size=16), **tiny_data())
+    job = start_training(queue, ALICE, TINY.replace(epochs=30, batch_size=16), **tiny_data())
     wait_until(lambda: queue.status(ALICE, job.job_id), lambda s: s.latest is not None and s.latest.batch is not None)
     queue.stop(ALICE)
     done = queue.wait(ALICE, job.job_id, 30)
     assert done.state == "stopped" and done.latest.result.stopped and not done.latest.completed
-    assert done.latest.batch.epoch < 200
+    assert done.latest.batch.epoch < 30
     with pytest.raises(ValueError, match="stopped"):
         completed_result(done)
 
 
 def test_a_nan_loss_fails_the_job_with_the_reason(queue):
-    job = start_training(queue, ALICE, TINY.replace(lr=1e12), **tiny_data())
+    job = queue.submit(ALICE, TRAINING_JOB, training_job(TINY.replace(lr=1e12), **tiny_data()))  # past the policy
     failed = queue.wait(ALICE, job.job_id, 30)
     assert failed.state == "failed" and failed.error.startswith("FloatingPointError: loss became nan")
     with pytest.raises(ValueError, match="no trained model"):
@@ -288,7 +292,7 @@ def test_missing_data_fails_the_job_with_the_fix(queue, tmp_path):
 
 
 def test_results_are_not_offered_while_running(queue):
-    job = start_training(queue, ALICE, TINY.replace(epochs=200, batch_size=16), **tiny_data())
+    job = start_training(queue, ALICE, TINY.replace(epochs=30, batch_size=16), **tiny_data())
     with pytest.raises(ValueError, match="still running"):
         completed_result(queue.status(ALICE, job.job_id))
     with pytest.raises(ValueError, match="no trained model"):
@@ -300,9 +304,9 @@ def test_results_are_not_offered_while_running(queue):
 # --- the deployment policy -------------------------------------------------------------------
 
 
-def test_policy_defaults_to_unlimited_and_reads_the_environment():
+def test_policy_defaults_to_the_pages_limits_and_reads_the_environment():
     assert TrainingPolicy.from_env({}) == TrainingPolicy()
-    TrainingPolicy().check(TINY.replace(epochs=500, limit=None, batch_size=4096))
+    TrainingPolicy().check(TINY.replace(epochs=30, limit=None, batch_size=1024))
     policy = TrainingPolicy.from_env(
         {
             "MNISTSUM_TRAINING": "On",
@@ -312,6 +316,7 @@ def test_policy_defaults_to_unlimited_and_reads_the_environment():
         }
     )
     assert policy == TrainingPolicy(True, 5, 10000, 512, workers=default_workers(), max_queue=60)
+    assert TrainingPolicy().describe() == ""  # the page's own limits are not a deployment's caps
     assert TrainingPolicy.from_env({"MNISTSUM_TRAIN_WORKERS": "2", "MNISTSUM_MAX_QUEUE": "5"}).workers == 2
     assert "epochs 5" in policy.describe() and "training images 10,000" in policy.describe()
     assert not TrainingPolicy.from_env({"MNISTSUM_TRAINING": "off"}).enabled
@@ -344,6 +349,13 @@ def test_policy_refuses_what_it_caps_before_any_job_starts(queue):
     with pytest.raises(PolicyError, match="switched off"):
         start_training(queue, ALICE, TINY, TrainingPolicy(enabled=False))
     assert queue.latest(ALICE) is None  # nothing was started
+
+
+def test_bf16_forced_on_a_server_without_it_is_refused_before_the_queue(queue, monkeypatch):
+    monkeypatch.setattr(precision, "native_bf16", lambda device: False)
+    with pytest.raises(PrecisionError, match="bf16 needs native bf16"):
+        start_training(queue, ALICE, TINY.replace(precision="bf16"), **tiny_data())
+    assert queue.latest(ALICE) is None
 
 
 # --- saving -----------------------------------------------------------------------------------

@@ -14,8 +14,8 @@ import pytest
 
 from mnistsum.config import TrainConfig
 from mnistsum.data import synthetic_split
-from mnistsum.jobs import JobQueue, leaderboard_recorder, start_training
-from mnistsum.leaderboard import ClearRefused, Leaderboard, clean_nickname
+from mnistsum.jobs import TRAINING_JOB, JobQueue, leaderboard_recorder, start_training, training_job
+from mnistsum.leaderboard import COLUMNS, ROW_COLUMNS, ClearRefused, Leaderboard, Row, clean_nickname
 from mnistsum.train import TrainResult, run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -118,12 +118,11 @@ def test_two_queued_runs_on_two_workers_both_land_and_a_crash_records_nothing(bo
             start_training(queue, owner, TINY, on_done=leaderboard_recorder(board, owner[:5], owner), **data())
             for owner in (ALICE, BOB)
         ]
-        broken = start_training(
-            queue,
+        broken = queue.submit(  # a learning rate the policy would refuse: straight to the queue
             "crash-token-000000",
-            TINY.replace(lr=1e12),
+            TRAINING_JOB,
+            training_job(TINY.replace(lr=1e12), **data()),
             on_done=leaderboard_recorder(board, "nan", "x"),
-            **data(),
         )
         for owner, job in ((ALICE, jobs[0]), (BOB, jobs[1])):
             assert queue.wait(owner, job.job_id, 60).state == "finished"
@@ -146,3 +145,11 @@ def test_a_stopped_run_is_refused(board, result):
 )
 def test_nicknames_are_trimmed_to_printable_text(typed, stored):
     assert clean_nickname(typed) == stored
+
+
+def test_the_table_the_row_and_the_csv_share_one_list_of_columns(board, result):
+    board.record(result, "ada", ALICE)
+    table = [r[1] for r in sqlite3.connect(board.path).execute("PRAGMA table_info(runs)")]
+    assert table == [*ROW_COLUMNS, "owner", "config"]
+    assert ROW_COLUMNS == tuple(f for f in Row.__dataclass_fields__ if f != "mine")
+    assert next(csv.reader(io.StringIO(board.to_csv()))) == list(COLUMNS) == [*ROW_COLUMNS, "config"]

@@ -2,6 +2,7 @@
 the arithmetic checkable, and real runs check the counting, not the seconds."""
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -9,7 +10,20 @@ import pytest
 import mnistsum.speed as speed
 from mnistsum.config import TrainConfig
 from mnistsum.data import synthetic_split
-from mnistsum.speed import _throughput, exercise_steps, format_table, ours_steps, predict_latency, time_to_accuracy
+from mnistsum.explain import layer_table
+from mnistsum.model import DualHeadNet
+from mnistsum.speed import (
+    _throughput,
+    bare_steps,
+    exercise_steps,
+    format_table,
+    ours_steps,
+    peak_gflops,
+    predict_latency,
+    time_to_accuracy,
+    train_flop_per_sample,
+)
+from mnistsum.train import BatchEnd
 
 
 class FakeClock:
@@ -40,6 +54,74 @@ def test_throughput_counts_only_the_measured_steps(clock):
 def test_our_pipeline_steps_through_the_real_loop():
     cfg = TrainConfig(device="cpu", batch_size=32)
     assert list(ours_steps(synthetic_split(500), cfg, 4)) == [32, 32, 32, 32]
+
+
+def test_the_bare_step_repeats_one_batch():
+    steps = bare_steps(synthetic_split(100), TrainConfig(device="cpu", batch_size=16))
+    assert [next(steps) for _ in range(3)] == [16, 16, 16]
+
+
+def test_a_trained_sample_costs_three_passes_of_two_flop_per_multiply_add():
+    cfg = TrainConfig(arch="wide")
+    macs = sum(row.macs for row in layer_table(DualHeadNet("wide")))
+    assert train_flop_per_sample(cfg) == 6 * macs and macs > 1_000_000
+
+
+def test_peak_estimate_is_cores_times_clock_times_flop_per_cycle(monkeypatch):
+    monkeypatch.setattr(speed.torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    monkeypatch.setattr(speed, "cpu_flags", lambda: frozenset({"avx512_bf16", "amx_bf16"}))
+    assert peak_gflops(2, bf16=False, mhz=2000)["gflops"] == pytest.approx(2 * 2.0 * 64)
+    assert peak_gflops(2, bf16=True, mhz=2000)["gflops"] == pytest.approx(2 * 2.0 * 1024)
+    assert "AMX bf16" in peak_gflops(2, bf16=True, mhz=2000)["basis"]
+    monkeypatch.setattr(speed, "cpu_flags", lambda: frozenset())
+    monkeypatch.setattr(speed.torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    assert peak_gflops(1, bf16=True, mhz=3000)["gflops"] == pytest.approx(3.0 * 32)
+
+
+def test_json_has_every_field_and_its_arithmetic_on_a_fake_clock(clock, monkeypatch, capsys):
+    """Seconds per batch are set by the fake clock, so every rate, ratio and GFLOP/s is known exactly."""
+
+    def paced(seconds_per_batch, size=128):
+        while True:
+            clock.now += seconds_per_batch
+            yield size
+
+    def shipped_loop(cfg, train_set):
+        clock.now += 12.0  # the setup: pen drawings
+        for batch in itertools.count(1):
+            clock.now += 0.1  # 1,280 samples/s: an epoch of 800 batches takes 80 s
+            yield BatchEnd(1, batch, 800, 0.0, 0.0, 1.0)
+
+    monkeypatch.setattr(speed, "load_split", lambda data_dir, train: synthetic_split(256))
+    monkeypatch.setattr(speed, "ours_steps", lambda train_set, cfg, steps: paced(0.1))  # 1,280 samples/s
+    monkeypatch.setattr(speed, "bare_steps", lambda train_set, cfg: paced(0.08))  # 1,600 samples/s
+    monkeypatch.setattr(speed, "exercise_steps", lambda data_dir, batch_size: paced(0.5))  # 256 samples/s
+    monkeypatch.setattr(
+        speed, "time_to_accuracy", lambda cfg, target: {"seconds": 9.5, "epochs": 1, "digit_accuracy": 0.991}
+    )
+    monkeypatch.setattr(speed, "class_preset_run", lambda *a: {"seconds": 3.5, "digit_accuracy": 0.97})
+    monkeypatch.setattr(speed, "train", shipped_loop)
+    monkeypatch.setattr(speed, "cpu_mhz", lambda: 2500.0)
+
+    assert speed.main(["--json", "--skip", "predict", "--batches", "4"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert {"torch_threads", "precision", "hardware", "train_samples_per_s", "train_gflops"} <= set(r)
+    assert {"time_to_99", "class_preset", "shipped_epoch"} <= set(r) and "predict_latency" not in r
+    t, g = r["train_samples_per_s"], r["train_gflops"]
+    assert t["ours"] == pytest.approx(1280) and t["step"] == pytest.approx(1600) and t["exercise"] == pytest.approx(256)
+    assert t["ratio"] == pytest.approx(5.0)
+    flop = train_flop_per_sample(TrainConfig())
+    assert g["flop_per_sample"] == flop
+    assert g["loop"] == pytest.approx(1280 * flop / 1e9) and g["step"] == pytest.approx(1600 * flop / 1e9)
+    assert g["peak"]["gflops"] == pytest.approx(
+        peak_gflops(r["torch_threads"], r["precision"] == "bf16", 2500.0)["gflops"]
+    )
+    shipped = r["shipped_epoch"]
+    assert shipped["samples_per_s"] == pytest.approx(1280) and shipped["epoch_samples"] == 800 * 128
+    assert shipped["epoch_seconds"] == pytest.approx(80) and shipped["setup_seconds"] == pytest.approx(12.1)
+    assert shipped["recipe_minutes"] == pytest.approx((12.1 + 10 * 80) / 60)
+    table = format_table(r)
+    assert "5.0x" in table and "class preset, one thread" in table and "~13.5 min" in table
 
 
 def test_exercise_pipeline_yields_its_batches(mnist_dir):
@@ -79,10 +161,19 @@ def test_the_table_says_what_was_measured():
     table = format_table(
         {
             "torch_threads": 2,
-            "train_samples_per_s": {"ours": 3000.0, "exercise": 500.0, "ratio": 6.0},
+            "precision": "fp32",
+            "hardware": "CPU AVX2, bf16 flags: none",
+            "train_samples_per_s": {"ours": 3000.0, "exercise": 500.0, "ratio": 6.0, "step": 3500.0},
+            "train_gflops": {
+                "flop_per_sample": 1,
+                "loop": 100.0,
+                "step": 120.0,
+                "peak": {"gflops": 300.0, "basis": "b"},
+            },
             "time_to_99": {"seconds": None, "epochs": 1, "digit_accuracy": 0.985},
             "predict_latency": {"drawing_280x280": {"median_ms": 1.5, "p95_ms": 2.25}},
         }
     )
-    assert "6.0x" in table and "not reached (best 98.50%)" in table
+    assert "6.0x" in table and "not reached (best 98.50%)" in table and "fp32 (CPU AVX2" in table
+    assert "(100.0 GFLOP/s)" in table and "(120.0 GFLOP/s)" in table and "300.0 GFLOP/s (b)" in table
     assert "drawing_280x280" in table and "median 1.50 ms, p95 2.25 ms" in table

@@ -130,7 +130,9 @@ def test_validation_split_is_held_out_and_the_test_set_is_read_once_at_the_end(m
     evaluated = []
     real_evaluate = train_module.evaluate
     monkeypatch.setattr(
-        train_module, "evaluate", lambda model, split: evaluated.append(len(split)) or real_evaluate(model, split)
+        train_module,
+        "evaluate",
+        lambda model, split, **kw: evaluated.append(len(split)) or real_evaluate(model, split, **kw),
     )
     events = list(train(TINY.replace(epochs=3, val_size=32, limit=1000), **data))
     ends = [e for e in events if isinstance(e, EpochEnd)]

@@ -17,10 +17,12 @@ from conftest import free_port
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
+import mnistsum.precision as precision
 from demo.app import build_app, launch
 from demo.leaderboard_view import leaderboard_html
 from demo.make_examples import example_path
 from demo.state import AppState
+from mnistsum.jobs import TRAINING_JOB
 from mnistsum.leaderboard import Row
 
 pytestmark = pytest.mark.slow
@@ -76,7 +78,8 @@ def test_two_visitors_each_see_their_own_run_and_the_second_waits_its_turn(visit
     assert alice.token != bob.token and alice.status()["state"] == "idle"
     first = alice.start("alice", **SMALL)
     second = bob.start("bob", **SMALL)
-    assert second["state"] == "queued" and second["place"] == 1 and second["start_eta_s"] >= 0
+    assert second["state"] == "queued" and second["place"] == 1
+    assert 0 <= second["start_eta_s"] <= app_state.queue._estimate(TRAINING_JOB)  # what is left of Alice's run
     assert bob.status()["job_id"] == second["job_id"] and alice.status()["job_id"] == first["job_id"]
     with pytest.raises(AppError, match=f"run #{second['job_id']} is not one of yours"):
         alice.status(second["job_id"])  # reading someone else's run by its id is refused
@@ -135,6 +138,13 @@ def test_invalid_values_are_refused_with_the_reason(visitors, values, reason):
     assert visitors[0].status()["state"] == "idle"
 
 
+def test_bf16_forced_on_a_server_without_it_is_refused_with_the_reason(visitors, monkeypatch):
+    monkeypatch.setattr(precision, "native_bf16", lambda device: False)  # the app runs in this process
+    with pytest.raises(AppError, match="bf16 needs native bf16"):
+        visitors[0].start(precision="bf16", **SMALL)
+    assert visitors[0].status()["state"] == "idle"
+
+
 @pytest.mark.parametrize("token", ["", "short", "x" * 200, "has spaces in it!!!!"])
 def test_a_bad_token_is_refused_clearly(app_url, token):
     client = Client(app_url, verbose=False)
@@ -147,30 +157,53 @@ def test_a_bad_token_is_refused_clearly(app_url, token):
             call()
 
 
+@pytest.mark.parametrize("run_id", ["seven", [1], 1.5])
+def test_a_bad_run_id_is_refused_clearly(visitors, run_id):
+    for call in (visitors[0].status, visitors[0].stop):
+        with pytest.raises(AppError, match=r"run_id must be a whole number \(a run's job_id\), got"):
+            call(run_id)
+
+
 def test_leaderboard_html_escapes_every_string():
     row = Row(
-        1,
-        "<img src=x onerror=alert(1)>",
-        True,
-        "default",
-        "concat",
-        3,
-        5000,
-        64,
-        3e-3,
-        False,
-        0,
-        0.9,
-        0.8,
-        0.7,
-        0.95,
-        251405,
-        7.5,
-        "2026-11-29 08:00:00",
+        id=1,
+        nickname="<img src=x onerror=alert(1)>",
+        mine=True,
+        arch="default",
+        fusion="concat",
+        epochs=3,
+        images=5000,
+        batch_size=64,
+        lr=3e-3,
+        augment=False,
+        seed=0,
+        sum_accuracy=0.8,
+        digit_accuracy=0.9,
+        both_accuracy=0.7,
+        sum_consistency=0.95,
+        parameters=251405,
+        wall_s=7.5,
+        finished_at="2026-11-29 08:00:00",
     )
     page = leaderboard_html([row])
     assert "<img" not in page and "&lt;img src=x onerror=alert(1)&gt; ★ you" in page
     assert 'class="mine"' in page
+    headers = re.findall(r"<th>(.*?)</th>", page)
+    assert headers == ["#", "nickname", "backbone", "fusion", "epochs", "images", "batch", "lr", "augment", "sum"] + [
+        "digit",
+        "both",
+        "sum = digit + n",
+        "parameters",
+        "time",
+        "finished (UTC)",
+    ]
+    cells = re.findall(r"<td>(.*?)</td>", page)
+    assert cells[2:] == ["default", "concat", "3", "5,000", "64", "0.003", "no", "80.00%", "90.00%", "70.00%"] + [
+        "95.00%",
+        "251,405",
+        "7.5s",
+        "2026-11-29 08:00:00",
+    ]
 
 
 # --- a public deployment: limits from the environment, and no MNIST on disk ---------------------

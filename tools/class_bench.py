@@ -8,7 +8,7 @@
 - preset: one run of the class preset (the Train tab's defaults) with torch on one thread,
   MNIST already in memory as it is in the app after the first run: wall time and the CPU
   time of the training thread (on a busy machine the wall time measures the neighbours too).
-- class: `app.py` in a child process with MNISTSUM_TRAIN_WORKERS=W and a fresh state folder;
+- class: `app.py` in a child process with MNISTSUM_TRAIN_WORKERS=W, a class code and a fresh state folder;
   `students` API visitors, each with its own token, submit the class preset through
   `/train_start` at once and poll `/train_status` until it ends. Prints the time from the
   first submission to the last run's end, and checks that every run finished and that every
@@ -39,7 +39,8 @@ from mnistsum.config import default_data_dir
 
 from .http_bench import concurrent, report, served_app, shared_tls_context
 
-ENDED = ("finished", "stopped", "cancelled", "failed")
+ENDED = ("finished", "stopped", "cancelled", "failed", "interrupted")
+CLASS_CODE = "class-bench"
 
 
 def load() -> str:
@@ -75,14 +76,19 @@ def preset_run(data_dir: str, repeats: int) -> None:
 def class_run(workers: int, students: int, poll_s: float = 1.0) -> None:
     """`students` API visitors submit the class preset at once to an app with `workers` workers."""
     with tempfile.TemporaryDirectory(prefix="mnistsum-class-") as state:
-        env = {"MNISTSUM_TRAIN_WORKERS": str(workers), "MNISTSUM_STATE_DIR": state, "MNISTSUM_MAX_QUEUE": str(students)}
+        env = {
+            "MNISTSUM_TRAIN_WORKERS": str(workers),
+            "MNISTSUM_STATE_DIR": state,
+            "MNISTSUM_MAX_QUEUE": str(students),
+            "MNISTSUM_CLASS_CODE": CLASS_CODE,  # a class behind one address (here 127.0.0.1) passes with it
+        }
         with served_app(env=env) as (url, _):
             client = Client(url, verbose=False, ssl_verify=shared_tls_context())
             tokens = [client.predict(api_name="/visitor_token") for _ in range(students)]
             print(f"{students} class runs, {workers} worker{'s' * (workers > 1)} ({load()})")
             start = time.perf_counter()
             for k, token in enumerate(tokens):
-                client.predict(token, f"student {k:02d}", api_name="/train_start")
+                client.predict(token, f"student {k:02d}", class_code=CLASS_CODE, api_name="/train_start")
             submitted = time.perf_counter() - start
             pending = dict(enumerate(tokens))
             ended: dict[int, dict[str, Any]] = {}

@@ -1,4 +1,4 @@
-// The answer view (demo/pad.py): renders one prediction (mnistsum.drawing.answer plus the
+// The answer view (demo/pad.py): renders one prediction (mnistsum.payload.answer plus the
 // page's extras) for the n in value.view_n, or value.n. The server sends the sum head for
 // every n, so a slider step re-renders here without asking the server.
 // Runs as gr.HTML's js_on_load: `element`, `props` and `watch` are in scope.
@@ -39,6 +39,7 @@ function render() {
   parts.headline.innerHTML =
     `<h2>${answer}</h2><p>digit <strong>${digit}</strong> at ${percent(v.digit_probs[digit])} · ` +
     `sum <strong>${sum}</strong> at ${percent(learned[sum])}</p>` +
+    (v.adapted ? `<p class="adapted">✍️ adapted to ${Number(v.adapted)} of your drawings</p>` : "") +
     (v.model ? `<p class="source"><em>Model: ${escape(v.model)}</em></p>` : "");
   const top = v.digit_probs.map((p, d) => [p, d]).sort((a, b) => b[0] - a[0]).slice(0, 3);
   parts.digits.innerHTML = `<h3>Digit head: top 3</h3><ol>` + top.map(([p, d]) =>

@@ -23,11 +23,16 @@ function paper() {
   ctx.fillRect(0, 0, SIZE, SIZE);
 }
 
-function segment(erase, x0, y0, x1, y1) {
+// The one stroke style: black ink or a white eraser, with round ends and joins.
+function pen(erase) {
   ctx.strokeStyle = erase ? "#fff" : "#000";
   ctx.lineWidth = erase ? ERASER : PEN;
   ctx.lineCap = "round";
   ctx.lineJoin = "round";
+}
+
+function segment(erase, x0, y0, x1, y1) {
+  pen(erase);
   ctx.beginPath();
   ctx.moveTo(x0, y0);
   ctx.lineTo(x1, y1);
@@ -36,10 +41,7 @@ function segment(erase, x0, y0, x1, y1) {
 
 function paintStroke(op) {
   const p = op.points;
-  ctx.strokeStyle = op.erase ? "#fff" : "#000";
-  ctx.lineWidth = op.erase ? ERASER : PEN;
-  ctx.lineCap = "round";
-  ctx.lineJoin = "round";
+  pen(op.erase);
   ctx.beginPath();
   ctx.moveTo(p[0], p[1]);
   if (p.length === 2) ctx.lineTo(p[0] + 0.01, p[1]); // a tap leaves a dot
@@ -86,11 +88,16 @@ function send() {
   trigger("input"); // page-side listeners only (the example caption goes away)
 }
 
-function commit(op) {
+// Every new step of the drawing comes through here: a stroke (already on the canvas, drawn as
+// the pointer moved), a clear, or a picture from the server. `fromServer`: the server already
+// has this value, so nothing is sent back.
+function commit(op, fromServer = false) {
   ops.push(op);
   undone = [];
   if (ops.length > 200) ops = ops.slice(-200); // a long session keeps memory bounded
-  send();
+  if (op.kind !== "stroke") paint(op);
+  if (fromServer) refreshButtons();
+  else send();
 }
 
 function undo() {
@@ -109,11 +116,7 @@ function redo() {
 }
 
 function clear() {
-  if (!inked()) return;
-  ops.push({ kind: "clear" });
-  undone = [];
-  paper();
-  send();
+  if (inked()) commit({ kind: "clear" });
 }
 
 function point(event) {
@@ -191,18 +194,12 @@ watch("value", () => {
   if (value === sent) return;
   sent = value;
   if (!value) {
-    if (inked()) { ops.push({ kind: "clear" }); undone = []; paper(); }
-    refreshButtons();
+    if (inked()) commit({ kind: "clear" }, true);
+    else refreshButtons();
     return;
   }
   const picture = new Image();
-  picture.onload = () => {
-    const op = { kind: "picture", picture };
-    ops.push(op);
-    undone = [];
-    paint(op);
-    refreshButtons();
-  };
+  picture.onload = () => commit({ kind: "picture", picture }, true);
   picture.src = value;
 });
 

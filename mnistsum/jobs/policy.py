@@ -1,76 +1,199 @@
 """What a deployment lets visitors train, read once from the environment at startup.
 
-A public Space or a classroom server is shared: caps on epochs, images and batch size bound
-what one run costs, the number of workers bounds how many run at once (predictions keep the
-remaining cores), and the queue cap bounds how many may wait. A malformed value stops the
-app at startup with a message rather than half-working mid-lesson.
+A public Space or a classroom server is shared, and every way in -- the Train tab and the
+API -- must keep the same limits. So the Train tab's own limits (`PAGE_LIMITS`: epochs,
+training images, batch size, a finite learning rate in range, nickname length) are the
+default for everyone, and a deployment's caps can only tighten them. The number of workers
+bounds how many runs go at once (predictions keep the remaining cores), the queue cap how
+many may wait, and the per-address bound how many one client address may hold.
+
+A class code (`MNISTSUM_CLASS_CODE`, set by the teacher) makes training a class's privilege:
+without it visitors still draw and predict, and are told how to train on their own machine.
+The code also tells a class of thirty behind one school address from a script with thirty
+tokens, which the address alone cannot: with the code, an address may hold
+`runs_per_address_with_code` runs instead of `runs_per_address`.
+
+A malformed value stops the app at startup with a message rather than half-working mid-lesson.
 """
 
 from __future__ import annotations
 
+import hmac
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from .. import environment
 from ..config import TrainConfig
+from ..leaderboard import NICKNAME_MAX
 from .queue import default_workers
+
+TRAIN_LOCALLY = "`pip install -r requirements.txt`, then `python -m mnistsum.train --preset class` (or `python app.py`)"
+_ON, _OFF = {"1", "on", "true", "yes"}, {"0", "off", "false", "no"}
+
+
+@dataclass(frozen=True)
+class PageLimits:
+    """The Train tab's limits: what the form offers, and what every API call is held to."""
+
+    max_epochs: int = 30
+    max_images: int = 60_000  # the whole MNIST training set
+    min_images: int = 500
+    images_step: int = 500
+    batch_sizes: tuple[int, ...] = (32, 64, 128, 256, 512, 1024)
+    min_lr: float = 1e-5
+    max_lr: float = 1.0
+    nickname_max: int = NICKNAME_MAX
+
+
+PAGE_LIMITS = PageLimits()
 
 
 class PolicyError(ValueError):
     """The request is outside what this deployment allows; the message says which limit."""
 
 
+class ClassCodeError(PolicyError):
+    """Training here needs the class code, and it was missing or wrong."""
+
+
 @dataclass(frozen=True)
 class TrainingPolicy:
-    """What this deployment lets visitors train; unlimited unless the environment says otherwise."""
+    """What this deployment lets visitors train: the page's limits unless the environment tightens them."""
 
     enabled: bool = True
-    max_epochs: int | None = None
-    max_limit: int | None = None  # most training images per run
-    max_batch_size: int | None = None
+    max_epochs: int = PAGE_LIMITS.max_epochs
+    max_limit: int = PAGE_LIMITS.max_images  # most training images per run
+    max_batch_size: int = PAGE_LIMITS.batch_sizes[-1]
     workers: int = field(default_factory=default_workers)  # runs at once; the rest wait in the queue
     max_queue: int = environment.MAX_QUEUE.default  # most runs waiting
+    class_code: str | None = field(default=None, repr=False)  # never printed in a log
+    runs_per_address: int = environment.RUNS_PER_ADDRESS.default  # queued or running, from one client address
+    runs_per_address_with_code: int = environment.RUNS_PER_ADDRESS_WITH_CODE.default
+    proxy_hops: int = 0  # trusted reverse proxies in front: X-Forwarded-For is read only when > 0
+
+    def __post_init__(self) -> None:
+        for name, cap, page in (
+            ("max_epochs", self.max_epochs, PAGE_LIMITS.max_epochs),
+            ("max_limit", self.max_limit, PAGE_LIMITS.max_images),
+            ("max_batch_size", self.max_batch_size, PAGE_LIMITS.batch_sizes[-1]),
+        ):
+            if not 1 <= cap <= page:
+                raise ValueError(f"{name} must be between 1 and the page's limit of {page:,}, got {cap:,}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TrainingPolicy:
-        """Read the MNISTSUM_* variables; a malformed value raises ValueError at startup, not mid-demo."""
+        """Read the MNISTSUM_* variables (`mnistsum.environment`); a malformed value, or a cap above the
+        page's own limit, raises ValueError at startup, not mid-demo."""
         return cls(
             enabled=environment.TRAINING.get(environ),
-            max_epochs=environment.MAX_EPOCHS.get(environ),
-            max_limit=environment.MAX_LIMIT.get(environ),
-            max_batch_size=environment.MAX_BATCH_SIZE.get(environ),
+            max_epochs=_cap(environment.MAX_EPOCHS, PAGE_LIMITS.max_epochs, environ),
+            max_limit=_cap(environment.MAX_LIMIT, PAGE_LIMITS.max_images, environ),
+            max_batch_size=_cap(environment.MAX_BATCH_SIZE, PAGE_LIMITS.batch_sizes[-1], environ),
             workers=environment.TRAIN_WORKERS.get(environ) or default_workers(),
             max_queue=environment.MAX_QUEUE.get(environ),
+            class_code=environment.CLASS_CODE.get(environ) or None,
+            runs_per_address=environment.RUNS_PER_ADDRESS.get(environ),
+            runs_per_address_with_code=environment.RUNS_PER_ADDRESS_WITH_CODE.get(environ),
+            proxy_hops=environment.PROXY_HOPS.get(environ) or 0,
         )
 
     def check(self, cfg: TrainConfig) -> None:
-        """Raise `PolicyError` if `cfg` asks for more than this deployment allows."""
+        """Raise `PolicyError` if `cfg` asks for more than this deployment (or the page) allows."""
         if not self.enabled:
             raise PolicyError(
                 f"training is switched off on this deployment ({environment.TRAINING.name}=off), to keep it responsive "
-                "for everyone; train on your own machine with `python -m mnistsum.train --preset class`"
+                f"for everyone; train on your own machine: {TRAIN_LOCALLY}"
             )
         caps = (
-            ("epochs", cfg.epochs, self.max_epochs, environment.MAX_EPOCHS.name),
-            ("training subset size", cfg.limit, self.max_limit, environment.MAX_LIMIT.name),
-            ("batch size", cfg.batch_size, self.max_batch_size, environment.MAX_BATCH_SIZE.name),
+            ("epochs", cfg.epochs, self.max_epochs, PAGE_LIMITS.max_epochs, environment.MAX_EPOCHS.name),
+            ("training subset size", cfg.limit, self.max_limit, PAGE_LIMITS.max_images, environment.MAX_LIMIT.name),
+            (
+                "batch size",
+                cfg.batch_size,
+                self.max_batch_size,
+                PAGE_LIMITS.batch_sizes[-1],
+                environment.MAX_BATCH_SIZE.name,
+            ),
         )
-        for what, value, cap, env in caps:
-            if cap is not None and (value is None or value > cap):
+        for what, value, cap, page, env in caps:
+            if value is None and cap >= PAGE_LIMITS.max_images:
+                continue  # the full training set is what the page's largest subset is
+            if value is None or value > cap:
                 shown = "the full training set" if value is None else f"{value:,}"
-                raise PolicyError(f"{what} {shown} is above this deployment's cap of {cap:,} ({env})")
+                raise PolicyError(f"{what} {shown} is above {_whose(cap, page, env)}")
+        lr = cfg.lr
+        if not (math.isfinite(lr) and PAGE_LIMITS.min_lr <= lr <= PAGE_LIMITS.max_lr):
+            raise PolicyError(
+                f"learning rate {lr!r} is outside the range this server trains with "
+                f"({PAGE_LIMITS.min_lr:g} to {PAGE_LIMITS.max_lr:g})"
+            )
+
+    def check_nickname(self, nickname: Any) -> str:
+        """The nickname as typed, or a `PolicyError` when it is longer than the page's box takes."""
+        text = "" if nickname is None else str(nickname)
+        if len(text.strip()) > PAGE_LIMITS.nickname_max:
+            raise PolicyError(f"a nickname is at most {PAGE_LIMITS.nickname_max} characters, got {len(text.strip()):,}")
+        return text
+
+    @property
+    def needs_class_code(self) -> bool:
+        return bool(self.class_code)
+
+    def check_class_code(self, given: Any) -> bool:
+        """Whether `given` is this server's class code; `ClassCodeError` (saying how to train
+        elsewhere) when a code is set and `given` is missing or wrong. Case and surrounding
+        spaces do not matter: students type it from the board."""
+        if not self.class_code:
+            return False
+        typed = "" if given is None else str(given).strip()
+        if not typed:
+            raise ClassCodeError(
+                "training on this server is for a class: enter the class code your teacher gave you. "
+                f"Without it you can still draw and predict here, and train on your own machine: {TRAIN_LOCALLY}"
+            )
+        if not hmac.compare_digest(typed.casefold().encode(), self.class_code.strip().casefold().encode()):
+            raise ClassCodeError(
+                "that is not this server's class code: check it with your teacher. You can still draw and "
+                f"predict here, and train on your own machine: {TRAIN_LOCALLY}"
+            )
+        return True
+
+    def address_limit(self, with_code: bool) -> int:
+        """How many queued or running runs one client address may hold: more with the class code,
+        which is what a class behind one school address has and a stranger's script does not."""
+        return self.runs_per_address_with_code if with_code else self.runs_per_address
 
     def describe(self) -> str:
-        """One line for the UI; empty when nothing is limited."""
+        """One line for the UI on what this deployment tightens; empty when it keeps the page's limits."""
         if not self.enabled:
             return f"Training is switched off on this deployment ({environment.TRAINING.name}=off)."
         caps = [
             f"{label} {cap:,}"
-            for label, cap in (
-                ("epochs", self.max_epochs),
-                ("training images", self.max_limit),
-                ("batch size", self.max_batch_size),
+            for label, cap, page in (
+                ("epochs", self.max_epochs, PAGE_LIMITS.max_epochs),
+                ("training images", self.max_limit, PAGE_LIMITS.max_images),
+                ("batch size", self.max_batch_size, PAGE_LIMITS.batch_sizes[-1]),
             )
-            if cap is not None
+            if cap < page
         ]
         return f"This deployment caps training at: {', '.join(caps)}." if caps else ""
+
+
+def _whose(cap: int, page: int, env: str) -> str:
+    if cap < page:
+        return f"this deployment's cap of {cap:,} ({env})"
+    return f"the limit of {cap:,} that the Train tab and the API share"
+
+
+def _cap(variable: environment.Variable, page: int, environ: Mapping[str, str] | None) -> int:
+    """A deployment cap: at most the page's own limit (caps only tighten)."""
+    value = variable.get(environ)
+    if value is None:
+        return page
+    if value > page:
+        raise ValueError(
+            f"{variable.name}={value} is above the page's own limit of {page:,}: a cap can only tighten it"
+        )
+    return value

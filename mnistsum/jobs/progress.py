@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +20,11 @@ from ..config import TrainConfig
 from ..data import MnistSplit, cached_split
 from ..leaderboard import Leaderboard
 from ..metrics import EvalMetrics
-from ..train import BatchEnd, EpochEnd, TrainEvent, TrainResult, train
+from ..precision import resolve_precision
+from ..train import BatchEnd, EpochEnd, TrainEvent, TrainResult, pick_device, train
 from .policy import TrainingPolicy
-from .queue import EventFactory, JobQueue, JobStatus
+from .queue import EventFactory, JobQueue, JobStatus, OnDone, Resumer
+from .store import RunRecord
 
 TRAINING_JOB = "training run"  # the queue's job name, so the Train tab finds its own
 
@@ -108,6 +110,11 @@ class TrainProgress:
             if (key := f"{split}_{head}_{metric}") in row
         ]
 
+    def result_summary(self) -> dict[str, Any]:
+        """What the run store keeps of how it ended: epochs done and, when completed, the test metrics."""
+        final = self.final_test
+        return {"epochs_done": len(self.history), **({} if final is None else final.summary())}
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe summary for API clients."""
         b = self.batch
@@ -188,6 +195,7 @@ def status_dict(status: JobStatus | None) -> dict[str, Any]:
         "place": status.place,
         "start_eta_s": None if status.start_eta_s is None else round(status.start_eta_s, 1),
         "elapsed_s": round(status.elapsed, 2),
+        "result": status.result,
     }
     if isinstance(status.latest, TrainProgress):
         out.update(status.latest.to_dict())
@@ -213,21 +221,83 @@ def start_training(
     owner: str,
     cfg: TrainConfig,
     policy: TrainingPolicy | None = None,
-    on_done: Callable[[JobStatus], None] | None = None,
+    on_done: OnDone | None = None,
     train_set: MnistSplit | None = None,
     test_set: MnistSplit | None = None,
+    *,
+    class_code: str | None = None,
+    address: str | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> JobStatus:
-    """Check `cfg` against the policy and queue it for `owner`; `PolicyError` or `JobRefused` if refused."""
-    (policy or TrainingPolicy()).check(cfg)
-    return queue.submit(owner, TRAINING_JOB, training_job(cfg, train_set, test_set), on_done)
+    """Check the class code and `cfg` against the policy and queue it for `owner`, counted against the
+    client `address` if given; `PolicyError` (`ClassCodeError`) or `JobRefused` if refused.
+    `settings` (JSON-safe, e.g. the nickname) is stored with the config, to resume the run after a restart.
+    `PrecisionError` for bf16 forced on a server without it: now, not after a wait in the queue."""
+    policy = policy or TrainingPolicy()
+    with_code = policy.check_class_code(class_code)
+    policy.check(cfg)
+    resolve_precision(cfg.precision, pick_device(cfg.device))
+    return queue.submit(
+        owner,
+        TRAINING_JOB,
+        training_job(cfg, train_set, test_set),
+        on_done,
+        settings={**(settings or {}), "config": cfg.to_dict()},
+        address=address,
+        address_limit=None if address is None else policy.address_limit(with_code),
+    )
 
 
-def leaderboard_recorder(board: Leaderboard, nickname: str, token: str) -> Callable[[JobStatus], None]:
-    """An `on_done` for `start_training`: a completed run becomes a leaderboard row (stopped or failed ones do not)."""
+def submit_run(
+    queue: JobQueue,
+    board: Leaderboard,
+    owner: str,
+    cfg: TrainConfig,
+    nickname: Any = "",
+    policy: TrainingPolicy | None = None,
+    class_code: str | None = None,
+    address: str | None = None,
+) -> JobStatus:
+    """A visitor's run, the way the Train tab and `/train_start` queue it: the nickname checked, the run
+    stored so it survives a restart, and a leaderboard row under the nickname once it completes."""
+    policy = policy or TrainingPolicy()
+    nickname = policy.check_nickname(nickname)
+    return start_training(
+        queue,
+        owner,
+        cfg,
+        policy,
+        on_done=leaderboard_recorder(board, nickname, owner),
+        class_code=class_code,
+        address=address,
+        settings={"nickname": nickname},
+    )
 
-    def record(status: JobStatus) -> None:
+
+def leaderboard_recorder(
+    board: Leaderboard, nickname: str, token: str | None = None, owner: str | None = None
+) -> OnDone:
+    """An `on_done` for `start_training`: a completed run becomes a leaderboard row (stopped or failed ones do not).
+    `owner` is the token's tag, for a run resumed after a restart (the store never kept the token)."""
+
+    def record(status: JobStatus) -> dict[str, Any] | None:
         progress = status.latest
         if status.state == "finished" and isinstance(progress, TrainProgress) and progress.completed:
-            board.record(progress.result, nickname, token)
+            return {"leaderboard_id": board.record(progress.result, nickname, token, owner=owner)}
+        return None
 
     return record
+
+
+def training_resumer(
+    board: Leaderboard, train_set: MnistSplit | None = None, test_set: MnistSplit | None = None
+) -> Resumer:
+    """Rebuilds a stored training run after a restart (for `JobQueue.restore`): the same config, and the
+    same nickname on the leaderboard, under the owner's tag."""
+
+    def resume(record: RunRecord) -> tuple[EventFactory, OnDone]:
+        cfg = TrainConfig.from_dict(record.settings["config"])
+        nickname = record.settings.get("nickname", "")
+        return training_job(cfg, train_set, test_set), leaderboard_recorder(board, nickname, owner=record.owner)
+
+    return resume

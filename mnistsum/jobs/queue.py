@@ -6,12 +6,19 @@ holds jobs keyed by an owner token, allows at most one queued-or-running job per
 caps how many may wait, and runs them on `workers` daemon threads that each limit torch to
 `threads_per_worker` intra-op threads (torch's thread count is per thread, so the serving
 threads keep theirs) and run at a lower scheduling priority (Linux: a nice value per thread),
-so a prediction that arrives while a worker trains gets a core at once.
+so a prediction that arrives while a worker trains gets a core at once. Beyond one job per
+token, a client address may hold at most `address_limit` jobs (given per submission: the
+policy decides it), so one script with many fresh tokens cannot fill the queue.
 
 A job is an event factory, `make_events(stop_event) -> iterable of snapshots`; the queue
 keeps only the latest snapshot, inside an immutable `JobStatus`, so a poller (a `gr.Timer`,
 a notebook, a test) reads one object and never sees a half-updated state. An exception in
 a job marks it failed with the message kept for display; the worker takes the next job.
+
+With a `RunStore`, every change is also written to SQLite, and `restore` picks the queue up
+again after a restart: queued jobs run in their order, a job that was running ends
+`interrupted` ("stopped by a server restart"), and each visitor finds their latest job again.
+Jobs are found by a hash of the owner's token (`owner_tag`), the only form the store keeps.
 """
 
 from __future__ import annotations
@@ -19,24 +26,32 @@ from __future__ import annotations
 import collections
 import dataclasses
 import heapq
+import json
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 
+from ..leaderboard import owner_tag
+from .store import RunRecord, RunStore
+
 log = logging.getLogger(__name__)
 
-JobState = Literal["queued", "running", "stopping", "finished", "stopped", "cancelled", "failed"]
+JobState = Literal["queued", "running", "stopping", "finished", "stopped", "cancelled", "failed", "interrupted"]
 EventFactory = Callable[[threading.Event], Iterable[Any]]
+OnDone = Callable[["JobStatus"], dict[str, Any] | None]
+# Rebuilds a stored job after a restart: its event factory and `on_done`; raises if it cannot.
+Resumer = Callable[[RunRecord], tuple[EventFactory, OnDone | None]]
 ACTIVE_STATES = ("queued", "running", "stopping")
 DEFAULT_ESTIMATE_S = 15.0  # a job's expected run time until one of its kind has finished here
 ESTIMATE_WINDOW = 10  # finished runs averaged for the estimate
 WORKER_NICENESS = 10  # training yields the CPU to serving threads whenever both want it
+RESTARTED = "stopped by a server restart"
 
 
 class JobRefused(RuntimeError):
@@ -55,6 +70,10 @@ class NotYourJobError(JobRefused):
     """The job belongs to another visitor (or does not exist)."""
 
 
+class AddressBusyError(JobRefused):
+    """The client address already holds as many queued or running jobs as it may."""
+
+
 @dataclass(frozen=True)
 class JobStatus:
     """One immutable view of a job; `latest` is the last value the job yielded."""
@@ -70,6 +89,7 @@ class JobStatus:
     ended: float | None = None
     place: int | None = None  # 1 = next to start; only while queued
     start_eta_s: float | None = None  # estimated seconds until it starts; only while queued
+    result: dict[str, Any] | None = None  # the stored summary of how it ended (what survives a restart)
 
     @property
     def active(self) -> bool:
@@ -93,7 +113,9 @@ class _Job:
     status: JobStatus
     make_events: EventFactory
     stop: threading.Event
-    on_done: Callable[[JobStatus], None] | None
+    on_done: OnDone | None
+    tag: str  # owner_tag of the owner's token
+    address: str | None = None  # the client address's tag, for the per-address bound
 
 
 def default_workers(cpus: int | None = None) -> int:
@@ -125,6 +147,7 @@ class JobQueue:
         max_queue: int = 50,
         threads: int | None = None,
         keep_finished: int = 200,
+        store: RunStore | None = None,
     ) -> None:
         if workers < 1 or max_queue < 0:
             raise ValueError(f"need workers >= 1 and max_queue >= 0, got {workers} and {max_queue}")
@@ -132,14 +155,15 @@ class JobQueue:
         self.max_queue = max_queue
         self.threads = threads or threads_per_worker(workers)
         self._keep_finished = keep_finished
+        self._store = store
         self._cond = threading.Condition()
         self._jobs: dict[int, _Job] = {}
         self._pending: collections.deque[int] = collections.deque()
-        self._latest: dict[tuple[str, str], int] = {}  # (owner, name) -> newest job id
+        self._latest: dict[tuple[str, str], int] = {}  # (owner tag, name) -> newest job id
         self._durations: dict[str, collections.deque[float]] = collections.defaultdict(
             lambda: collections.deque(maxlen=ESTIMATE_WINDOW)
         )
-        self._next_id = 1
+        self._next_id = 1 + (store.max_id() if store is not None else 0)  # ids never repeat across restarts
         self._closed = False
         self._threads = [
             threading.Thread(target=self._work, name=f"mnistsum-worker-{i}", daemon=True) for i in range(workers)
@@ -154,33 +178,57 @@ class JobQueue:
         owner: str,
         name: str,
         make_events: EventFactory,
-        on_done: Callable[[JobStatus], None] | None = None,
+        on_done: OnDone | None = None,
+        settings: dict[str, Any] | None = None,
+        address: str | None = None,
+        address_limit: int | None = None,
     ) -> JobStatus:
-        """Queue `make_events` for `owner`; `OwnerBusyError` or `QueueFullError` if refused.
+        """Queue `make_events` for `owner`; `OwnerBusyError`, `AddressBusyError` or `QueueFullError` if refused.
 
         The factory runs in a worker thread, so slow setup (loading data) does not hold up the
         caller and its errors are captured like any other. `on_done(final_status)` runs in
-        the worker after the job ends (for recording results); its errors are logged.
+        the worker after the job ends (for recording results; a dict it returns is stored as
+        part of the result); its errors are logged. `settings` (JSON-safe) is what the store
+        keeps to rebuild the job after a restart. `address` (the client's, any string) may hold
+        at most `address_limit` queued or running jobs.
         """
+        tag = owner_tag(owner)
+        where = None if address is None else owner_tag(address)
         with self._cond:
             if self._closed:
                 raise JobRefused("the job queue is shut down")
-            job = self._active_of(owner)
+            job = self._active_of(tag)
             if job is not None:
                 mine = self._view(job.status.job_id)
                 what = f"place {mine.place} in the queue" if mine.state == "queued" else mine.state
                 raise OwnerBusyError(
                     f"you already have a {mine.name} (#{mine.job_id}, {what}); stop it or wait for it to finish"
                 )
+            if where is not None and address_limit is not None:
+                held = sum(1 for j in self._jobs.values() if j.address == where and j.status.active)
+                if held >= address_limit:
+                    raise AddressBusyError(
+                        f"your network address already has {held} runs queued or running, the most one address may "
+                        "hold on this server; wait for one to finish (a class behind one school address: use the "
+                        "class code, which raises the bound)"
+                    )
             if len(self._pending) >= self.max_queue:
                 raise QueueFullError(
                     f"the queue is full ({len(self._pending)} runs waiting, the most this server allows); "
                     "try again in a minute"
                 )
-            job_id, self._next_id = self._next_id, self._next_id + 1
+            job_id = self._next_id
             status = JobStatus(job_id, owner, name, "queued", submitted=time.time())
-            self._jobs[job_id] = _Job(status, make_events, threading.Event(), on_done)
-            self._latest[(owner, name)] = job_id
+            if self._store is not None:
+                record = RunRecord(job_id, tag, where, name, settings or {}, "queued", job_id, status.submitted)
+                try:
+                    self._store.add(record)
+                except Exception as err:  # a full disk, a locked file: refused, and nothing half-queued
+                    log.exception("could not record job #%s", job_id)
+                    raise JobRefused(f"the server could not record your run ({type(err).__name__}); try again") from err
+            self._next_id += 1
+            self._jobs[job_id] = _Job(status, make_events, threading.Event(), on_done, tag, where)
+            self._latest[(tag, name)] = job_id
             self._pending.append(job_id)
             self._prune()
             self._cond.notify()
@@ -192,15 +240,18 @@ class JobQueue:
         With `job_id`, that job (refused with `NotYourJobError` if it is someone else's);
         without, the owner's active job. Returns its status, or None if there is nothing."""
         with self._cond:
-            job = self._owned(owner, job_id) if job_id is not None else self._active_of(owner)
+            job = self._owned(owner, job_id) if job_id is not None else self._active_of(owner_tag(owner))
             if job is None:
                 return None
+            self._adopt(job, owner)
             if job.status.state == "queued":
                 self._pending.remove(job.status.job_id)
                 job.status = dataclasses.replace(job.status, state="cancelled", ended=time.time())
+                self._record(job.status.job_id, state="cancelled", ended=job.status.ended)
             elif job.status.state == "running":
                 job.stop.set()
                 job.status = dataclasses.replace(job.status, state="stopping")
+                self._record(job.status.job_id, state="stopping")
             return self._view(job.status.job_id)
 
     def status(self, owner: str, job_id: int) -> JobStatus:
@@ -210,10 +261,14 @@ class JobQueue:
 
     def latest(self, owner: str, name: str | None = None) -> JobStatus | None:
         """The owner's newest job (of `name`, if given): what a reloaded page re-attaches to."""
+        tag = owner_tag(owner)
         with self._cond:
-            ids = [i for (o, n), i in self._latest.items() if o == owner and (name is None or n == name)]
+            ids = [i for (o, n), i in self._latest.items() if o == tag and (name is None or n == name)]
             ids = [i for i in ids if i in self._jobs]
-            return self._view(max(ids)) if ids else None
+            if not ids:
+                return None
+            self._adopt(self._jobs[max(ids)], owner)
+            return self._view(max(ids))
 
     def wait(self, owner: str, job_id: int, timeout: float | None = None) -> JobStatus:
         """Block until the job ends or `timeout` passes (for scripts and tests)."""
@@ -232,8 +287,44 @@ class JobQueue:
             running = sum(1 for job in self._jobs.values() if job.status.running)
             return {"queued": len(self._pending), "running": running, "workers": self.workers}
 
+    def restore(self, resumers: Mapping[str, Resumer]) -> dict[str, int]:
+        """Pick up the stored jobs after a restart (call once, before visitors arrive).
+
+        A job that was running (or stopping) is marked `interrupted`; queued ones are rebuilt by
+        `resumers[name]` and queued again in their order (one that cannot be rebuilt is marked
+        `interrupted` with the reason); every visitor's latest ended job is shown to them again.
+        Returns how many were resumed and interrupted."""
+        if self._store is None:
+            return {"resumed": 0, "interrupted": 0}
+        now, counts = time.time(), {"resumed": 0, "interrupted": 0}
+        with self._cond:
+            for record in self._store.active():
+                rebuilt, error = None, RESTARTED
+                if record.state == "queued" and record.name in resumers:
+                    try:
+                        rebuilt = resumers[record.name](record)
+                    except Exception as err:
+                        log.exception("could not resume job #%s", record.id)
+                        error = f"{RESTARTED}, and could not be queued again ({type(err).__name__}: {err})"
+                if rebuilt is None:
+                    self._store.update(record.id, state="interrupted", ended=now, error=error)
+                    record = dataclasses.replace(record, state="interrupted", ended=now, error=error)
+                    self._remember(record)
+                    counts["interrupted"] += 1
+                    continue
+                job = self._remember(record, *rebuilt)
+                self._pending.append(job.status.job_id)
+                counts["resumed"] += 1
+            for record in reversed(self._store.latest_ended(self._keep_finished)):
+                if (record.owner, record.name) not in self._latest:
+                    self._remember(record)
+            self._next_id = max(self._next_id, self._store.max_id() + 1)
+            self._cond.notify_all()
+        return counts
+
     def close(self, timeout: float = 30) -> None:
-        """Cancel what waits, stop what runs, and end the workers (tests, shutdown)."""
+        """Cancel what waits, stop what runs, and end the workers (tests, shutdown). The store keeps
+        the waiting jobs queued and marks the running ones interrupted: a restart picks them up."""
         with self._cond:
             self._closed = True
             for job_id in list(self._pending):
@@ -250,19 +341,55 @@ class JobQueue:
 
     def _owned(self, owner: str, job_id: int) -> _Job:
         job = self._jobs.get(job_id)
-        if job is None or job.status.owner != owner:
+        if job is None or job.tag != owner_tag(owner):
             # The same answer for "someone else's" and "no such job": ids reveal nothing.
             raise NotYourJobError(
                 f"run #{job_id} is not one of yours, or no longer kept (runs belong to the browser that started them)"
             )
+        self._adopt(job, owner)
         return job
 
-    def _active_of(self, owner: str) -> _Job | None:
+    @staticmethod
+    def _adopt(job: _Job, owner: str) -> None:
+        """A job restored from the store knows its owner's tag only; the token that matches it is its owner."""
+        if job.status.owner != owner:
+            job.status = dataclasses.replace(job.status, owner=owner)
+
+    def _active_of(self, tag: str) -> _Job | None:
         for (o, _), job_id in self._latest.items():
             job = self._jobs.get(job_id)
-            if o == owner and job is not None and job.status.active:
+            if o == tag and job is not None and job.status.active:
                 return job
         return None
+
+    def _remember(
+        self, record: RunRecord, make_events: EventFactory | None = None, on_done: OnDone | None = None
+    ) -> _Job:
+        """A stored job back in memory (its owner known by tag until they come back)."""
+        status = JobStatus(
+            record.id,
+            record.owner,
+            record.name,
+            record.state,  # type: ignore[arg-type]
+            error=record.error,
+            submitted=record.submitted,
+            started=record.started,
+            ended=record.ended,
+            result=record.result,
+        )
+        job = _Job(status, make_events or _nothing, threading.Event(), on_done, record.owner, record.address)
+        self._jobs[record.id] = job
+        self._latest[(record.owner, record.name)] = record.id
+        return job
+
+    def _record(self, job_id: int, **changes: Any) -> None:
+        """Write a change to the store; a failure is logged (memory stays the truth while the server runs)."""
+        if self._store is None:
+            return
+        try:
+            self._store.update(job_id, **changes)
+        except Exception:
+            log.exception("could not record job #%s: %s", job_id, changes)
 
     def _place(self, job_id: int) -> int | None:
         try:
@@ -307,7 +434,7 @@ class JobQueue:
         kept = [i for i in ended if i in latest]
         for job_id in kept[: max(0, len(kept) - self._keep_finished)]:
             job = self._jobs.pop(job_id)
-            self._latest.pop((job.status.owner, job.status.name), None)
+            self._latest.pop((job.tag, job.status.name), None)
 
     def _work(self) -> None:
         torch.set_num_threads(self.threads)  # this thread only; serving threads keep theirs
@@ -320,6 +447,7 @@ class JobQueue:
                     return
                 job = self._jobs[self._pending.popleft()]
                 job.status = dataclasses.replace(job.status, state="running", started=time.time())
+                self._record(job.status.job_id, state="running", started=job.status.started)
                 self._cond.notify_all()
             self._run(job)
 
@@ -332,13 +460,24 @@ class JobQueue:
             end = {"state": "failed", "error": f"{type(err).__name__}: {err}"}
         else:
             end = {"state": "stopped" if job.stop.is_set() else "finished"}
+        if self._closed and end["state"] == "stopped":  # the server is shutting down, not the visitor
+            end = {"state": "interrupted", "error": RESTARTED}
         final = dataclasses.replace(job.status, **end, ended=time.time())
+        summary = getattr(final.latest, "result_summary", None)
+        result = summary() if callable(summary) else None
         if job.on_done is not None:  # before the state flips, so whoever sees "finished" finds the record
             try:
-                job.on_done(final)
+                extra = job.on_done(final)
             except Exception:
                 log.exception("recording job #%s failed", job.status.job_id)
+            else:
+                if isinstance(extra, dict):
+                    result = {**(result or {}), **extra}
+        if result is not None:  # as the store gives it back after a restart (lists, not tuples)
+            result = json.loads(json.dumps(result, default=str))
+        final = dataclasses.replace(final, result=result)
         with self._cond:
+            self._record(final.job_id, state=final.state, ended=final.ended, error=final.error, result=result)
             job.status = final
             if final.state == "finished":
                 self._durations[final.name].append(final.elapsed)
@@ -347,3 +486,8 @@ class JobQueue:
     def _set(self, job: _Job, **changes: Any) -> None:
         with self._cond:
             job.status = dataclasses.replace(job.status, **changes)
+
+
+def _nothing(stop: threading.Event) -> Iterable[Any]:
+    """The event factory of a job that is only remembered (it has ended, or will not run again)."""
+    return ()
