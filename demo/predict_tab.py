@@ -28,9 +28,10 @@ from mnistsum.predictor import BlankDrawingError, Predictor, check_n
 from mnistsum.preprocess import preprocess
 from mnistsum.render import CANVAS
 
+from .handwriting import VisitorHandwriting
 from .make_examples import PEN, example_path
 from .pad import AnswerView, DrawingPad
-from .state import ModelSlot, VisitorHandwriting, VisitorModels
+from .state import ModelSlot, VisitorModels
 from .teach_panel import build_teach_panel
 
 PAD_ID = "drawing"
@@ -101,6 +102,7 @@ def page_answer(slot: ModelSlot, image: np.ndarray | None, n: int) -> dict[str, 
         **answer(prediction, table),
         "model": slot.source,
         "adapted": predictor.meta.get("adapted", {}).get("drawings", 0),  # drawings taught, for the headline
+        "model_numbers": slot.numbers,
         "model_input": png_data_url(render.to_uint8(prediction.model_input)),
         "sum_table_html": render.heatmap_html(table, SUM_ROWS, SUM_COLS, highlight_row=n, corner="sum"),
     }

@@ -128,7 +128,17 @@ FIELDS = (
         ),
     ),
     Field(
-        "seed", int, lambda base: base.seed, lambda value, caps: gr.Number(value, label="Seed", precision=0, minimum=0)
+        "seed",
+        int,
+        lambda base: base.seed,
+        lambda value, caps: gr.Number(
+            value,
+            label="Seed",
+            precision=0,
+            minimum=0,
+            info="yours; same settings, other seeds: the spread",
+            elem_id="train-seed",
+        ),
     ),
     Field(
         "augment",

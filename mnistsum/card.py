@@ -223,6 +223,21 @@ def generate(weights_dir: Path = WEIGHTS_DIR, weights: Path = SHIPPED_WEIGHTS) -
     return "\n\n".join("\n".join(section) for section in sections)
 
 
+def shipped_numbers(weights_dir: Path = WEIGHTS_DIR) -> str | None:
+    """One line of the shipped model's measured numbers, read from the files the model card is
+    generated from (so the app shows what a retrain measured); None when they are missing."""
+    try:
+        mnist = json.loads((weights_dir / "metrics.json").read_text())
+        drawn = json.loads((weights_dir / "drawn_metrics.json").read_text())
+        return (
+            f"MNIST test: digit {_pct(mnist['digit_accuracy'])}, sum {_pct(mnist['sum_accuracy'])} "
+            f"({mnist['pairs']:,} pairs) · held-out pen writers: digit {_pct(drawn['digit_accuracy'], 1)} "
+            f"({drawn['writers']} writers, {drawn['digits']:,} digits)"
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def generated_part(text: str, where: Path) -> str:
     """What lies between the markers in `text` (the file at `where`), as `write_block` wrote it."""
     if BEGIN not in text or END not in text:

@@ -82,3 +82,12 @@ def test_speed_parts_left_out_of_a_run_are_left_out_of_the_table():
         rows[-1]
         == "| from nothing loaded to 99% MNIST test digit accuracy (CPU) | not reached | `python -m mnistsum.speed` |"
     )
+
+
+def test_the_app_reads_the_shipped_numbers_from_the_measured_files(tmp_path) -> None:
+    from mnistsum.card import WEIGHTS_DIR, shipped_numbers
+
+    mnist = json.loads((WEIGHTS_DIR / "metrics.json").read_text())
+    line = shipped_numbers()
+    assert f"digit {mnist['digit_accuracy']:.2%}" in line and "held-out pen writers" in line
+    assert shipped_numbers(tmp_path) is None  # no files, no invented numbers
