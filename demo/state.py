@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from mnistsum import environment
 from mnistsum.card import shipped_numbers
 from mnistsum.checkpoint import CheckpointError, save_checkpoint
-from mnistsum.config import REPO_ROOT, SHIPPED_WEIGHTS
+from mnistsum.config import REPO_ROOT, SHIPPED_WEIGHTS, default_data_dir
 from mnistsum.jobs import (
     TRAINING_JOB,
     JobQueue,
@@ -30,6 +30,7 @@ from mnistsum.jobs import (
     RunStore,
     TrainingPolicy,
     client_address,
+    preload_data,
     training_resumer,
 )
 from mnistsum.leaderboard import FILE_NAME, Leaderboard, owner_tag, state_dir
@@ -264,6 +265,8 @@ class AppState:
             store = RunStore(self.board.path)
             self.queue = JobQueue(self.policy.workers, self.policy.max_queue, store=store)
             self.queue.restore({TRAINING_JOB: training_resumer(self.board)})
+            if self.policy.enabled:
+                preload_data(default_data_dir())  # the first run after launch does not wait for MNIST
         if self.models is None:
             self.models = VisitorModels(self.slot, self.state_dir / "models", environment.MAX_MODELS.get())
         if self.handwriting is None:
