@@ -17,9 +17,6 @@ FLAGGED_ONE = [(0.3, 0.3), (0.54, 0.18), (0.47, 0.82)]  # one stroke: the flag, 
 SIMILAR_ONE = [(0.31, 0.31), (0.54, 0.18), (0.49, 0.82)]
 
 
-THIRD_ONE = [(0.28, 0.26), (0.55, 0.17), (0.45, 0.8)]
-
-
 def correct_as_one(page: Any) -> float:
     """Press "It was 1" and wait for the headline to answer 1: milliseconds (printed, never asserted)."""
     start = time.perf_counter()
@@ -50,11 +47,6 @@ def test_a_visitor_teaches_a_flagged_one_and_another_is_not_affected(browser: An
         stroke(a, SIMILAR_ONE)
         expect(headline(a).locator("h2")).to_have_text("1 + 3 = 4")  # a similar drawing: read as their 1
 
-        clear(a)
-        stroke(a, THIRD_ONE)  # a third flagged one, read as 7 by the shipped weights too
-        if "7 + 3" in headline(a).locator("h2").inner_text():
-            print(f"the same, a later lesson (the model's replay features computed): {correct_as_one(a):.0f} ms")
-
         stroke(b, SIMILAR_ONE)
         expect(headline(b).locator("h2")).to_have_text("7 + 3 = 10")  # the other visitor: the shipped answer
         expect(headline(b)).not_to_contain_text("adapted")
@@ -67,6 +59,7 @@ def test_a_visitor_teaches_a_flagged_one_and_another_is_not_affected(browser: An
         expect(headline(a).locator("h2")).to_have_text("7 + 3 = 10")  # Forget restores the shipped answer
         expect(headline(a)).not_to_contain_text("adapted")
         expect(a.locator("#teach-status")).to_contain_text("Forgot your drawings")
+        print(f"the same, a later lesson (the model's replay features already computed): {correct_as_one(a):.0f} ms")
     finally:
         a.context.close()
         b.context.close()
