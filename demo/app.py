@@ -14,21 +14,14 @@ from .learn_tab import build_learn_tab
 from .pad import css as pad_css
 from .predict_tab import build_predict_tab
 from .state import AppState, ModelSlot, browser_secret, check_token, new_token
-from .train_tab import build_train_tab
+from .train_tab import NICKNAME_KEY, build_train_tab
 
 INTRO = """# mnistsum
 One small network, two inputs, two answers: draw a digit, pick **n**, and it reads the digit
 *and* computes digit + n with a second head. **Predict** shows what it answers and why,
 **Train** trains your own model, **Learn** looks inside.
 """
-CSS = (
-    pad_css()
-    + """
-#leaderboard table { border-collapse: collapse; font-size: 0.85rem; }
-#leaderboard td, #leaderboard th { padding: 0.15rem 0.5rem; text-align: right; }
-#leaderboard tr.mine td { font-weight: bold; background: rgba(99, 102, 241, 0.12); }
-"""
-)
+CSS = pad_css() + (Path(__file__).resolve().parent / "static" / "app.css").read_text(encoding="utf-8")
 LAUNCH_DEFAULTS: dict[str, Any] = {
     "theme": gr.themes.Soft(),
     "css": CSS,
@@ -78,22 +71,27 @@ def build_app(
     (drawing, n)."""
     environment.check()  # every MNISTSUM_* variable, so a bad one stops the app here with all that is wrong
     app = state or AppState(slot=slot or ModelSlot())
+    if data_dir is not None:
+        app.handwriting.data_dir = str(data_dir)
     for name, value in QUEUE_ENV_DEFAULTS.items():
         os.environ.setdefault(name, value)  # read when the Blocks create their queue, just below
     with gr.Blocks(title="mnistsum: a digit and digit + n", delete_cache=(3600, 3600)) as demo:
         stored = gr.BrowserState(None, storage_key=VISITOR_KEY, secret=browser_secret(app.state_dir))
         visitor = gr.State()
+        # Kept here, outside the tabs: a BrowserState inside a tab not yet shown is read as its default.
+        nickname = gr.BrowserState("", storage_key=NICKNAME_KEY, secret=browser_secret(app.state_dir))
         gr.Markdown(INTRO)
         banner = gr.Markdown(visible=False, elem_id="model-banner")
         with gr.Tabs():
             with gr.Tab("Predict", id="predict"):
-                received, n = build_predict_tab(app.models, visitor, data_dir)
+                received, n = build_predict_tab(app.handwriting, visitor, data_dir)
             with gr.Tab("Train", id="train"):
-                build_train_tab(app, visitor, data_dir)
+                build_train_tab(app, visitor, data_dir, nickname)
             with gr.Tab("Learn", id="learn") as learn:
                 build_learn_tab(learn, received, n, app, visitor, data_dir)
         demo.load(fn=visitor_token, inputs=stored, outputs=[stored, visitor], api_visibility="private")
         demo.load(fn=lambda: model_banner(app.slot), outputs=banner, api_visibility="private")
+        demo.load(fn=app.handwriting.warm_up, api_visibility="private")  # once: the first correction is quick
     demo.app_state = app  # for tests and scripts that drive the same services
     return demo
 

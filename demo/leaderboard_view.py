@@ -71,7 +71,7 @@ def build_leaderboard(app: AppState, visitor: gr.State, landed: gr.State | None 
         arch = gr.Dropdown([ALL, *NETWORKS], value=ALL, label="Backbone", elem_id="board-arch")
         fusion = gr.Dropdown([ALL, *FUSIONS], value=ALL, label="Fusion", elem_id="board-fusion")
         refresh = gr.Button("↻ Refresh", size="sm", elem_id="board-refresh")
-    table = gr.HTML(elem_id="leaderboard")
+    table = gr.HTML(lambda: _board(app, None, ALL, ALL), elem_id="leaderboard")  # there when the page opens
     with gr.Accordion("For the teacher: export or clear", open=False):
         with gr.Row():
             export = gr.Button("⬇ Export CSV", size="sm", elem_id="board-export")
@@ -88,7 +88,9 @@ def build_leaderboard(app: AppState, visitor: gr.State, landed: gr.State | None 
         "api_visibility": "private",
         "show_progress": "hidden",
     }
-    triggers = [refresh.click, arch.change, fusion.change, timer.tick] + ([landed.change] if landed else [])
+    # The visitor's token arrives at page load: the first render marks their runs (★) at once.
+    triggers = [visitor.change, refresh.click, arch.change, fusion.change, timer.tick]
+    triggers += [landed.change] if landed else []
     gr.on(triggers, **show, concurrency_limit=None)
     export.click(lambda: _export_csv(app), None, csv_file, api_visibility="private")
     clear.click(lambda t: _clear(app, t), teacher, clear_message, api_visibility="private").then(**show)

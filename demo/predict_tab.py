@@ -30,7 +30,8 @@ from mnistsum.render import CANVAS
 
 from .make_examples import PEN, example_path
 from .pad import AnswerView, DrawingPad
-from .state import ModelSlot, VisitorModels
+from .state import ModelSlot, VisitorHandwriting, VisitorModels
+from .teach_panel import build_teach_panel
 
 PAD_ID = "drawing"
 # Visitors are served in parallel: one prediction is ~10 ms of CPU, so a handful of
@@ -99,6 +100,8 @@ def page_answer(slot: ModelSlot, image: np.ndarray | None, n: int) -> dict[str, 
     return {
         **answer(prediction, table),
         "model": slot.source,
+        "adapted": predictor.meta.get("adapted", {}).get("drawings", 0),  # drawings taught, for the headline
+        "model_numbers": slot.numbers,
         "model_input": png_data_url(render.to_uint8(prediction.model_input)),
         "sum_table_html": render.heatmap_html(table, SUM_ROWS, SUM_COLS, highlight_row=n, corner="sum"),
     }
@@ -113,7 +116,7 @@ def predict(slot: ModelSlot, drawing: Any, n: Any, panel_open: bool = False) -> 
 
 
 def predict_for_visitor(
-    models: VisitorModels, drawing: Any, n: Any, panel_open: bool = False, token: str | None = None
+    models: VisitorModels | VisitorHandwriting, drawing: Any, n: Any, panel_open: bool = False, token: str | None = None
 ) -> Shown:
     """`predict` with this visitor's model (their token comes from a hidden `gr.State`)."""
     return predict(models.for_visitor(token), drawing, n, panel_open)
@@ -168,35 +171,31 @@ def load_example(index: int) -> tuple[str, str]:
     return png_data_url(np.asarray(Image.open(example_path(index)).convert("L"))), ""
 
 
-def build_predict_tab(
-    models: VisitorModels, visitor: gr.State, data_dir: str | Path | None = None
-) -> tuple[gr.State, gr.Slider]:
-    """Lay out the tab and wire it; returns the drawing the server received (per session) and
-    the n slider, for the Learn tab to follow. The page's predictions use the model of the
-    visitor whose token `visitor` holds; /predict_json, which has no visitor, the default one."""
-    data_dir = Path(data_dir or default_data_dir())
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=4, min_width=300):
-            # Round pen strokes as wide as the examples'; the eraser a little wider.
-            pad = DrawingPad("Draw a digit 0–9", size=CANVAS, pen=PEN, eraser=PEN + 8, elem_id=PAD_ID)
-            n = gr.Slider(0, 9, value=3, step=1, label="n (added to the digit)", elem_id="n-slider")
-            examples = gr.Dataset(
-                components=[gr.Image(visible=False)],
-                samples=[[str(example_path(d))] for d in range(NUM_DIGITS)],
-                type="index",
-                label="Examples: click one, then move n",
-                samples_per_page=NUM_DIGITS,
-            )
-            has_data = has_mnist(data_dir)
-            random_button = gr.Button("Random MNIST test digit", interactive=has_data, size="sm")
-            mnist_caption = gr.Markdown(elem_id="mnist-caption")
-            if not has_data:
-                gr.Markdown(
-                    f"*The button needs the MNIST test set, which is not in `{data_dir.resolve()}`: "
-                    "set `MNISTSUM_DATA` to a folder holding `MNIST/raw/`.*"
-                )
-        with gr.Column(scale=6, min_width=300):
-            shown = AnswerView(HINT, elem_id="answer")
+def _inputs(data_dir: Path) -> tuple[DrawingPad, gr.Slider, gr.Dataset, gr.Button, gr.Markdown]:
+    """The left column: the pad, n, the examples and the random MNIST digit."""
+    # Round pen strokes as wide as the examples'; the eraser a little wider.
+    pad = DrawingPad("Draw a digit 0–9", size=CANVAS, pen=PEN, eraser=PEN + 8, elem_id=PAD_ID)
+    n = gr.Slider(0, 9, value=3, step=1, label="n (added to the digit)", elem_id="n-slider")
+    examples = gr.Dataset(
+        components=[gr.Image(visible=False)],
+        samples=[[str(example_path(d))] for d in range(NUM_DIGITS)],
+        type="index",
+        label="Examples: click one, then move n",
+        samples_per_page=NUM_DIGITS,
+    )
+    has_data = has_mnist(data_dir)
+    random_button = gr.Button("Random MNIST test digit", interactive=has_data, size="sm")
+    mnist_caption = gr.Markdown(elem_id="mnist-caption")
+    if not has_data:
+        gr.Markdown(
+            f"*The button needs the MNIST test set, which is not in `{data_dir.resolve()}`: "
+            "set `MNISTSUM_DATA` to a folder holding `MNIST/raw/`.*"
+        )
+    return pad, n, examples, random_button, mnist_caption
+
+
+def _stages_panel(received: gr.State, shared: dict[str, Any]) -> tuple[gr.HTML, gr.State]:
+    """The preprocessing stages, drawn only while the panel is open."""
     with gr.Accordion("How your drawing became 28x28 (preprocessing stages)", open=False) as stages_panel:
         gr.Markdown(
             "The steps MNIST itself used: keep the ink, crop to it, scale the longer side to 20 px, "
@@ -204,48 +203,18 @@ def build_predict_tab(
         )
         stages_view = gr.HTML(elem_id="stages")
     panel_open = gr.State(False)
-    received = gr.State(None)  # the drawing the server last decoded, for this visitor
-
-    shared = {"concurrency_limit": PREDICT_CONCURRENCY, "concurrency_id": "predict", "show_progress": "hidden"}
-    # The one list of what a prediction reads: the API sees (drawing, n); states are hidden.
-    predict_inputs = [pad, n, panel_open, visitor]
-    # Queued, although the page would then send one request per stroke instead of two (a join
-    # and its event stream): without the queue, Gradio 6.31 shows the visitor no error message.
-    pad.change(
-        functools.partial(predict_for_visitor, models),
-        inputs=predict_inputs,
-        outputs=[shown, stages_view, received],
-        trigger_mode="always_last",
-        queue=True,
-        api_name="predict",
-        api_description="Drawing (an image data URL: data:image/png;base64,...; '' for an empty pad) and n (0-9) "
-        "-> the answer as one JSON object (digit, sum, heads_agree, digit_probs, sum_probs, analytic_sum_probs, "
-        "sum_table for every n, the 28x28 model input as a PNG data URL) and the stages picture (only for the "
-        "page's open panel). Programs with an image file or URL: /predict_json.",
-        **shared,
-    ).then(fn=None, js=VIEW_N_JS, inputs=[n, shown], outputs=shown, show_progress="hidden")
-    n.change(fn=None, js=VIEW_N_JS, inputs=[n, shown], outputs=shown, show_progress="hidden")
-
     stages_panel.expand(lambda: True, None, panel_open, api_visibility="private").then(
         stages_html, received, stages_view, api_visibility="private", **shared
     )
     stages_panel.collapse(lambda: False, None, panel_open, api_visibility="private")
-    # A value set from the server fires the pad's `change`, which predicts it like a stroke.
-    examples.click(load_example, examples, [pad, mnist_caption], api_visibility="private", show_progress="hidden")
-    random_button.click(
-        functools.partial(random_mnist_digit, data_dir),
-        None,
-        [pad, mnist_caption],
-        api_visibility="private",
-        show_progress="hidden",
-    )
-    pad.input(fn=None, js=CLEAR_CAPTION_JS, outputs=mnist_caption)
+    return stages_view, panel_open
 
-    # For programs: a plain image (file or URL) and n in, one JSON object out; not shown on the page.
+
+def _programs_api(models: VisitorModels | VisitorHandwriting, n: gr.Slider, shared: dict[str, Any]) -> None:
+    """For programs: a plain image (file or URL) and n in, one JSON object out; not shown on the page."""
     api_image = gr.Image(type="numpy", image_mode=None, visible=False, label="image")
     api_answer = gr.JSON(visible=False, label="answer")
-    api_trigger = gr.Button(visible=False)
-    api_trigger.click(
+    gr.Button(visible=False).click(
         functools.partial(predict_json, models.default),
         inputs=[api_image, n],
         outputs=api_answer,
@@ -255,4 +224,51 @@ def build_predict_tab(
         "blank=true and nulls when the image has no ink.",
         **shared,
     )
+
+
+def build_predict_tab(
+    models: VisitorModels | VisitorHandwriting, visitor: gr.State, data_dir: str | Path | None = None
+) -> tuple[gr.State, gr.Slider]:
+    """Lay out the tab and wire it; returns the drawing the server received (per session) and
+    the n slider, for the Learn tab to follow. The page's predictions use the model of the
+    visitor whose token `visitor` holds, adapted to the handwriting they taught it;
+    /predict_json, which has no visitor, the default one."""
+    data_dir = Path(data_dir or default_data_dir())
+    handwriting = (
+        models if isinstance(models, VisitorHandwriting) else VisitorHandwriting(models, data_dir=str(data_dir))
+    )
+    shared = {"concurrency_limit": PREDICT_CONCURRENCY, "concurrency_id": "predict", "show_progress": "hidden"}
+    received = gr.State(None)  # the drawing the server last decoded, for this visitor
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=4, min_width=300):
+            pad, n, examples, random_button, mnist_caption = _inputs(data_dir)
+        with gr.Column(scale=6, min_width=300):
+            shown = AnswerView(HINT, elem_id="answer")
+            teach_events = build_teach_panel(handwriting, page_answer, visitor, pad, received, n, shown)
+    stages_view, panel_open = _stages_panel(received, shared)
+    # Queued, although the page would then send one request per stroke instead of two (a join
+    # and its event stream): without the queue, Gradio 6.31 shows the visitor no error message.
+    # The API sees (drawing, n); the states are hidden.
+    predicted = pad.change(
+        functools.partial(predict_for_visitor, handwriting),
+        inputs=[pad, n, panel_open, visitor],
+        outputs=[shown, stages_view, received],
+        trigger_mode="always_last",
+        queue=True,
+        api_name="predict",
+        api_description="Drawing (an image data URL: data:image/png;base64,...; '' for an empty pad) and n (0-9) "
+        "-> the answer as one JSON object (digit, sum, heads_agree, digit_probs, sum_probs, analytic_sum_probs, "
+        "sum_table for every n, the 28x28 model input as a PNG data URL) and the stages picture (only for the "
+        "page's open panel). Programs with an image file or URL: /predict_json.",
+        **shared,
+    )
+    for event in [predicted, *teach_events]:  # an answer that left while n moved lands on the current n
+        event.then(fn=None, js=VIEW_N_JS, inputs=[n, shown], outputs=shown, show_progress="hidden")
+    n.change(fn=None, js=VIEW_N_JS, inputs=[n, shown], outputs=shown, show_progress="hidden")
+    # A value set from the server fires the pad's `change`, which predicts it like a stroke.
+    private = {"api_visibility": "private", "show_progress": "hidden"}
+    examples.click(load_example, examples, [pad, mnist_caption], **private)
+    random_button.click(functools.partial(random_mnist_digit, data_dir), None, [pad, mnist_caption], **private)
+    pad.input(fn=None, js=CLEAR_CAPTION_JS, outputs=mnist_caption)
+    _programs_api(handwriting, n, shared)
     return received, n

@@ -21,6 +21,8 @@ import gradio as gr
 from mnistsum.config import TrainConfig, apply_values
 from mnistsum.jobs import PAGE_LIMITS, JobStatus, TrainingPolicy, submit_run
 from mnistsum.model import FUSIONS, NETWORKS
+from mnistsum.precision import PRECISIONS, precision_name, resolve_precision
+from mnistsum.train import pick_device
 
 from .state import AppState, request_address
 
@@ -72,6 +74,16 @@ def _limit(value: int, caps: Caps) -> gr.Slider:
     )
 
 
+def _precision(value: str, caps: Caps) -> gr.Radio:
+    here = precision_name(resolve_precision("auto", pick_device()))
+    return gr.Radio(
+        list(PRECISIONS),
+        value=value,
+        label="Number format",
+        info=f"auto: bf16 where the server computes it natively (faster), else fp32; on this server auto is {here}",
+    )
+
+
 FIELDS = (
     Field(
         "nickname",
@@ -116,7 +128,17 @@ FIELDS = (
         ),
     ),
     Field(
-        "seed", int, lambda base: base.seed, lambda value, caps: gr.Number(value, label="Seed", precision=0, minimum=0)
+        "seed",
+        int,
+        lambda base: base.seed,
+        lambda value, caps: gr.Number(
+            value,
+            label="Seed",
+            precision=0,
+            minimum=0,
+            info="yours; same settings, other seeds: the spread",
+            elem_id="train-seed",
+        ),
     ),
     Field(
         "augment",
@@ -143,12 +165,13 @@ FIELDS = (
             elem_id="train-class-code",
         ),
     ),
+    Field("precision", str, lambda base: base.precision, _precision),  # after class_code, for the same reason
 )
 NAMES = tuple(field.name for field in FIELDS)
 ROWS = (
     ("class_code", "nickname", "arch", "fusion"),
     ("epochs", "batch_size", "lr", "seed"),
-    ("limit", ("augment", "download")),
+    ("limit", "precision", ("augment", "download")),
 )
 
 

@@ -99,23 +99,20 @@ def progress_html(status: JobStatus | None) -> str:
     )
 
 
-# Gradio 6.31's LinePlot draws nothing if it was first given an empty frame, and keeps the
-# series it first saw: so an empty plot gets None, and every series of a plot appears at once.
-
-
-def _epoch_curves(progress: TrainProgress | None) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
-    """(accuracy, mean loss) per epoch: four series each, digit/sum x train/test."""
-    rows = pd.DataFrame(progress.curve_rows() if progress else [])
-    if rows.empty:
-        return None, None
-    return tuple(rows[rows["metric"] == m].drop(columns="metric") for m in ("accuracy", "loss"))
-
-
-def _batch_curve(progress: TrainProgress | None) -> pd.DataFrame | None:
-    """The training loss every few batches: the curve that moves before the first epoch ends."""
-    if progress is None or not progress.batch_losses:
-        return None
-    return pd.DataFrame(progress.batch_losses, columns=["epoch", "loss"])
+def curves_html(progress: TrainProgress | None) -> str:
+    """The live training loss, then accuracy and mean loss per epoch: train and validation lines that
+    end in the test result, a marked point at the last epoch (measured once, on the finished model)."""
+    rows = progress.curve_rows() if progress else []
+    live = {"training loss (digit + sum)": list(progress.batch_losses)} if progress and progress.batch_losses else {}
+    charts = [render.line_chart_html(live, "Training loss, live", y_label="loss", y_range=None)]
+    for metric, title in (("accuracy", "Accuracy per epoch"), ("loss", "Mean loss per epoch")):
+        found = [row for row in rows if row["metric"] == metric]
+        series = {name: [(r["epoch"], r["value"]) for r in found if r["series"] == name] for name in CURVE_COLORS}
+        series = {name: points for name, points in series.items() if points}
+        marked = [name for name in series if name.endswith("test")]
+        y_range = (0.0, 1.0) if metric == "accuracy" else None
+        charts.append(render.line_chart_html(series, title, "epoch", metric, y_range, CURVE_COLORS, marked))
+    return f'<div class="chart-row">{"".join(charts)}</div>'
 
 
 def _confusion(final: EvalMetrics) -> pd.DataFrame:
@@ -129,19 +126,6 @@ def _gallery(progress: TrainProgress) -> list[tuple[Any, str]]:
         (render.fit(image, size=112), f"{true} → {predicted}")
         for image, true, predicted in progress.misclassified(GALLERY_SIZE)
     ]
-
-
-def _epoch_plot(label: str, y_title: str, elem_id: str) -> gr.LinePlot:
-    return gr.LinePlot(
-        x="epoch",
-        y="value",
-        color="series",
-        color_map=CURVE_COLORS,
-        label=label,
-        x_title="epoch",
-        y_title=y_title,
-        elem_id=elem_id,
-    )
 
 
 class RunView:
@@ -159,12 +143,7 @@ class RunView:
             buttons=["copy"],
             elem_id="train-log",
         )
-        with gr.Row():
-            self.live_loss = gr.LinePlot(
-                x="epoch", y="loss", label="Training loss, live (digit + sum)", elem_id="train-live-loss"
-            )
-            self.accuracy = _epoch_plot("Accuracy per epoch", "accuracy", "train-accuracy")
-            self.loss = _epoch_plot("Mean loss per epoch", "loss", "train-loss")
+        self.curves = gr.HTML(curves_html(None), elem_id="train-curves")
         with gr.Column(visible=False) as self.results:
             gr.Markdown("### Your finished run")
             with gr.Row():
@@ -185,7 +164,7 @@ class RunView:
                 allow_preview=False,
                 elem_id="train-misclassified",
             )
-        self.outputs = [self.headline, self.bar, self.live_loss, self.log, self.accuracy, self.loss, self.results]
+        self.outputs = [self.headline, self.bar, self.curves, self.log, self.results]
         self.outputs += [self.data_line, self.confusion, self.gallery, self.message, self.name]
         # The id of the visitor's run that just landed on the leaderboard: the board refreshes on its change
         # at once, not on its own timer (whose next tick can be seconds away).
@@ -209,15 +188,12 @@ class RunView:
         }
         if job_key == seen_job and points == seen_points:
             return out
-        out[self.live_loss] = _batch_curve(progress)
+        out[self.curves] = curves_html(progress)
         if job_key == seen_job:
             return out
-        acc_rows, loss_rows = _epoch_curves(progress)
         finished = progress is not None and progress.completed and not active
         out |= {
             self.log: progress.log_text if progress else "",
-            self.accuracy: acc_rows,
-            self.loss: loss_rows,
             self.results: gr.Column(visible=finished),
             self.data_line: data_line(self.data_dir),
         }

@@ -113,7 +113,8 @@ STATE_DIR = _declare("MNISTSUM_STATE_DIR", Path, Path("runs"),
                      "the leaderboard and run database (runs survive a restart), visitors' chosen models and the "
                      "browser secret")
 TEACHER_TOKEN = _declare("MNISTSUM_TEACHER_TOKEN", plain, "",
-                         "the token that clears the leaderboard; unset, nobody can", "unset")
+                         "the token that clears the leaderboard (unset, nobody can) and starts or stops the class's "
+                         "race (unset, anyone can, with the class code if one is set)", "unset")
 CHECKPOINT_DIR = _declare("MNISTSUM_CHECKPOINT_DIR", Path, Path("checkpoints"), "where **Save** writes checkpoints")
 DATA = _declare("MNISTSUM_DATA", Path, Path("data"),
                 "where MNIST is looked for (torchvision's `MNIST/raw/` layout below it), and the pen sets")

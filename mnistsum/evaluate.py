@@ -21,7 +21,7 @@ from .cli import exits_cleanly, publish
 from .config import SHIPPED_WEIGHTS, default_data_dir
 from .data import MnistSplit, load_split
 from .metrics import EvalMetrics, Misclassified
-from .model import NUM_DIGITS, DualHeadNet, image_batch
+from .model import NUM_DIGITS, DualHeadNet, folded, image_batch
 from .precision import autocast
 
 
@@ -32,10 +32,10 @@ def evaluate(
     """Digit, sum, both and consistency metrics, per-n sum accuracy, confusion matrix.
 
     The sum head runs once per batch on all ten n (B x 10 rows), counts stay on the device and
-    are read once at the end; `dtype` is the autocast format (None: fp32), as in training.
+    are read once at the end; `dtype` is the autocast format (None: fp32), as in training; the
+    network runs with its BatchNorms folded (`model.folded`).
     (Batches of 256 keep a CPU's activations in cache, which much larger batches do not.)"""
-    was_training = model.training
-    model.eval()
+    model = folded(model)  # BatchNorm folded into the convolutions; the caller's model is not touched
     device = next(model.parameters()).device
     all_n = torch.arange(NUM_DIGITS, device=device)
     sum_correct_per_n = torch.zeros(NUM_DIGITS, device=device)
@@ -63,7 +63,6 @@ def evaluate(
                 F.cross_entropy(sum_logits, labels.repeat(NUM_DIGITS) + ns, reduction="sum"),
             ]
         )
-    model.train(was_training)
 
     images, pairs = len(test_set), len(test_set) * NUM_DIGITS
     preds, labels = torch.cat(digit_preds).cpu(), test_set.labels.cpu()

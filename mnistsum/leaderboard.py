@@ -50,6 +50,12 @@ def owner_tag(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
+def visitor_seed(token: str, seeds: int = 1000) -> int:
+    """A visitor's own starting seed, the same on every visit: equal settings then show the spread
+    between seeds on the leaderboard, not one long tie."""
+    return int(owner_tag(token), 16) % seeds
+
+
 def clean_nickname(name: Any) -> str:
     """The nickname as stored: printable characters only, trimmed, at most `NICKNAME_MAX`.
     Not escaped: that is the display's job, and the CSV should hold what was typed."""
@@ -78,7 +84,7 @@ class Row:
     batch_size: int = _column("INTEGER NOT NULL", "batch")
     lr: float = _column("REAL NOT NULL", "lr", "{:g}")
     augment: bool = _column("INTEGER NOT NULL", "augment")
-    seed: int = _column("INTEGER NOT NULL")
+    seed: int = _column("INTEGER NOT NULL", "seed")
     sum_accuracy: float = _column("REAL NOT NULL", "sum", "{:.2%}")
     digit_accuracy: float = _column("REAL NOT NULL", "digit", "{:.2%}")
     both_accuracy: float = _column("REAL NOT NULL", "both", "{:.2%}")

@@ -3,6 +3,7 @@
     p = Predictor.load()            # the shipped weights
     r = p.predict(image, n=3)       # any-size uint8 drawing, n in 0..9
     r.digit, r.sum, r.digit_probs, r.sum_probs, r.model_input
+    mine = p.adapt([image_a, image_b], [1, 7])   # a new Predictor that learned these (mnistsum.adapt)
 
 A `Predictor` never changes after it is built, so the app can swap in a new one while
 requests in flight finish on the old one, and many threads can share one.
@@ -10,6 +11,7 @@ requests in flight finish on the old one, and many threads can share one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ import torch
 
 from .checkpoint import load_checkpoint
 from .config import SHIPPED_WEIGHTS
-from .model import NUM_DIGITS, NUM_SUMS, DualHeadNet, check_n, image_batch
+from .model import NUM_DIGITS, NUM_SUMS, DualHeadNet, check_n, folded, image_batch
 from .preprocess import preprocess
 
 
@@ -61,6 +63,7 @@ def analytic_sum(digit_probs: np.ndarray, n: int) -> np.ndarray:
 class Predictor:
     def __init__(self, model: DualHeadNet, meta: dict[str, Any] | None = None) -> None:
         self.model = model.eval()
+        self._net = folded(model)  # what predictions run: BatchNorm folded into the convolutions
         self.meta = meta or {}
         self.device = next(model.parameters()).device
 
@@ -83,7 +86,7 @@ class Predictor:
     def probabilities(self, images28: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Batch path on already-preprocessed (B, 28, 28) inputs in [0, 1] -> (digit, sum) probs."""
         ns = torch.as_tensor(n, dtype=torch.long, device=self.device)
-        digit_logits, sum_logits = self.model(image_batch(images28, self.device), ns)
+        digit_logits, sum_logits = self._net(image_batch(images28, self.device), ns)
         return digit_logits.softmax(1).cpu().numpy(), sum_logits.softmax(1).cpu().numpy()
 
     @torch.inference_mode()
@@ -91,7 +94,7 @@ class Predictor:
         """One drawing (uint8, HxW or HxWxC, any size, either polarity) and n -> a `Prediction`."""
         n = check_n(n)
         model_input, stages = self.prepare(image)
-        digit_logits, sum_logits = self.model(
+        digit_logits, sum_logits = self._net(
             image_batch(model_input, self.device), torch.tensor([n], device=self.device)
         )
         digit_probs = digit_logits.softmax(1)[0].cpu().numpy()
@@ -105,6 +108,14 @@ class Predictor:
             stages=stages,
         )
 
+    def adapt(self, drawings: Sequence[np.ndarray], digits: Sequence[int], **options: Any) -> Predictor:
+        """A new predictor adapted to these labelled drawings (any images `predict` takes, one
+        digit 0..9 each); this one is untouched. `mnistsum.adapt` says how, and what it keeps;
+        `options` are its `settings` and `replay`."""
+        from .adapt import adapt
+
+        return adapt(self, drawings, digits, **options)
+
     @torch.inference_mode()
     def sum_table(self, source: Prediction | np.ndarray) -> np.ndarray:
         """(10, 19): the learned sum distribution for every n, for one drawing -- a `Prediction`
@@ -115,6 +126,6 @@ class Predictor:
         if isinstance(source, Prediction):
             digit_logits = torch.as_tensor(source.digit_logits, device=self.device)[None]
         else:
-            digit_logits = self.model.digit_logits(image_batch(source, self.device))
+            digit_logits = self._net.digit_logits(image_batch(source, self.device))
         ns = torch.arange(NUM_DIGITS, device=self.device)
-        return self.model.sum_logits(digit_logits.expand(NUM_DIGITS, -1), ns).softmax(1).cpu().numpy()
+        return self._net.sum_logits(digit_logits.expand(NUM_DIGITS, -1), ns).softmax(1).cpu().numpy()

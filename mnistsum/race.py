@@ -5,23 +5,39 @@ epochs and the batch size, so they see the same images in the same order with th
 draws (train.py guarantees it); stepping the two generators in lockstep makes the race fair
 and lets the UI show both curves growing together. Any gap between the curves is then down
 to what differs between the configs, not to luck in the data.
+
+A class has one race (`ClassRace`): the teacher starts it and every visitor watches the same
+one, including those who arrive later or after a restart, since its latest snapshot is kept in
+the state folder. It runs on its own thread, outside the queue of the students' runs, and only
+one at a time, so no race waits behind a student's run and no run waits behind a race.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hmac
+import json
+import logging
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import torch
+
+from .checkpoint import atomic_write_text
 from .config import TrainConfig
 from .data import MnistSplit, cached_split
-from .jobs import JobQueue, JobStatus, RunRecord, TrainingPolicy
-from .jobs.queue import EventFactory
+from .jobs import TrainingPolicy, threads_per_worker
+from .jobs.queue import WORKER_NICENESS, lower_priority
 from .train import BatchEnd, EpochEnd, TrainResult, train
 
+log = logging.getLogger(__name__)
+
 SHARED_FIELDS = ("seed", "limit", "epochs", "batch_size", "redraw_n")
-RACE_JOB = "fusion race"  # the queue's job name, so the Learn tab finds its own
+RACE_FILE = "race.json"  # the class's latest race, in the state folder
 
 
 @dataclass(frozen=True)
@@ -47,6 +63,10 @@ class RaceUpdate:
     lanes: tuple[Lane, Lane]
     finished: bool = False
     stopped: bool = False
+
+    def series(self, metric: str) -> dict[str, list[tuple[int, float]]]:
+        """One lane's (epoch, test accuracy) points per label; `metric` is "sum" or "digit"."""
+        return {lane.label: list(enumerate(getattr(lane, f"{metric}_accuracy"), 1)) for lane in self.lanes}
 
     def curve_rows(self) -> list[dict[str, Any]]:
         """Long-format rows (lane, epoch, metric, accuracy) for a line plot."""
@@ -119,49 +139,220 @@ def _starting_lanes(cfg_a: TrainConfig, cfg_b: TrainConfig) -> tuple[Lane, Lane]
     return Lane(lane_label(cfg_a), cfg_a, 0, 0), Lane(lane_label(cfg_b), cfg_b, 0, 0)
 
 
-def race_job(
-    cfg_a: TrainConfig, cfg_b: TrainConfig, train_set: MnistSplit | None = None, test_set: MnistSplit | None = None
-) -> Callable[[threading.Event], Iterator[RaceUpdate]]:
-    """An event factory for `JobQueue.submit`: loads MNIST (from cfg_a's data_dir) if not given, then races."""
-
-    def events(stop: threading.Event) -> Iterator[RaceUpdate]:
-        yield RaceUpdate(_starting_lanes(cfg_a, cfg_b))
-        train_split = train_set if train_set is not None else cached_split(cfg_a.data_dir, True, cfg_a.download)
-        test_split = test_set if test_set is not None else cached_split(cfg_a.data_dir, False, cfg_a.download)
-        yield from race(cfg_a, cfg_b, train_split, test_split, stop)
-
-    return events
+# --- the class's one race --------------------------------------------------------------------
 
 
-def start_race(
-    queue: JobQueue,
-    owner: str,
-    isolate_fusion: bool = True,
-    policy: TrainingPolicy | None = None,
-    train_set: MnistSplit | None = None,
-    test_set: MnistSplit | None = None,
-    class_code: str | None = None,
-    address: str | None = None,
-    **overrides: Any,
-) -> JobStatus:
-    """Queue the race for `owner` (it waits its turn with the class's training runs, and counts
-    against the client `address` like one).
-
-    Raises `PolicyError` where this deployment does not allow the training it needs (or the class
-    code is missing or wrong), and `JobRefused` (the owner or the address already has its jobs, or
-    the queue is full) from the queue."""
-    policy = policy or TrainingPolicy()
-    with_code = policy.check_class_code(class_code)
-    cfg_a, cfg_b = race_configs(isolate_fusion, **overrides)
-    for cfg in (cfg_a, cfg_b):
-        policy.check(cfg)
-    settings = {"configs": [cfg_a.to_dict(), cfg_b.to_dict()]}
-    limit = None if address is None else policy.address_limit(with_code)
-    job = race_job(cfg_a, cfg_b, train_set, test_set)
-    return queue.submit(owner, RACE_JOB, job, settings=settings, address=address, address_limit=limit)
+class RaceRefused(PermissionError):
+    """A race was not started or stopped; the message says why (a race runs, the token is wrong)."""
 
 
-def race_resumer(record: RunRecord) -> tuple[EventFactory, None]:
-    """Rebuilds a stored race after a restart (for `JobQueue.restore`)."""
-    cfg_a, cfg_b = (TrainConfig.from_dict(values) for values in record.settings["configs"])
-    return race_job(cfg_a, cfg_b), None
+@dataclass(frozen=True)
+class RaceRecord:
+    """The class's latest race as everyone sees it; `update` is its latest snapshot."""
+
+    race_id: int
+    state: str  # running, stopping, finished, stopped, failed, interrupted (the server restarted mid-race)
+    isolate_fusion: bool
+    started: float  # time.time()
+    update: RaceUpdate | None = None
+    ended: float | None = None
+    error: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("running", "stopping")
+
+    @property
+    def elapsed(self) -> float:
+        return (self.ended or time.time()) - self.started
+
+    @property
+    def version(self) -> tuple:
+        """Changes with the state, each epoch and each tenth of progress: when a page should redraw."""
+        lanes = self.update.lanes if self.update else ()
+        return (self.race_id, self.state, tuple((len(lane.sum_accuracy), int(lane.progress * 10)) for lane in lanes))
+
+    def to_dict(self) -> dict[str, Any]:
+        lanes = self.update.lanes if self.update else ()
+        return {
+            **{f: getattr(self, f) for f in ("race_id", "state", "isolate_fusion", "started", "ended", "error")},
+            "finished": bool(self.update and self.update.finished),
+            "lanes": [
+                {
+                    "label": lane.label,
+                    "config": lane.config.to_dict(),
+                    "batches_done": lane.batches_done,
+                    "total_batches": lane.total_batches,
+                    "sum_accuracy": list(lane.sum_accuracy),
+                    "digit_accuracy": list(lane.digit_accuracy),
+                }
+                for lane in lanes
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RaceRecord:
+        lanes = tuple(
+            Lane(
+                lane["label"],
+                TrainConfig.from_dict(lane["config"]),
+                int(lane["batches_done"]),
+                int(lane["total_batches"]),
+                tuple(float(v) for v in lane["sum_accuracy"]),
+                tuple(float(v) for v in lane["digit_accuracy"]),
+            )
+            for lane in data["lanes"]
+        )
+        state = data["state"]
+        update = RaceUpdate(lanes, finished=bool(data["finished"]), stopped=state != "finished") if lanes else None
+        record = cls(int(data["race_id"]), state, bool(data["isolate_fusion"]), float(data["started"]), update)
+        return dataclasses.replace(record, ended=data["ended"], error=data["error"])
+
+
+def teacher_allows(expected: str | None, given: str | None) -> bool:
+    """Whether `given` is the teacher token; with none configured (local use), anyone is the teacher."""
+    if not expected:
+        return True
+    return bool(given) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+class ClassRace:
+    """One race for the whole class, at most one running, its latest snapshot kept in `path`.
+
+    With a `teacher_token` (MNISTSUM_TEACHER_TOKEN), starting and stopping need it; without one
+    anyone may. The race trains on its own thread with the same torch thread count and low
+    priority as a queue worker, so predictions keep a core and the students' queue never waits
+    for it. The file is rewritten (atomically) when the race starts, after each epoch and at the
+    end: every visitor, and a restarted server, reads the same race.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        teacher_token: str | None = None,
+        policy: TrainingPolicy | None = None,
+        overrides: dict[str, Any] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.overrides = overrides or {}  # `race_configs` settings for every race (a short one for tests)
+        self.teacher_token = teacher_token or None
+        self.policy = policy or TrainingPolicy()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._record = self._load()
+
+    @property
+    def needs_token(self) -> bool:
+        return self.teacher_token is not None
+
+    def latest(self) -> RaceRecord | None:
+        """The class's latest race (running or ended), or None before the first one."""
+        return self._record
+
+    def start(
+        self,
+        token: str | None = None,
+        isolate_fusion: bool = True,
+        train_set: MnistSplit | None = None,
+        test_set: MnistSplit | None = None,
+        class_code: str | None = None,
+        **overrides: Any,
+    ) -> RaceRecord:
+        """Start the class's race (`overrides`: `race_configs`'s, e.g. data_dir); `RaceRefused` for a wrong
+        token or while one runs, `PolicyError` where this deployment does not allow the training it needs
+        (or, with no teacher token set, the class code is missing or wrong)."""
+        if not teacher_allows(self.teacher_token, token):
+            raise RaceRefused("only the teacher starts the class's race: enter the teacher token")
+        if self.teacher_token is None:  # no teacher here: training needs the class code, if the server has one
+            self.policy.check_class_code(class_code)
+        cfg_a, cfg_b = race_configs(isolate_fusion, **{**self.overrides, **overrides})
+        for cfg in (cfg_a, cfg_b):
+            self.policy.check(cfg)
+        with self._lock:
+            if self._record is not None and self._record.active:
+                raise RaceRefused(f"race #{self._record.race_id} is still running: everyone is watching that one")
+            race_id = self._record.race_id + 1 if self._record else 1
+            self._stop = threading.Event()
+            record = RaceRecord(
+                race_id, "running", isolate_fusion, time.time(), RaceUpdate(_starting_lanes(cfg_a, cfg_b))
+            )
+            self._set(record, save=True)
+            self._thread = threading.Thread(
+                target=self._run, args=(record, cfg_a, cfg_b, train_set, test_set, self._stop), daemon=True
+            )
+            self._thread.start()
+        return record
+
+    def stop(self, token: str | None = None) -> RaceRecord | None:
+        """Ask the running race to stop at the next batch (the teacher's token, when one is set)."""
+        if not teacher_allows(self.teacher_token, token):
+            raise RaceRefused("only the teacher stops the class's race: enter the teacher token")
+        with self._lock:
+            if self._record is not None and self._record.state == "running":
+                self._stop.set()
+                self._set(dataclasses.replace(self._record, state="stopping"))
+            return self._record
+
+    def wait(self, timeout: float | None = None) -> RaceRecord | None:
+        """Block until the running race ends (scripts, tests)."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return self._record
+
+    def close(self, timeout: float = 30) -> None:
+        self._stop.set()
+        self.wait(timeout)
+
+    def _run(
+        self,
+        record: RaceRecord,
+        cfg_a: TrainConfig,
+        cfg_b: TrainConfig,
+        train_set: MnistSplit | None,
+        test_set: MnistSplit | None,
+        stop: threading.Event,
+    ) -> None:
+        torch.set_num_threads(threads_per_worker(self.policy.workers))
+        lower_priority(WORKER_NICENESS)
+        epochs = 0
+        try:
+            train_split = train_set if train_set is not None else cached_split(cfg_a.data_dir, True, cfg_a.download)
+            test_split = test_set if test_set is not None else cached_split(cfg_a.data_dir, False, cfg_a.download)
+            for update in race(cfg_a, cfg_b, train_split, test_split, stop):
+                done = len(update.lanes[0].sum_accuracy)
+                record = dataclasses.replace(self._record, update=update)
+                self._set(record, save=done != epochs)
+                epochs = done
+            state = "stopped" if update.stopped else "finished"
+            self._set(dataclasses.replace(self._record, state=state, ended=time.time()), save=True)
+        except Exception as err:  # missing data, a bug: the class sees why
+            log.exception("race #%s failed", record.race_id)
+            failed = dataclasses.replace(
+                self._record, state="failed", ended=time.time(), error=f"{type(err).__name__}: {err}"
+            )
+            self._set(failed, save=True)
+
+    def _set(self, record: RaceRecord, save: bool = False) -> None:
+        if self._record is not None and self._record.state == "stopping" and record.state == "running":
+            record = dataclasses.replace(record, state="stopping")
+        self._record = record  # one assignment: readers see the old record or the new one, never half
+        if save:
+            try:
+                atomic_write_text(self.path, json.dumps(record.to_dict()))
+            except OSError:
+                log.exception("could not save the race to %s", self.path)
+
+    def _load(self) -> RaceRecord | None:
+        """The saved race; one that was running when the server stopped is shown as interrupted."""
+        try:
+            record = RaceRecord.from_dict(json.loads(self.path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            log.warning("ignoring an unreadable race file %s: %s", self.path, err)
+            return None
+        if record.active:
+            record = dataclasses.replace(record, state="interrupted", ended=record.ended or time.time())
+        return record

@@ -124,3 +124,95 @@ def as_drawing(digit: np.ndarray, size: int = CANVAS) -> np.ndarray:
     """A white-on-black uint8 digit (e.g. from MNIST) as the pad would send it drawn:
     enlarged smoothly to `size` x `size`, dark ink on white paper."""
     return on_paper(Image.fromarray(np.asarray(digit, np.uint8)).resize((size, size), Image.Resampling.BILINEAR))
+
+
+# Two colours per chart group / series kind, readable by colour-blind viewers (Okabe-Ito).
+PALETTE = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#000000", "#f0e442")
+
+
+def bars_html(values: Sequence[float], labels: Sequence[str], groups: Sequence[str], title: str) -> str:
+    """A labelled bar chart as HTML (values may be negative: bars grow from a zero line), one
+    colour per group with a legend. Labels stay in the order given and each bar shows its
+    value on hover; the chart shrinks to any width, so a phone shows every slot."""
+    if not (len(values) == len(labels) == len(groups)):
+        raise ValueError(f"{len(values)} values, {len(labels)} labels and {len(groups)} groups")
+    top, bottom = max(0.0, *values), min(0.0, *values)
+    span = (top - bottom) or 1.0
+    colours = {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(dict.fromkeys(groups))}
+    cells = []
+    for value, label, group in zip(values, labels, groups):
+        start = (top - max(value, 0.0)) / span * 100
+        cells.append(
+            f'<div class="bar" title="{html.escape(f"{group} {label}: {value:.3g}")}"><div class="track">'
+            f'<span style="top:{start:.1f}%;height:{abs(value) / span * 100:.1f}%;background:{colours[group]}"></span>'
+            f"</div><em>{html.escape(label)}</em></div>"
+        )
+    zero = f'<div class="zero" style="top:{top / span * 100:.1f}%"></div>' if bottom < 0 else ""
+    legend = "".join(f'<span><i style="background:{c}"></i>{html.escape(g)}</span>' for g, c in colours.items())
+    return (
+        f'<figure class="bars-chart"><figcaption>{html.escape(title)}</figcaption>'
+        f'<div class="bars" style="grid-template-columns:repeat({len(values)},1fr)">{zero}{"".join(cells)}</div>'
+        f'<div class="legend">{legend}</div></figure>'
+    )
+
+
+def line_chart_html(
+    series: dict[str, Sequence[tuple[float, float]]],
+    title: str,
+    x_label: str = "epoch",
+    y_label: str = "accuracy",
+    y_range: tuple[float, float] | None = (0.0, 1.0),
+    colours: dict[str, str] | None = None,
+    marked: Sequence[str] = (),
+) -> str:
+    """Lines through each series' (x, y) points as an inline SVG with an HTML legend below.
+
+    Every point is drawn as a dot, so a series of one point (a test result measured once, at
+    the end) is visible; series named in `marked` get a large ringed dot, in the legend too.
+    The legend is HTML, so long names wrap instead of being cut off on a narrow screen."""
+    points = [p for values in series.values() for p in values]
+    if not points:
+        return f'<figure class="line-chart empty"><figcaption>{html.escape(title)}</figcaption><p>No points yet.</p></figure>'
+    colours, percent = colours or {}, y_range == (0.0, 1.0)
+    xs = [x for x, _ in points]
+    x0, x1 = min(xs), max(max(xs), min(xs) + 1)
+    y0, y1 = y_range or (min(y for _, y in points), max(y for _, y in points))
+    y1 = y1 if y1 > y0 else y0 + 1
+    w, h, left, right, top, bottom = 360, 200, 40, 10, 8, 28
+
+    def sx(x: float) -> float:
+        return left + (x - x0) / (x1 - x0) * (w - left - right)
+
+    def sy(y: float) -> float:
+        return top + (y1 - y) / (y1 - y0) * (h - top - bottom)
+
+    grid = []
+    for i in range(5):
+        y = y0 + (y1 - y0) * i / 4
+        grid.append(f'<line x1="{left}" x2="{w - right}" y1="{sy(y):.1f}" y2="{sy(y):.1f}" class="grid"/>')
+        grid.append(
+            f'<text x="{left - 4}" y="{sy(y) + 4:.1f}" text-anchor="end">{(f"{y:.0%}" if percent else f"{y:.3g}")}</text>'
+        )
+    for x in sorted({int(x) for x in xs if float(x).is_integer()} | {int(x0), int(x1)}):
+        grid.append(f'<text x="{sx(x):.1f}" y="{h - bottom + 14}" text-anchor="middle">{x}</text>')
+    grid.append(f'<text x="{(left + w - right) / 2}" y="{h - 2}" text-anchor="middle">{html.escape(x_label)}</text>')
+    lines, legend = [], []
+    for i, (name, values) in enumerate(series.items()):
+        colour = colours.get(name) or PALETTE[i % len(PALETTE)]
+        big = name in marked
+        coords = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in values)
+        if len(values) > 1:
+            lines.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        for x, y in values if big or len(values) <= 12 else ():  # a long live curve is a line, not dots
+            radius, ring = (5, ' stroke="#fff" stroke-width="1.5"') if big else (2.5, "")
+            label = html.escape(f"{name}, {x_label} {x:.3g}: " + (f"{y:.2%}" if percent else f"{y:.4g}"))
+            lines.append(
+                f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="{radius}" fill="{colour}"{ring}><title>{label}</title></circle>'
+            )
+        marker = "dot" if big else "line"
+        legend.append(f'<span class="{marker}"><i style="background:{colour}"></i>{html.escape(name)}</span>')
+    return (
+        f'<figure class="line-chart"><figcaption>{html.escape(title)}</figcaption>'
+        f'<svg viewBox="0 0 {w} {h}" role="img" aria-label="{html.escape(title)}">{"".join(grid)}{"".join(lines)}</svg>'
+        f'<div class="legend">{"".join(legend)}</div></figure>'
+    )

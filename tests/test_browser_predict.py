@@ -197,7 +197,9 @@ def test_a_finger_draws_on_a_phone_and_the_answer_stays_in_view(browser: Any, ap
         touch_stroke(page, canvas_points(box, TOP_BAR))
         expect(headline(page)).to_contain_text("7 + 3 = 10")
         assert page.evaluate("window.scrollY") == before  # drawing did not scroll the page
-        shown = headline(page).bounding_box()
+        pin = page.locator("#drawing .answer-pin")  # the answer, repeated under the pad's tools
+        expect(pin).to_contain_text("7 + 3 = 10")
+        shown = pin.bounding_box()
         assert shown["y"] >= 0 and shown["y"] + shown["height"] <= 844  # visible while drawing
         pad_button(page, "Undo").tap()
         expect(headline(page)).to_contain_text("1 + 3 = 4")

@@ -68,7 +68,7 @@ def test_each_visitor_sees_their_own_run_the_second_queues_stop_cancels_reload_r
     expect(bob.locator("#train-start")).to_be_enabled()
 
     expect(alice.locator("#train-log textarea")).to_have_value(EPOCH_1, timeout=180_000)
-    expect(alice.locator("#train-accuracy .vega-embed")).to_be_attached(timeout=30_000)
+    expect(alice.locator("#train-curves polyline").first).to_be_attached(timeout=30_000)
     alice.reload()
     open_train_tab(alice)
     expect(alice_headline).to_contain_text("Training run #")  # re-attached to her own run

@@ -64,3 +64,27 @@ def test_speed_out_writes_what_the_headline_table_reads(tmp_path, monkeypatch):
     assert speed.main(["--json", "--out", str(tmp_path / "speed.json")]) == 0
     assert json.loads((tmp_path / "speed.json").read_text()) == measured
     assert "**7.3x**" in readme_block(tmp_path)
+
+
+def test_speed_parts_left_out_of_a_run_are_left_out_of_the_table():
+    from mnistsum.card import headline_table
+
+    mnist = json.loads((WEIGHTS_DIR / "metrics.json").read_text())
+    drawn = json.loads((WEIGHTS_DIR / "drawn_metrics.json").read_text())
+    full = json.loads((WEIGHTS_DIR / "speed.json").read_text())
+    partial = {"time_to_99": {"seconds": None, "epochs": 1, "digit_accuracy": 0.98}}
+    rows = headline_table(mnist, drawn, partial)
+    assert len(rows) == len(headline_table(mnist, drawn, full)) - 2
+    assert (
+        rows[-1]
+        == "| from nothing loaded to 99% MNIST test digit accuracy (CPU) | not reached | `python -m mnistsum.speed` |"
+    )
+
+
+def test_the_app_reads_the_shipped_numbers_from_the_measured_files(tmp_path) -> None:
+    from mnistsum.card import WEIGHTS_DIR, shipped_numbers
+
+    mnist = json.loads((WEIGHTS_DIR / "metrics.json").read_text())
+    line = shipped_numbers()
+    assert f"digit {mnist['digit_accuracy']:.2%}" in line and "held-out pen writers" in line
+    assert shipped_numbers(tmp_path) is None  # no files, no invented numbers

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
+import mnistsum.precision as precision
 from mnistsum.checkpoint import load_checkpoint
 from mnistsum.config import SHIPPED_WEIGHTS, TrainConfig
 from mnistsum.data import synthetic_split
@@ -32,6 +33,7 @@ from mnistsum.jobs import (
     threads_per_worker,
     training_job,
 )
+from mnistsum.precision import PrecisionError
 from mnistsum.train import BatchEnd
 
 TINY = TrainConfig(epochs=2, batch_size=64, device="cpu")
@@ -347,6 +349,13 @@ def test_policy_refuses_what_it_caps_before_any_job_starts(queue):
     with pytest.raises(PolicyError, match="switched off"):
         start_training(queue, ALICE, TINY, TrainingPolicy(enabled=False))
     assert queue.latest(ALICE) is None  # nothing was started
+
+
+def test_bf16_forced_on_a_server_without_it_is_refused_before_the_queue(queue, monkeypatch):
+    monkeypatch.setattr(precision, "native_bf16", lambda device: False)
+    with pytest.raises(PrecisionError, match="bf16 needs native bf16"):
+        start_training(queue, ALICE, TINY.replace(precision="bf16"), **tiny_data())
+    assert queue.latest(ALICE) is None
 
 
 # --- saving -----------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 DEMO = Path(__file__).resolve().parent.parent / "demo"
 MAX_FILE_LINES = 300
 MAX_BUILD_LINES = 60
-BEING_RESTRUCTURED = {"predict_tab.py", "learn_tab.py"}  # issues 18 and 22: drop a name once its tab is split
+BEING_RESTRUCTURED = {"predict_tab.py"}  # issue 18: drop a name once its tab is split
 
 
 def _files() -> list[Path]:

@@ -1,4 +1,4 @@
-"""The Learn tab's handlers, called directly: what they show for a drawing and for a race."""
+"""The Learn tab's handlers, called directly: what they show for a drawing and for the class's race."""
 
 from __future__ import annotations
 
@@ -6,13 +6,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from demo.learn_tab import BLANK, _race_curves, _race_headline, inspect
+from demo.learn_tab import BLANK, inspect, race_curves_html, race_headline
 from demo.make_examples import example_path
 from mnistsum.data import synthetic_split
-from mnistsum.jobs import JobQueue
 from mnistsum.model import DualHeadNet
 from mnistsum.predictor import Predictor
-from mnistsum.race import start_race
+from mnistsum.race import ClassRace
 
 
 def _drawing(digit: int) -> np.ndarray:
@@ -20,17 +19,16 @@ def _drawing(digit: int) -> np.ndarray:
     return np.asarray(Image.open(example_path(digit)).convert("L"))
 
 
-def test_inspect_explains_the_drawing_on_screen():
+def test_inspect_explains_the_drawing_on_screen_with_its_n():
     torch.manual_seed(0)
     predictor = Predictor(DualHeadNet(arch="default"))
     out = inspect(lambda token: predictor, _drawing(7), 3)
-    assert "The network reads" in out.caption
-    assert out.model_input.shape[:2] == (281, 281) and out.saliency.shape == (280, 280, 3)
+    assert "The network reads" in out.given and "<strong>n = 3</strong>" in out.given
     assert (len(out.conv1), len(out.conv2)) == (16, 32)
-    assert out.one_hot_n["value"].tolist() == np.eye(10)[3].tolist()
-    own, other = out.own_input.value, out.other_input.value  # the concat model, then the add view
-    assert len(own["data"]) == 20 and len(other["data"]) == 10
-    assert [row[0] for row in other["data"]][3] == "logit 3 +1"
+    assert out.given.count('title="n ') == 10 and 'title="n 3: 1"' in out.given  # the one-hot n
+    assert "(concat, n = 3)" in out.given and "What add would hand over" in out.given
+    assert out.given.count('title="digit logit + one-hot n ') == 10 and "<em>3 +1</em>" in out.given
+    assert "n = 5" in inspect(lambda token: predictor, _drawing(7), 5).given  # never the previous n
 
 
 def test_inspect_is_quiet_without_a_drawing_or_a_model():
@@ -40,26 +38,23 @@ def test_inspect_is_quiet_without_a_drawing_or_a_model():
     assert inspect(lambda token: None, _drawing(7), 3) == BLANK
 
 
-def test_race_status_and_curves_follow_the_job():
-    queue, owner = JobQueue(), "visitor-token-00000"
-    assert "No race yet" in _race_headline(None)
-    assert _race_curves(None) == (None, None)
-    job = start_race(
-        queue, owner, train_set=synthetic_split(64), test_set=synthetic_split(20, 1), epochs=2, batch_size=32
-    )
-    status = queue.wait(owner, job.job_id, 60)
-    queue.close()
-    headline = _race_headline(status)
+def test_race_headline_and_curves_follow_the_class_race(tmp_path):
+    race = ClassRace(tmp_path / "race.json", teacher_token="t")
+    assert "No race yet" in race_headline(None, needs_token=True) and "teacher" in race_headline(None, True)
+    assert race_curves_html(None) == ""
+    race.start("t", train_set=synthetic_split(64), test_set=synthetic_split(20, 1), epochs=2, batch_size=32)
+    record = race.wait(60)
+    headline = race_headline(record)
     assert "finished" in headline and "add fusion" in headline and "concat fusion" in headline
-    sums, digits = _race_curves(status)
-    assert len(sums) == len(digits) == 2 * 2  # two lanes, two epochs
-    assert set(sums["lane"]) == {"add fusion (default backbone)", "concat fusion (default backbone)"}
+    curves = race_curves_html(record)
+    assert curves.count("<polyline") == 2 * 2 and curves.count("<circle") == 2 * 2 * 2  # lanes x charts, epochs
+    assert "concat fusion (default backbone)</span>" in curves  # the whole label in the legend
 
 
 def test_inspect_checks_n_like_the_predict_tab():
     torch.manual_seed(0)
     predictor = Predictor(DualHeadNet(arch="default"))
-    assert inspect(lambda token: predictor, _drawing(7), 3.0).one_hot_n["value"].tolist() == np.eye(10)[3].tolist()
+    assert 'title="n 3: 1"' in inspect(lambda token: predictor, _drawing(7), 3.0).given
     for bad in (3.5, "3", True, 10, None):
         out = inspect(lambda token: predictor, _drawing(7), bad)
-        assert out.caption.startswith("⚠️ n must be a whole number from 0 to 9") and out.model_input is None, bad
+        assert "⚠️ n must be a whole number from 0 to 9" in out.given and out.conv1 is None, bad

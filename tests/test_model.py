@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mnistsum.model import DualHeadNet, image_batch
+from mnistsum.model import NETWORKS, DualHeadNet, folded, image_batch
 
 
 @pytest.mark.parametrize(
@@ -69,3 +69,22 @@ def test_wide_arch_has_more_capacity_than_default():
         return sum(p.numel() for p in DualHeadNet(arch).backbone.parameters())
 
     assert size("default") < size("wide") < 2 * size("default")  # the shipped file stays well under 2 MB
+
+
+@pytest.mark.parametrize("arch", list(NETWORKS))
+def test_folded_computes_the_same_without_batchnorm_and_leaves_the_model_alone(arch):
+    torch.manual_seed(0)
+    model = DualHeadNet(arch)
+    with torch.no_grad():  # BatchNorm statistics that are not the identity, so the folding shows
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fast = folded(model)
+    assert model.training and all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    images, n = torch.rand(8, 1, 28, 28), torch.arange(8)
+    with torch.no_grad():
+        for a, b in zip(model.eval()(images, n), fast(images, n)):
+            torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)

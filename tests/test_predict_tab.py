@@ -26,6 +26,7 @@ from demo.predict_tab import (
     stages_html,
 )
 from demo.state import ModelSlot, VisitorModels
+from demo.teach_panel import keep_drawing, start_round
 from mnistsum.data import MnistSplit
 from mnistsum.model import NUM_DIGITS, NUM_SUMS
 from mnistsum.payload import decode_drawing, png_data_url
@@ -209,7 +210,13 @@ def test_one_server_event_per_stroke_and_none_per_slider_step(slot: ModelSlot, t
     readers = [d for d in demo.fns.values() if pad._id in [b._id for b in d.inputs]]
     assert readers == [dep]  # nothing else reads the pad: the stages panel and Learn use the received drawing
     writers = [d for d in demo.fns.values() if d.fn is not None and pad._id in [b._id for b in d.outputs]]
-    assert {d.fn.func if hasattr(d.fn, "func") else d.fn for d in writers} == {load_example, random_mnist_digit}
+    # the examples and the random digit put a picture on it; the guided round clears it between drawings
+    assert {d.fn.func if hasattr(d.fn, "func") else d.fn for d in writers} == {
+        load_example,
+        random_mnist_digit,
+        start_round,
+        keep_drawing,
+    }
     [programs] = [d for d in demo.fns.values() if d.api_name == "predict_json"]
     assert [type(b).__name__ for b in programs.inputs] == ["Image", "Slider"]
 

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
 
 from mnistsum.config import TrainConfig
 from mnistsum.data import synthetic_split
-from mnistsum.jobs import JobQueue, PolicyError, TrainingPolicy
-from mnistsum.race import RACE_JOB, RaceUpdate, race, race_configs, start_race
+from mnistsum.jobs import PolicyError, TrainingPolicy
+from mnistsum.race import (
+    ClassRace,
+    RaceRecord,
+    RaceRefused,
+    RaceUpdate,
+    _starting_lanes,
+    race,
+    race_configs,
+)
 
 TRAIN, TEST = synthetic_split(64, seed=0), synthetic_split(20, seed=1)
 
@@ -62,21 +71,48 @@ def test_default_race_isolates_the_fusion():
     assert exercise_add.arch == "exercise"
 
 
-def test_race_runs_as_a_job_in_the_queue():
-    queue = JobQueue()
-    status = start_race(
-        queue, "visitor-token-00000", train_set=TRAIN, test_set=TEST, epochs=1, batch_size=32, device="cpu"
-    )
-    assert status.name == RACE_JOB and status.owner == "visitor-token-00000"
-    final = queue.wait("visitor-token-00000", status.job_id, timeout=60)
-    queue.close()
+TINY = {"train_set": TRAIN, "test_set": TEST, "epochs": 1, "batch_size": 32, "device": "cpu"}
+
+
+def test_one_race_for_the_class_kept_across_a_restart(tmp_path):
+    path = tmp_path / "race.json"
+    board = ClassRace(path)
+    assert board.latest() is None
+    started = board.start("anyone", **TINY)  # no teacher token configured: anyone may start it
+    assert started.race_id == 1 and started.state == "running"
+    final = board.wait(timeout=60)
     assert final.state == "finished", final.error
-    assert isinstance(final.latest, RaceUpdate) and final.latest.finished
-    assert [len(lane.sum_accuracy) for lane in final.latest.lanes] == [1, 1]
+    assert [len(lane.sum_accuracy) for lane in final.update.lanes] == [1, 1]
+    restarted = ClassRace(path).latest()  # a new server on the same state folder
+    assert restarted.race_id == 1 and restarted.state == "finished"
+    assert restarted.update.lanes == final.update.lanes
+    assert restarted.update.curve_rows() == final.update.curve_rows()
 
 
-def test_race_obeys_the_deployment_policy():
+def test_a_race_interrupted_by_a_restart_says_so(tmp_path):
+    path = tmp_path / "race.json"
+    record = RaceRecord(4, "running", True, 1.0, RaceUpdate(_starting_lanes(*race_configs())))
+    path.write_text(json.dumps(record.to_dict()))
+    assert ClassRace(path).latest().state == "interrupted"
+    path.write_text("{not json")
+    assert ClassRace(path).latest() is None  # an unreadable file is ignored, not fatal
+
+
+def test_only_the_teacher_starts_or_stops_the_race_when_a_token_is_set(tmp_path):
+    board = ClassRace(tmp_path / "race.json", teacher_token="teach-123")
+    for token in (None, "", "student"):
+        with pytest.raises(RaceRefused, match="teacher"):
+            board.start(token, **TINY)
+    assert board.latest() is None
+    board.start("teach-123", **{**TINY, "epochs": 2})
+    with pytest.raises(RaceRefused, match="teacher"):
+        board.stop("student")
+    with pytest.raises(RaceRefused, match="still running"):  # one race at a time, even for the teacher
+        board.start("teach-123", **TINY)
+    board.stop("teach-123")
+    assert board.wait(timeout=60).state in ("stopped", "finished")
+
+
+def test_race_obeys_the_deployment_policy(tmp_path):
     with pytest.raises(PolicyError, match="cap"):
-        start_race(
-            JobQueue(), "visitor-token-00000", policy=TrainingPolicy(max_epochs=2), train_set=TRAIN, test_set=TEST
-        )
+        ClassRace(tmp_path / "race.json", policy=TrainingPolicy(max_epochs=2)).start(train_set=TRAIN, test_set=TEST)

@@ -50,3 +50,25 @@ def test_a_digit_as_the_sketchpad_sends_it() -> None:
     assert drawing.shape == (render.CANVAS, render.CANVAS) and drawing.dtype == np.uint8
     assert drawing[0, 0] == 255 and drawing[140, 140] == 0  # dark ink on white paper
     assert np.array_equal(render.on_paper(digit), 255 - digit)
+
+
+def test_bars_html_keeps_the_order_and_grows_negative_bars_down_from_zero() -> None:
+    out = render.bars_html([2.0, -1.0, 0.5], ["b", "a", "<c>"], ["g", "g", "h"], "title")
+    assert [part.split("</em>")[0] for part in out.split("<em>")[1:]] == ["b", "a", "&lt;c&gt;"]  # not sorted
+    assert 'title="g b: 2"' in out and "top:0.0%;height:66.7%" in out  # 2 of the span 3, from the top
+    assert "top:66.7%;height:33.3%" in out and 'class="zero" style="top:66.7%"' in out  # -1 hangs below zero
+    assert out.count("<i ") == 2  # one legend entry per group
+    with pytest.raises(ValueError, match="labels"):
+        render.bars_html([1.0], ["a", "b"], ["g"], "t")
+
+
+def test_line_chart_html_draws_a_one_point_series_as_a_marked_dot_in_the_legend() -> None:
+    series = {"train": [(1, 0.5), (2, 0.7), (3, 0.9)], "test": [(3, 0.95)]}
+    out = render.line_chart_html(series, "Accuracy", marked=["test"])
+    assert out.count("<polyline") == 1 and out.count("<circle") == 4  # a single point is still drawn
+    assert 'r="5"' in out and "test, epoch 3: 95.00%" in out
+    assert '<span class="dot">' in out and '<span class="line">' in out  # the legend shows the marked point
+    assert ">100%</text>" in out and ">0%</text>" in out
+    assert "No points yet" in render.line_chart_html({}, "Accuracy")
+    loss = render.line_chart_html({"loss": [(0.5, 2.0), (1.0, 0.5)]}, "Loss", y_range=None)
+    assert "%" not in loss.split("<svg")[1]  # a loss axis is not a percentage

@@ -11,7 +11,6 @@ import mnistsum.speed as speed
 from mnistsum.config import TrainConfig
 from mnistsum.data import synthetic_split
 from mnistsum.explain import layer_table
-from mnistsum.metrics import TrainTotals
 from mnistsum.model import DualHeadNet
 from mnistsum.speed import (
     _throughput,
@@ -24,7 +23,7 @@ from mnistsum.speed import (
     time_to_accuracy,
     train_flop_per_sample,
 )
-from mnistsum.train import EpochEnd
+from mnistsum.train import BatchEnd
 
 
 class FakeClock:
@@ -87,10 +86,11 @@ def test_json_has_every_field_and_its_arithmetic_on_a_fake_clock(clock, monkeypa
             clock.now += seconds_per_batch
             yield size
 
-    def one_shipped_epoch(cfg, train_set):
+    def shipped_loop(cfg, train_set):
         clock.now += 12.0  # the setup: pen drawings
-        clock.now += 30.0
-        yield EpochEnd(1, TrainTotals(1000, 8, 900, 800, 1.0, 2.0), None, "", 30.0)
+        for batch in itertools.count(1):
+            clock.now += 0.1  # 1,280 samples/s: an epoch of 800 batches takes 80 s
+            yield BatchEnd(1, batch, 800, 0.0, 0.0, 1.0)
 
     monkeypatch.setattr(speed, "load_split", lambda data_dir, train: synthetic_split(256))
     monkeypatch.setattr(speed, "ours_steps", lambda train_set, cfg, steps: paced(0.1))  # 1,280 samples/s
@@ -100,7 +100,7 @@ def test_json_has_every_field_and_its_arithmetic_on_a_fake_clock(clock, monkeypa
         speed, "time_to_accuracy", lambda cfg, target: {"seconds": 9.5, "epochs": 1, "digit_accuracy": 0.991}
     )
     monkeypatch.setattr(speed, "class_preset_run", lambda *a: {"seconds": 3.5, "digit_accuracy": 0.97})
-    monkeypatch.setattr(speed, "train", one_shipped_epoch)
+    monkeypatch.setattr(speed, "train", shipped_loop)
     monkeypatch.setattr(speed, "cpu_mhz", lambda: 2500.0)
 
     assert speed.main(["--json", "--skip", "predict", "--batches", "4"]) == 0
@@ -117,10 +117,11 @@ def test_json_has_every_field_and_its_arithmetic_on_a_fake_clock(clock, monkeypa
         peak_gflops(r["torch_threads"], r["precision"] == "bf16", 2500.0)["gflops"]
     )
     shipped = r["shipped_epoch"]
-    assert shipped["epoch_seconds"] == 30.0 and shipped["setup_seconds"] == pytest.approx(12.0)
-    assert shipped["recipe_minutes"] == pytest.approx((12 + 10 * 30) / 60) and shipped["samples"] == 1000
+    assert shipped["samples_per_s"] == pytest.approx(1280) and shipped["epoch_samples"] == 800 * 128
+    assert shipped["epoch_seconds"] == pytest.approx(80) and shipped["setup_seconds"] == pytest.approx(12.1)
+    assert shipped["recipe_minutes"] == pytest.approx((12.1 + 10 * 80) / 60)
     table = format_table(r)
-    assert "5.0x" in table and "class preset, one thread" in table and "~5.2 min" in table
+    assert "5.0x" in table and "class preset, one thread" in table and "~13.5 min" in table
 
 
 def test_exercise_pipeline_yields_its_batches(mnist_dir):

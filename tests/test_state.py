@@ -59,8 +59,8 @@ def test_least_recently_used_models_are_dropped_with_a_notice_and_reload_from_th
     )
     drawing = np.asarray(Image.open(example_path(7)).convert("L"))
     explained = inspect_for_visitor(models, drawing, 3, BOB)  # the Learn tab says so too
-    assert "dropped from memory" in explained.caption and "reads **7**" in explained.caption
-    assert "dropped" not in inspect_for_visitor(models, drawing, 3, ALICE).caption
+    assert "dropped from memory" in explained.given and "reads <strong>7</strong>" in explained.given
+    assert "dropped" not in inspect_for_visitor(models, drawing, 3, ALICE).given
     assert models.for_visitor(ALICE).source == "alice's run" and models.for_visitor(CAROL).source == "carol's run"
     reloaded = models.reload(BOB)
     assert reloaded.source == "bob's run" and reloaded.notice is None

@@ -17,6 +17,7 @@ from conftest import free_port
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
+import mnistsum.precision as precision
 from demo.app import build_app, launch
 from demo.leaderboard_view import leaderboard_html
 from demo.make_examples import example_path
@@ -134,6 +135,13 @@ def test_stop_cancels_a_queued_run_and_stops_a_running_one(visitors):
 def test_invalid_values_are_refused_with_the_reason(visitors, values, reason):
     with pytest.raises(AppError, match=reason):
         visitors[0].start(**values)
+    assert visitors[0].status()["state"] == "idle"
+
+
+def test_bf16_forced_on_a_server_without_it_is_refused_with_the_reason(visitors, monkeypatch):
+    monkeypatch.setattr(precision, "native_bf16", lambda device: False)  # the app runs in this process
+    with pytest.raises(AppError, match="bf16 needs native bf16"):
+        visitors[0].start(precision="bf16", **SMALL)
     assert visitors[0].status()["state"] == "idle"
 
 

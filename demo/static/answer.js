@@ -1,4 +1,4 @@
-// The answer view (demo/pad.py): renders one prediction (mnistsum.drawing.answer plus the
+// The answer view (demo/pad.py): renders one prediction (mnistsum.payload.answer plus the
 // page's extras) for the n in value.view_n, or value.n. The server sends the sum head for
 // every n, so a slider step re-renders here without asking the server.
 // Runs as gr.HTML's js_on_load: `element`, `props` and `watch` are in scope.
@@ -6,6 +6,15 @@ const root = element.querySelector(".answer");
 const parts = {};
 root.querySelectorAll("[data-part]").forEach((node) => { parts[node.dataset.part] = node; });
 const HINT = root.dataset.hint;
+// On a phone the answer is also shown right under the pad's tools, in the flow of the page (so it
+// covers nothing): visible while one draws and moves n. CSS shows it on narrow screens only.
+const pin = document.createElement("div");
+pin.className = "answer-pin";
+pin.setAttribute("aria-hidden", "true");
+function placePin() {
+  const tools = document.querySelector("#drawing .pad-tools");
+  if (tools && pin.parentNode !== tools.parentNode) tools.after(pin);
+}
 
 const escape = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const percent = (p) => `${(100 * p).toFixed(1)}%`;
@@ -26,6 +35,7 @@ function render() {
     for (const key of ["digits", "agreement", "learned", "analytic", "picture", "table"]) parts[key].innerHTML = "";
     delete parts.picture.dataset.src;
     delete parts.table.dataset.key;
+    pin.innerHTML = "";
     return;
   }
   const n = Number.isInteger(v.view_n) ? v.view_n : v.n;
@@ -39,7 +49,11 @@ function render() {
   parts.headline.innerHTML =
     `<h2>${answer}</h2><p>digit <strong>${digit}</strong> at ${percent(v.digit_probs[digit])} · ` +
     `sum <strong>${sum}</strong> at ${percent(learned[sum])}</p>` +
-    (v.model ? `<p class="source"><em>Model: ${escape(v.model)}</em></p>` : "");
+    (v.adapted ? `<p class="adapted">✍️ adapted to ${Number(v.adapted)} of your drawings</p>` : "") +
+    (v.model ? `<p class="source"><em>Model: ${escape(v.model)}</em>` +
+      (v.model_numbers ? `<br><span class="numbers">${escape(v.model_numbers)}</span>` : "") + `</p>` : "");
+  placePin();
+  pin.innerHTML = `<strong>${answer}</strong> <span>digit ${digit} at ${percent(v.digit_probs[digit])}</span>`;
   const top = v.digit_probs.map((p, d) => [p, d]).sort((a, b) => b[0] - a[0]).slice(0, 3);
   parts.digits.innerHTML = `<h3>Digit head: top 3</h3><ol>` + top.map(([p, d]) =>
     `<li><span class="name">${d}</span><span class="meter"><span style="width:${p * 100}%"></span></span>` +

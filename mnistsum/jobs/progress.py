@@ -20,7 +20,8 @@ from ..config import TrainConfig
 from ..data import MnistSplit, cached_split
 from ..leaderboard import Leaderboard
 from ..metrics import EvalMetrics
-from ..train import BatchEnd, EpochEnd, TrainEvent, TrainResult, train
+from ..precision import resolve_precision
+from ..train import BatchEnd, EpochEnd, TrainEvent, TrainResult, pick_device, train
 from .policy import TrainingPolicy
 from .queue import EventFactory, JobQueue, JobStatus, OnDone, Resumer
 from .store import RunRecord
@@ -230,10 +231,12 @@ def start_training(
 ) -> JobStatus:
     """Check the class code and `cfg` against the policy and queue it for `owner`, counted against the
     client `address` if given; `PolicyError` (`ClassCodeError`) or `JobRefused` if refused.
-    `settings` (JSON-safe, e.g. the nickname) is stored with the config, to resume the run after a restart."""
+    `settings` (JSON-safe, e.g. the nickname) is stored with the config, to resume the run after a restart.
+    `PrecisionError` for bf16 forced on a server without it: now, not after a wait in the queue."""
     policy = policy or TrainingPolicy()
     with_code = policy.check_class_code(class_code)
     policy.check(cfg)
+    resolve_precision(cfg.precision, pick_device(cfg.device))
     return queue.submit(
         owner,
         TRAINING_JOB,
