@@ -28,9 +28,10 @@ from mnistsum.predictor import BlankDrawingError, Predictor, check_n
 from mnistsum.preprocess import preprocess
 from mnistsum.render import CANVAS
 
+from .handwriting import VisitorHandwriting
 from .make_examples import PEN, example_path
 from .pad import AnswerView, DrawingPad
-from .state import ModelSlot, VisitorHandwriting, VisitorModels
+from .state import ModelSlot, VisitorModels
 from .teach_panel import build_teach_panel
 
 PAD_ID = "drawing"

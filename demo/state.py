@@ -17,13 +17,12 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mnistsum import environment
 from mnistsum.card import shipped_numbers
 from mnistsum.checkpoint import CheckpointError, save_checkpoint
-from mnistsum.config import REPO_ROOT, SHIPPED_WEIGHTS
-from mnistsum.handwriting import KEEP, Handwriting, warm
+from mnistsum.config import REPO_ROOT, SHIPPED_WEIGHTS, default_data_dir
 from mnistsum.jobs import (
     TRAINING_JOB,
     JobQueue,
@@ -31,12 +30,16 @@ from mnistsum.jobs import (
     RunStore,
     TrainingPolicy,
     client_address,
+    preload_data,
     training_resumer,
 )
 from mnistsum.leaderboard import FILE_NAME, Leaderboard, owner_tag, state_dir
 from mnistsum.predictor import Predictor
 from mnistsum.race import RACE_FILE, ClassRace
 from mnistsum.train import TrainResult, checkpoint_meta
+
+if TYPE_CHECKING:
+    from .handwriting import VisitorHandwriting
 
 # What visitors and API callers can cause, and are told about rather than shown an error:
 # bad values and wrong types (ValueError, which covers CheckpointError, PolicyError and
@@ -235,110 +238,6 @@ class VisitorModels:
                 self._dropped[gone] = old.source
 
 
-class VisitorHandwriting:
-    """Each visitor's taught handwriting (`mnistsum.handwriting.Handwriting`): memory only, never
-    written anywhere, for at most `capacity` visitors, least recently used dropped first.
-
-    It sits on top of `models`: a visitor's predictions use their own model (shipped or trained)
-    adapted to their drawings, and when that model changes the drawings are learned again on
-    top of the new one. Visitors without a lesson, and API callers, get `models`' answer as is.
-    """
-
-    def __init__(
-        self,
-        models: VisitorModels,
-        capacity: int = environment.MAX_MODELS.default,
-        keep: int = KEEP,
-        data_dir: str | None = None,
-    ) -> None:
-        self.models = models
-        self.capacity = capacity
-        self.keep = keep
-        self.data_dir = data_dir  # MNIST, for the replay and the forgetting check (default: MNISTSUM_DATA)
-        self._warmed: Predictor | None = None
-        self._lock = threading.Lock()
-        self._held: collections.OrderedDict[str, Handwriting] = collections.OrderedDict()
-        self._dropped: set[str] = set()
-        self._lessons: dict[str, threading.Lock] = {}  # one adaptation at a time per visitor
-
-    @property
-    def default(self) -> ModelSlot:
-        return self.models.default
-
-    def current(self, token: str | None) -> Handwriting | None:
-        """This visitor's handwriting on the model they use now (learned again if it changed)."""
-        if not token:
-            return None
-        served = self.models.for_visitor(token)
-        with self._lock:
-            held = self._held.get(token)
-            if held is not None:
-                self._held.move_to_end(token)
-        if held is None or served.predictor is None or held.base is served.predictor:
-            return held
-        with self._lesson(token):  # their model changed (a finished run, Reset): learn the drawings again
-            held = self._held.get(token, held).on(served.predictor)
-            self._store(token, held)
-        return held
-
-    def for_visitor(self, token: str | None) -> ServedModel:
-        """The model this visitor's predictions use: `models`' one, adapted to their drawings."""
-        served = self.models.for_visitor(token)
-        held = self.current(token)
-        if held is None and token in self._dropped:
-            notice = (
-                f"your handwriting was dropped from memory (this server keeps {self.capacity} visitors' at a "
-                "time): teach it again"
-            )
-            return served._replace(source=f"{served.source}; {notice}", notice=served.notice or notice)
-        if held is None or held.adapted is None or served.predictor is None:
-            return served
-        return served._replace(predictor=held.adapted, numbers=None)  # the shipped numbers are not its own
-
-    def teach(self, token: str | None, drawings: list[Any], digits: list[Any]) -> Handwriting:
-        """Add these labelled drawings to the visitor's handwriting and adapt once; ValueError
-        (with the reason) for a missing token or model, or an unusable drawing or digit."""
-        if not token:
-            raise ValueError("no visitor token: reload the page")
-        served = self.models.for_visitor(token)
-        if served.predictor is None:
-            raise ValueError(f"No model is loaded. {served.error}")
-        with self._lesson(token):
-            held = self._held.get(token) or Handwriting(served.predictor, keep=self.keep, data_dir=self.data_dir)
-            held = held.on(served.predictor).taught(drawings, digits)
-            self._store(token, held)
-        return held
-
-    def forget(self, token: str | None) -> None:
-        """Back to the visitor's model as it was: their drawings and the adapted model are let go."""
-        with self._lock:
-            self._held.pop(token, None)
-            self._dropped.discard(token)
-
-    def warm_up(self) -> None:
-        """Compute the default model's replay features in the background, once per model (a page
-        load calls it), so the first correction is answered as fast as the others."""
-        predictor = self.models.default.predictor
-        if predictor is None or predictor is self._warmed:
-            return
-        self._warmed = predictor
-        threading.Thread(target=warm, args=(predictor, self.data_dir), daemon=True, name="warm-handwriting").start()
-
-    def _lesson(self, token: str) -> threading.Lock:
-        with self._lock:
-            return self._lessons.setdefault(token, threading.Lock())
-
-    def _store(self, token: str, held: Handwriting) -> None:
-        with self._lock:
-            self._held[token] = held
-            self._held.move_to_end(token)
-            self._dropped.discard(token)
-            while len(self._held) > self.capacity:
-                gone, _ = self._held.popitem(last=False)
-                self._lessons.pop(gone, None)
-                self._dropped.add(gone)
-
-
 # --- what every tab shares ------------------------------------------------------------------
 
 
@@ -354,7 +253,7 @@ class AppState:
     state_dir: Path = field(default_factory=state_dir)
     queue: JobQueue | None = None
     models: VisitorModels | None = None
-    handwriting: VisitorHandwriting | None = None
+    handwriting: VisitorHandwriting | None = None  # each visitor's taught handwriting, on top of `models`
     board: Leaderboard | None = None
     race: ClassRace | None = None  # the class's one fusion race, outside the queue
 
@@ -366,9 +265,13 @@ class AppState:
             store = RunStore(self.board.path)
             self.queue = JobQueue(self.policy.workers, self.policy.max_queue, store=store)
             self.queue.restore({TRAINING_JOB: training_resumer(self.board)})
+            if self.policy.enabled:
+                preload_data(default_data_dir())  # the first run after launch does not wait for MNIST
         if self.models is None:
             self.models = VisitorModels(self.slot, self.state_dir / "models", environment.MAX_MODELS.get())
         if self.handwriting is None:
+            from .handwriting import VisitorHandwriting  # it builds on VisitorModels, above
+
             self.handwriting = VisitorHandwriting(self.models, self.models.capacity)
         if self.race is None:
             teacher = environment.TEACHER_TOKEN.get() or None

@@ -23,9 +23,11 @@ from mnistsum.payload import png_data_url
 from mnistsum.predictor import BlankDrawingError
 from mnistsum.preprocess import preprocess
 
-from .state import REFUSALS, VisitorHandwriting, refusal
+from .handwriting import VisitorHandwriting
+from .state import REFUSALS, refusal
 
 ROUND = tuple(d for d in range(NUM_DIGITS) for _ in range(2))  # the guided round asks for each digit twice
+TEACH_CONCURRENCY = 2
 NOTHING_DRAWN = "⚠️ Nothing is drawn: draw the digit on the pad first, then press the button."
 Answer = Callable[[Any, np.ndarray | None, int], dict[str, Any]]  # `predict_tab.page_answer`
 
@@ -35,7 +37,6 @@ class Taught(NamedTuple):
 
     answer: Any  # the answer view's value, or gr.skip() to leave it
     status: str
-    details: str
 
 
 def details_html(held: Handwriting | None) -> str:
@@ -68,15 +69,15 @@ def correct(
 ) -> Taught:
     """ "It was <digit>": learn this drawing as `digit`, then answer again with the adapted model."""
     if image is None:
-        return Taught(gr.skip(), NOTHING_DRAWN, gr.skip())
+        return Taught(gr.skip(), NOTHING_DRAWN)
     try:
         held = handwriting.teach(token, [image], [digit])
     except BlankDrawingError:  # erased: the pad sends a white picture
-        return Taught(gr.skip(), NOTHING_DRAWN, gr.skip())
+        return Taught(gr.skip(), NOTHING_DRAWN)
     except REFUSALS as err:
-        return Taught(gr.skip(), refusal(err), gr.skip())
+        return Taught(gr.skip(), refusal(err))
     note = "" if len(held) > 1 else " If you switch models in the Train tab, your drawings are learned again on it."
-    return Taught(answer(handwriting.for_visitor(token), image, n), f"✅ {held.summary()}{note}", details_html(held))
+    return Taught(answer(handwriting.for_visitor(token), image, n), f"✅ {held.summary()}{note}")
 
 
 def forget(
@@ -85,7 +86,13 @@ def forget(
     """Back to the model the visitor had, and answer again with it."""
     handwriting.forget(token)
     served = handwriting.for_visitor(token)
-    return Taught(answer(served, image, n), f"✅ Forgot your drawings: back to {served.source}.", details_html(None))
+    return Taught(answer(served, image, n), f"✅ Forgot your drawings: back to {served.source}.")
+
+
+def details_for(handwriting: VisitorHandwriting, token: str | None) -> str:
+    """The details panel after a lesson: asked for once the answer is shown, since measuring
+    what it cost on MNIST reads a thousand images the first time a model is adapted."""
+    return details_html(handwriting.current(token))
 
 
 def round_prompt(step: int) -> str:
@@ -106,8 +113,8 @@ def keep_drawing(
     token: str | None,
 ) -> tuple[Any, ...]:
     """Keep the drawing for the digit asked; after the last one, adapt once to all of them.
-    Returns (round state, prompt, pad, keep button, stop button, answer, status, details)."""
-    skip = (gr.skip(),) * 5
+    Returns (round state, prompt, pad, keep button, stop button, answer, status)."""
+    skip = (gr.skip(),) * 4
     if not state or "step" not in state:
         return (None, "⚠️ No round is running: press **Teach it my handwriting**.", gr.skip(), *skip)
     step = state["step"]
@@ -122,7 +129,7 @@ def keep_drawing(
     except REFUSALS as err:  # a blank or unreadable drawing: say which, and keep the round to redo
         return (state, f"{refusal(err)}\n\n{round_prompt(step)}", gr.skip(), *skip)
     done = f"🎉 Round done. {held.summary()} Draw any digit to try it."
-    return (None, done, "", hide, hide, answer(handwriting.for_visitor(token), None, n), done, details_html(held))
+    return (None, done, "", hide, hide, answer(handwriting.for_visitor(token), None, n), done)
 
 
 def stop_round() -> tuple[None, str, Any, Any]:
@@ -142,6 +149,8 @@ def build_teach_panel(
     """The buttons under the answer and their wiring; returns the events that change the answer
     (the caller re-applies the slider's n to each)."""
     private = {"api_visibility": "private", "show_progress": "hidden"}
+    # One adaptation is CPU-bound for under a second: a few at once across all visitors, the rest queue.
+    lesson = {**private, "concurrency_id": "teach", "concurrency_limit": TEACH_CONCURRENCY}
     with gr.Group(elem_id="teach"):
         gr.Markdown("**Wrong? It was:**")
         with gr.Row(elem_id="it-was"):
@@ -157,13 +166,13 @@ def build_teach_panel(
     with gr.Accordion("What it learned from your handwriting, and what that cost", open=False):
         details = gr.HTML(details_html(None), elem_id="teach-details")
     round_state = gr.State(None)
-    outputs = [shown, status, details]
+    outputs = [shown, status]
     events = [
-        button.click(functools.partial(correct, handwriting, answer, d), [received, n, visitor], outputs, **private)
+        button.click(functools.partial(correct, handwriting, answer, d), [received, n, visitor], outputs, **lesson)
         for d, button in enumerate(buttons)
     ]
     events.append(
-        forget_button.click(functools.partial(forget, handwriting, answer), [received, n, visitor], outputs, **private)
+        forget_button.click(functools.partial(forget, handwriting, answer), [received, n, visitor], outputs, **lesson)
     )
     start.click(start_round, None, [round_state, prompt, pad, keep, stop], **private)
     events.append(
@@ -171,8 +180,10 @@ def build_teach_panel(
             functools.partial(keep_drawing, handwriting, answer),
             [round_state, received, n, visitor],
             [round_state, prompt, pad, keep, stop, *outputs],
-            **private,
+            **lesson,
         )
     )
     stop.click(stop_round, None, [round_state, prompt, keep, stop], **private)
+    for event in events:  # the answer first; then what it learned and what that cost
+        event.then(functools.partial(details_for, handwriting), visitor, details, **private)
     return events

@@ -133,6 +133,7 @@ def views(images: torch.Tensor, settings: AdaptSettings) -> torch.Tensor:
 # --- replay: MNIST features, computed once per model -------------------------------------------
 
 _REPLAY_LOCK = threading.Lock()
+_COMPUTING = threading.Lock()
 _REPLAY: weakref.WeakKeyDictionary[nn.Module, dict[tuple[int, int], torch.Tensor]] = weakref.WeakKeyDictionary()
 
 
@@ -155,11 +156,16 @@ def cached_features(model: DualHeadNet, images: MnistSplit) -> torch.Tensor:
         held = _REPLAY.setdefault(model, {}).get(key)
     if held is not None:
         return held
-    device = next(model.parameters()).device
-    feats = features(model, image_batch(images.images, device))
-    with _REPLAY_LOCK:
-        _REPLAY[model][key] = feats
-    return feats
+    with _COMPUTING:  # a second caller (a warm-up and a first lesson at once) waits for the first
+        with _REPLAY_LOCK:
+            held = _REPLAY[model].get(key)
+        if held is not None:
+            return held
+        device = next(model.parameters()).device
+        feats = features(model, image_batch(images.images, device))
+        with _REPLAY_LOCK:
+            _REPLAY[model][key] = feats
+        return feats
 
 
 def head_accuracy(model: DualHeadNet, base: DualHeadNet, images: MnistSplit) -> float:
@@ -183,17 +189,23 @@ def fit_last_layer(
     head = last_layer(model)
     w0, b0 = head.weight.detach().clone(), head.bias.detach().clone()
     weight, bias = w0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
-    optimizer = torch.optim.Adam([weight, bias], lr=settings.lr)
+    # Adam written out (betas 0.9, 0.999): torch.optim's first step imports seconds of machinery
+    # (torch._dynamo) that the first visitor to correct an answer would wait for.
+    moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in (weight, bias)]
     with torch.enable_grad():
-        for _ in range(settings.steps):
+        for step in range(1, settings.steps + 1):
             loss = F.cross_entropy(F.linear(user, weight, bias), labels)
             if replay is not None and settings.replay_weight > 0:
                 loss = loss + settings.replay_weight * F.cross_entropy(F.linear(replay[0], weight, bias), replay[1])
             if settings.anchor > 0:
                 loss = loss + settings.anchor * ((weight - w0).square().sum() + (bias - b0).square().sum())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            grads = torch.autograd.grad(loss, (weight, bias))
+            with torch.no_grad():
+                for p, g, (m, v) in zip((weight, bias), grads, moments):
+                    m.mul_(0.9).add_(g, alpha=0.1)
+                    v.mul_(0.999).addcmul_(g, g, value=0.001)
+                    denom = (v / (1 - 0.999**step)).sqrt_().add_(1e-8)
+                    p.addcdiv_(m, denom, value=-settings.lr / (1 - 0.9**step))
     return weight.detach(), bias.detach()
 
 
@@ -277,13 +289,15 @@ def adapt_inputs(
     if isinstance(replay, str):
         replay = replay_set(size=settings.replay)
     model = adapt_model(predictor.model, inputs, labels, settings, replay)
+    head = last_layer(model)  # the base's folded network with the new last layer: nothing to fold again
+    net = with_last_layer(predictor._net, head.weight.detach(), head.bias.detach())
     record = {
         "drawings": len(labels),
         "per_digit": np.bincount(labels, minlength=NUM_DIGITS).tolist(),
         "replay": 0 if replay is None else min(len(replay), settings.replay),
         "settings": dataclasses.asdict(settings),
     }
-    return Predictor(model, {**predictor.meta, "adapted": record})
+    return Predictor(model, {**predictor.meta, "adapted": record}, net=net)
 
 
 def adapt(

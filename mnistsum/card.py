@@ -1,7 +1,7 @@
 """The model card's tables, generated from the measured files so they cannot drift.
 
     python -m mnistsum.evaluate --out weights/metrics.json              # MNIST test set
-    python -m mnistsum.pen_eval --out weights/drawn_metrics.json           # held-out pen writers
+    python -m mnistsum.pen_eval --out weights/drawn_metrics.json        # held-out writers of every pen set
     python -m mnistsum.stress --count 1000 --out weights/stress.json    # redrawn MNIST digits
     python -m mnistsum.speed --out weights/speed.json                   # training and predict speed
     python -m mnistsum.card --write       # -> weights/MODEL_CARD.md and the README's headline table
@@ -21,6 +21,7 @@ from typing import Any
 from .checkpoint import atomic_write_text, load_checkpoint
 from .config import REPO_ROOT, SHIPPED_WEIGHTS
 from .model import NUM_DIGITS
+from .pen_eval import CROSSED_SEVENS, FLAGGED_ONES, PLAIN_ONES, PLAIN_SEVENS
 
 WEIGHTS_DIR = REPO_ROOT / "weights"
 CARD = WEIGHTS_DIR / "MODEL_CARD.md"
@@ -48,39 +49,90 @@ def mnist_table(m: dict[str, Any]) -> list[str]:
 
 
 def drawn_table(d: dict[str, Any]) -> list[str]:
+    """Per pen set and pen: digit accuracy, every digit, every style (counts per set), 1/7 errors;
+    then the sets pooled: sum head, contributors, worst writers."""
     pens = list(d["by_pen"].values())
+    sets = list(d["sets"])
+    columns = [(name, m) for name in sets for m in pens]
     lines = [
-        "| held-out pen writers, 280x280 drawings | " + " | ".join(f"pen {m['pen']:g} px" for m in pens) + " |",
-        "|---|" + "---|" * len(pens),
+        "| held-out writers, 280x280 drawings | "
+        + " | ".join(f"{name} pen {m['pen']:g}" for name, m in columns)
+        + " |",
+        "|---|" + "---|" * len(columns),
     ]
 
-    def row(name: str, values: list[float], bold: bool = False) -> str:
-        cells = [f"**{_pct(v)}**" if bold else _pct(v) for v in values]
-        return f"| {name} | " + " | ".join(cells) + " |"
+    def cells(value: Any) -> str:
+        return " | ".join(value(m["per_set"][name]) for name, m in columns)
 
+    counts = " / ".join(f"{d['sets'][s]['digits']:,}" for s in sets)
+    writers = " / ".join(str(d["sets"][s]["writers"]) for s in sets)
     lines.append(
-        row(
-            f"digit accuracy ({d['digits']:,} digits, {d['writers']} writers)",
-            [m["digit_accuracy"] for m in pens],
-            True,
-        )
+        f"| digit accuracy ({counts} digits, {writers} writers) | "
+        + cells(lambda m: f"**{_pct(m['digit_accuracy'])}**")
+        + " |"
     )
-    lines.append(row("sum accuracy (every digit with all 10 n)", [m["sum_accuracy"] for m in pens]))
-    lines.append(row("sum consistency", [m["sum_consistency"] for m in pens]))
     for digit in range(NUM_DIGITS):
-        lines.append(row(f"digit {digit}", [m["per_digit"][str(digit)] for m in pens]))
+        lines.append(f"| digit {digit} | " + cells(lambda m, digit=digit: _pct(m["per_digit"][str(digit)])) + " |")
+    styles = list(dict.fromkeys(style for s in sets for style in pens[0]["per_set"][s]["per_style"]))
+    for style in styles:
+        n = " / ".join(str(pens[0]["per_set"][s]["per_style"].get(style, {}).get("digits", 0)) for s in sets)
+        lines.append(
+            f"| style: {style}, {n} digits | "
+            + cells(lambda m, style=style: _pct(m["per_style"][style]["accuracy"]) if style in m["per_style"] else "—")
+            + " |"
+        )
+    lines.append(
+        "| ones read as 7 / sevens read as 1 | "
+        + cells(lambda m: f"{m['confusion'][1][7]} / {m['confusion'][7][1]}")
+        + " |"
+    )
+    lines += [
+        "",
+        "| all sets pooled | " + " | ".join(f"pen {m['pen']:g} px" for m in pens) + " |",
+        "|---|" + "---|" * len(pens),
+        f"| digit accuracy ({d['digits']:,} digits, {d['writers']} writers) | "
+        + " | ".join(_pct(m["digit_accuracy"]) for m in pens)
+        + " |",
+        "| sum accuracy (every digit with all 10 n) | " + " | ".join(_pct(m["sum_accuracy"]) for m in pens) + " |",
+        "| sum consistency | " + " | ".join(_pct(m["sum_consistency"]) for m in pens) + " |",
+    ]
     for name, v in pens[0]["per_contributor"].items():
         lines.append(
-            row(f"contributor {name} ({v['digits']} digits)", [m["per_contributor"][name]["accuracy"] for m in pens])
+            f"| contributor {name} ({v['digits']} digits) | "
+            + " | ".join(_pct(m["per_contributor"][name]["accuracy"]) for m in pens)
+            + " |"
         )
-    for name, v in pens[0]["per_style"].items():
-        lines.append(row(f"style: {name}, {v['digits']} digits", [m["per_style"][name]["accuracy"] for m in pens]))
-    lines.append("")
-    lines.append("Worst writers (digits, accuracy):")
-    lines.append("")
+    if d.get("missing_sets"):
+        lines += ["", f"Missing pen set(s), not measured: {', '.join(d['missing_sets'])}."]
+    lines += ["", "Worst writers (digits, accuracy):", ""]
     for m in pens:
         worst = ", ".join(f"{w['writer']} ({w['digits']}, {_pct(w['accuracy'], 1)})" for w in m["worst_writers"])
         lines.append(f"- pen {m['pen']:g}: {worst}")
+    return lines
+
+
+def one_seven_table(mnist: dict[str, Any], d: dict[str, Any]) -> list[str]:
+    """The 1/7 trade-off side by side: flagged ones must not be bought with plain sevens."""
+    confusion = mnist["confusion"]
+    lines = [
+        "| the 1/7 trade-off (held-out writers: mean of the pens) | digits | accuracy | ones read as 7 | sevens read as 1 |",
+        "|---|---|---|---|---|",
+    ]
+    pens = list(d["by_pen"].values())
+    for name in d["sets"]:
+        per = [m["per_set"][name] for m in pens]
+        for style in (FLAGGED_ONES, PLAIN_ONES, PLAIN_SEVENS, CROSSED_SEVENS):
+            if style not in per[0]["per_style"]:
+                continue
+            acc = sum(p["per_style"][style]["accuracy"] for p in per) / len(per)
+            lines.append(f"| {name}: {style} | {per[0]['per_style'][style]['digits']} | {_pct(acc)} | | |")
+        ones_as_7 = sum(p["confusion"][1][7] for p in per)
+        sevens_as_1 = sum(p["confusion"][7][1] for p in per)
+        lines.append(f"| {name}: all pens | | | {ones_as_7} | {sevens_as_1} |")
+    for digit in (1, 7):
+        row = confusion[digit]
+        lines.append(f"| MNIST test: digit {digit} | {sum(row):,} | {_pct(row[digit] / sum(row))} | | |")
+    lines.append(f"| MNIST test | | | {confusion[1][7]} | {confusion[7][1]} |")
     return lines
 
 
@@ -163,7 +215,8 @@ def generate(weights_dir: Path = WEIGHTS_DIR, weights: Path = SHIPPED_WEIGHTS) -
     sections = [
         ["### MNIST test set (`weights/metrics.json`)", "", *mnist_table(mnist)],
         ["### Pen drawings of held-out writers (`weights/drawn_metrics.json`)", "", *drawn_table(drawn)],
-        ["Errors summed over the three pens:", "", *confusion_table(drawn)],
+        ["Errors summed over the three pens and the sets:", "", *confusion_table(drawn)],
+        ["### The 1/7 trade-off", "", *one_seven_table(mnist, drawn)],
         ["### Stress sets (`weights/stress.json`)", "", *stress_table(stress)],
         ["### The recipe", "", *recipe_table(meta)],
     ]

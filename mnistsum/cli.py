@@ -14,10 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 from .checkpoint import CheckpointError, atomic_write_text
-from .data import DataMissingError
+from .data import DataFormatError, DataMissingError
 from .precision import PrecisionError
 
-EXPECTED_ERRORS = (DataMissingError, CheckpointError, PrecisionError)
+EXPECTED_ERRORS = (DataMissingError, DataFormatError, CheckpointError, PrecisionError)
 
 Main = Callable[[list[str] | None], int]
 

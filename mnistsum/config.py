@@ -217,8 +217,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # One epoch on the full training set: the quick path to a model worth trying.
     "quick": {},
     # The recipe behind weights/mnistsum.pt: augmentation that covers what drawings do, pen
-    # digits of the training and validation writers drawn `pen_copies` ways each (the test writers
-    # are never drawn), the wider backbone, and a running average of the weights taken at a
+    # digits of every pen set's training and validation writers drawn `pen_copies` ways each (the
+    # test writers are never drawn), the wider backbone, and a running average of the weights taken at a
     # constant learning rate (averaging the noisy high-rate iterates generalizes better than
     # annealing them to a point). All 60,000 MNIST training images: the choices were made
     # on validation runs (weights/MODEL_CARD.md), so no test curves are computed.

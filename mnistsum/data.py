@@ -28,6 +28,10 @@ class DataMissingError(FileNotFoundError):
     """MNIST is not where we looked; the message says where, the layout, and how to get it."""
 
 
+class DataFormatError(ValueError):
+    """A data file is there but not in the layout expected; the message names the file and what is wrong."""
+
+
 @dataclass(frozen=True)
 class MnistSplit:
     images: torch.Tensor  # (N, 28, 28) uint8, white ink on black

@@ -1,24 +1,27 @@
-"""Pen-drawn digits (UNIPEN 1a): trajectories, a drawing-pad renderer, stroke augmentation,
-and a split by writer.
+"""Pen-drawn digits (UNIPEN 1a, UCI pendigits, any later set in their layout): trajectories,
+a drawing-pad renderer, stroke augmentation, and one split by writer.
 
-The pen set stores each digit as the strokes a stylus traced, so a digit can be drawn the
+A pen set stores each digit as the strokes a stylus traced, so a digit can be drawn the
 way a drawing pad sends it -- black ink on a white 280x280 canvas with a round pen of any
 width -- and varied where people vary (pen width, slant, rotation, a shaky hand) before it
 becomes pixels. No image set allows that.
 
-Writers, not digits, are split: a model is judged on people it never saw. The split is
-stratified by contributor (each UNIPEN contributor is a lab with its own tablets and
-writers), so every part holds writers from every large contributor.
-
-The data lives in `<data_dir>/unipen/unipen_dev.npz` (its README describes the layout).
+Every `<data_dir>/<set>/<file>.npz` is a pen set (the READMEs of unipen/ and pendigits/
+describe the layout); a writer id reads "set/contributor/writer". Writers, not digits, are
+split: a model is judged on people it never saw. Each set is split on its own, stratified
+by contributor (each UNIPEN contributor is a lab with its own tablets and writers), with a
+generator seeded afresh, so a set joining the data folder moves no other set's writers.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import os
+import warnings
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,83 +32,178 @@ from PIL import Image, ImageDraw
 
 from . import environment
 from .config import TrainConfig
-from .data import DataMissingError, MnistSplit
+from .data import DataFormatError, DataMissingError, MnistSplit
 from .preprocess import preprocess
 
-PEN_FILE = Path("unipen") / "unipen_dev.npz"
+PEN_SETS = {"unipen": "unipen_dev.npz", "pendigits": "pendigits.npz"}  # the sets expected; others join if present
+PEN_KEYS = ("labels", "contributor", "writer", "points", "stroke_ends", "digit_ends")
+# A set's own writer-independent test writers (by writer id prefix) are its test part: pendigits'
+# authors kept 14 writers apart for testing, and numbers on them compare with published ones.
+OWN_TEST_WRITERS = {"pendigits": "tes-"}
 CANVAS = 280  # the app's drawing pad
 BOX = 200  # a digit's longer side on the pad, in px
 EVAL_PEN_WIDTHS = (10, 22, 34)  # thin, medium and thick pens on a 280 px pad
 PARTS = ("train", "val", "test")
 PART_SHARES = {"train": 0.6, "val": 0.2, "test": 0.2}  # of each contributor's digits
 SPLIT_SEED = 13
-POOL_VERSION = 2  # bump when the pool drawing code changes, so no stale cached pool is used
+POOL_VERSION = 3  # bump when the pool drawing code or the pen sets change, so no stale cached pool is used
 
 Strokes = list[np.ndarray]  # one (points, 2) float array per stroke, y down
 
 
+class PenSetMissingWarning(UserWarning):
+    """An expected pen set is not in the data folder; the others are used without it."""
+
+
 @dataclass(frozen=True)
 class PenDigits:
-    """Pen digits with who wrote them; `writers[i]` is "contributor/writer id"."""
+    """Pen digits with who wrote them; `writers[i]` is "set/contributor/writer"."""
 
     strokes: list[Strokes]
     labels: np.ndarray  # (N,) int64
     contributors: np.ndarray  # (N,) str
-    writers: np.ndarray  # (N,) str, unique across contributors
+    writers: np.ndarray  # (N,) str, unique across sets and contributors
+    missing: tuple[str, ...] = ()  # expected sets that were not found
 
     def __len__(self) -> int:
         return len(self.labels)
 
+    @functools.cached_property
+    def sets(self) -> np.ndarray:
+        """(N,) str: the set each digit comes from (the first part of its writer id)."""
+        return np.array([w.split("/", 1)[0] for w in self.writers.tolist()], dtype=str)
+
     def take(self, index: Sequence[int] | np.ndarray) -> PenDigits:
         index = np.asarray(index, dtype=np.int64)
         return PenDigits(
-            [self.strokes[i] for i in index], self.labels[index], self.contributors[index], self.writers[index]
+            [self.strokes[i] for i in index],
+            self.labels[index],
+            self.contributors[index],
+            self.writers[index],
+            self.missing,
         )
 
 
-def pen_path(data_dir: str | Path) -> Path:
-    return Path(data_dir) / PEN_FILE
+def pen_files(data_dir: str | Path) -> dict[str, Path]:
+    """Every pen set under `data_dir`, by name: `<set>/<file>.npz` is the set named after its
+    folder (after folder and file when a folder holds several)."""
+    files: dict[str, Path] = {}
+    for folder in sorted(p for p in Path(data_dir).glob("*") if p.is_dir()):
+        npzs = sorted(folder.glob("*.npz"))
+        for path in npzs:
+            files[folder.name if len(npzs) == 1 else f"{folder.name}-{path.stem}"] = path
+    return files
+
+
+def missing_pen_sets(data_dir: str | Path) -> list[str]:
+    found = pen_files(data_dir)
+    return [name for name in PEN_SETS if name not in found]
 
 
 def has_pen_digits(data_dir: str | Path) -> bool:
-    return pen_path(data_dir).is_file()
+    return bool(pen_files(data_dir))
 
 
-def load_pen_digits(data_dir: str | Path) -> PenDigits:
-    """All pen digits; `DataMissingError` with the expected path when the file is absent."""
-    path = pen_path(data_dir)
-    if not path.is_file():
-        raise DataMissingError(
-            f"pen digits not found: expected {path.resolve()}.\n"
-            "Fix: point --data-dir / the MNISTSUM_DATA environment variable at the folder holding unipen/."
-        )
-    with np.load(path) as d:
-        points, stroke_ends, digit_ends = d["points"], d["stroke_ends"], d["digit_ends"]
-        labels, contributors, writer_ids = d["labels"], d["contributor"], d["writer"]
+def load_pen_set(path: Path, name: str) -> PenDigits:
+    """One pen set's digits; `DataFormatError` naming the file when it is not in the layout."""
+    try:
+        with np.load(path) as d:
+            absent = [k for k in PEN_KEYS if k not in d.files]
+            if absent:
+                raise DataFormatError(f"malformed pen set {path}: no {', '.join(absent)} (keys: {PEN_KEYS})")
+            points, stroke_ends, digit_ends = d["points"], d["stroke_ends"], d["digit_ends"]
+            labels, contributors, writer_ids = d["labels"], d["contributor"], d["writer"]
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+        if isinstance(err, DataFormatError):
+            raise
+        raise DataFormatError(f"malformed pen set {path}: cannot be read as .npz ({err})") from err
+    n = len(labels)
+    problems = [
+        (points.ndim == 2 and points.shape[1:] == (2,), f"points has shape {points.shape}, not (P, 2)"),
+        (len(contributors) == n and len(writer_ids) == n and len(digit_ends) == n, "per-digit arrays differ in length"),
+        (n > 0 and np.all((labels >= 0) & (labels <= 9)), "labels must be digits 0-9 (and there must be some)"),
+        (len(stroke_ends) > 0 and np.all(np.diff(np.r_[0, stroke_ends]) > 0), "stroke_ends must grow"),
+        (len(stroke_ends) > 0 and stroke_ends[-1] == len(points), "stroke_ends must end at the last point"),
+        (np.all(np.diff(np.r_[0, digit_ends]) > 0), "digit_ends must grow"),
+        (n > 0 and digit_ends[-1] == len(stroke_ends), "digit_ends must end at the last stroke"),
+    ]
+    for ok, problem in problems:
+        if not ok:
+            raise DataFormatError(f"malformed pen set {path}: {problem}")
     strokes = np.split(points, stroke_ends[:-1])
     digits = [strokes[a:b] for a, b in zip(np.r_[0, digit_ends[:-1]], digit_ends)]
-    writers = np.char.add(np.char.add(contributors.astype(str), "/"), writer_ids.astype(str))
-    return PenDigits(digits, labels.astype(np.int64), contributors.astype(str), writers)
+    contributors = contributors.astype(str)
+    writers = np.char.add(f"{name}/", np.char.add(np.char.add(contributors, "/"), writer_ids.astype(str)))
+    return PenDigits(digits, labels.astype(np.int64), contributors, writers)
+
+
+def load_pen_digits(data_dir: str | Path, sets: Sequence[str] | None = None) -> PenDigits:
+    """The digits of every pen set under `data_dir` (or of `sets`), one after another.
+
+    An expected set that is absent is named in a `PenSetMissingWarning` and in `.missing`,
+    and the others are used; `DataMissingError` when none is there.
+    """
+    found = pen_files(data_dir)
+    wanted = list(found) if sets is None else list(sets)
+    missing = tuple(name for name in (PEN_SETS if sets is None else wanted) if name not in found)
+    present = [name for name in wanted if name in found]
+    if not present:
+        expected = ", ".join(str((Path(data_dir) / s / PEN_SETS.get(s, "*.npz")).resolve()) for s in wanted or PEN_SETS)
+        raise DataMissingError(
+            f"pen digits not found: expected {expected}.\n"
+            "Fix: point --data-dir / the MNISTSUM_DATA environment variable at the folder holding unipen/ and pendigits/."
+        )
+    if missing:
+        warnings.warn(
+            f"pen set(s) missing from {Path(data_dir).resolve()}: {', '.join(missing)}; "
+            f"going on with {', '.join(present)}",
+            PenSetMissingWarning,
+            stacklevel=2,
+        )
+    parts = [load_pen_set(found[name], name) for name in present]
+    return PenDigits(
+        [s for p in parts for s in p.strokes],
+        np.concatenate([p.labels for p in parts]),
+        np.concatenate([p.contributors for p in parts]),
+        np.concatenate([p.writers for p in parts]),
+        missing,
+    )
+
+
+def _fill(parts: dict[str, list[str]], names: np.ndarray, counts: np.ndarray, shares: dict[str, float], rng) -> None:
+    """Shuffle `names`, then give each writer to the part furthest below its share of the digits."""
+    total = counts.sum()
+    held = dict.fromkeys(shares, 0)
+    for i in rng.permutation(len(names)):
+        part = max(shares, key=lambda p: shares[p] - held[p] / total)
+        parts[part].append(str(names[i]))
+        held[part] += int(counts[i])
 
 
 def split_writers(digits: PenDigits, seed: int = SPLIT_SEED) -> dict[str, list[str]]:
     """Writers per part ("train", "val", "test"), fixed by `seed`.
 
-    Within each contributor the writers are shuffled, then each goes to the part furthest
-    below its share of that contributor's digits (60/20/20), so the parts stay near their
-    shares even when one writer wrote a thousand digits and another seven.
+    Set by set, contributor by contributor, the writers are shuffled, then each goes to the
+    part furthest below its share of that contributor's digits (60/20/20), so the parts stay
+    near their shares even when one writer wrote a thousand digits and another seven. A set
+    with its own test writers (`OWN_TEST_WRITERS`) keeps them as its test part and splits
+    the rest 3:1 into train and validation.
     """
-    rng = np.random.default_rng(seed)
     parts: dict[str, list[str]] = {part: [] for part in PARTS}
-    for contributor in sorted(set(digits.contributors)):
-        mine = digits.writers[digits.contributors == contributor]
-        names, counts = np.unique(mine, return_counts=True)
-        total = counts.sum()
-        held = dict.fromkeys(PARTS, 0)
-        for i in rng.permutation(len(names)):
-            part = max(PARTS, key=lambda p: PART_SHARES[p] - held[p] / total)
-            parts[part].append(str(names[i]))
-            held[part] += int(counts[i])
+    sets = digits.sets
+    for name in sorted(set(sets.tolist())):
+        rng = np.random.default_rng(seed)  # afresh per set: one set's split does not depend on another's
+        prefix = OWN_TEST_WRITERS.get(name)
+        in_set = sets == name
+        for contributor in sorted(set(digits.contributors[in_set].tolist())):
+            names, counts = np.unique(digits.writers[in_set & (digits.contributors == contributor)], return_counts=True)
+            own_test = np.array([bool(prefix) and n.rsplit("/", 1)[-1].startswith(prefix) for n in names.tolist()])
+            if own_test.any():
+                parts["test"] += names[own_test].tolist()
+                train_val = {"train": PART_SHARES["train"], "val": PART_SHARES["val"]}
+                _fill(parts, names[~own_test], counts[~own_test], train_val, rng)
+            else:
+                _fill(parts, names, counts, PART_SHARES, rng)
     return {part: sorted(names) for part, names in parts.items()}
 
 
@@ -342,7 +440,10 @@ def pen_training_set(cfg: TrainConfig) -> MnistSplit:
     """
     digits = training_digits(cfg)
     augment = StrokeAugment.from_config(cfg)
-    key = json.dumps([POOL_VERSION, len(digits), cfg.pen_writers, cfg.pen_copies, cfg.seed, repr(augment), SPLIT_SEED])
+    sets = sorted(set(digits.sets.tolist()))
+    key = json.dumps(
+        [POOL_VERSION, sets, len(digits), cfg.pen_writers, cfg.pen_copies, cfg.seed, repr(augment), SPLIT_SEED]
+    )
     path = _cache_dir() / f"pen_pool_{hashlib.sha1(key.encode()).hexdigest()[:16]}.npz"
     if path.is_file():
         with np.load(path) as cached:

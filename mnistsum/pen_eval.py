@@ -2,8 +2,10 @@
 drawing pad sends them, read through `Predictor.predict` -- the path a user's drawing takes.
 
 Every digit is drawn on a 280x280 white pad at each pen width (10, 22 and 34 px by default)
-and reported overall, per digit, per writer and per contributor, with the worst writers, a
-confusion matrix, and the sum head on the same drawings for all ten values of n.
+and reported per pen set (UNIPEN, pendigits, ...) and pooled: per digit, per writing style
+(with counts), per writer and per contributor, with the worst writers, confusion matrices
+(the 1/7 trade-off: ones read as 7 beside sevens read as 1), and the sum head on the same
+drawings for all ten values of n.
 
 CLI: `python -m mnistsum.pen_eval [--weights PATH] [--writers test] [--json] [--out FILE]`
 (also `python -m mnistsum.evaluate --drawn ...`).
@@ -41,19 +43,45 @@ def tail_curls(strokes: list[np.ndarray]) -> bool:
     return float(stroke[bottom, 1] - tail.min()) > 0.1 * height
 
 
+def crossed(strokes: list[np.ndarray]) -> bool:
+    """Whether a digit of 2+ strokes has a short, level stroke around mid-height: the bar
+    across a 7's stem (a 7 whose top bar is a separate stroke is not crossed)."""
+    if len(strokes) < 2:
+        return False
+    pts = np.concatenate(strokes)
+    top, height = float(pts[:, 1].min()), max(float(np.ptp(pts[:, 1])), 1e-9)
+    for s in strokes:
+        width, tall = np.ptp(s, axis=0)
+        middle = 0.3 <= (float(s[:, 1].mean()) - top) / height <= 0.8
+        if middle and tall < 0.5 * max(float(width), 1e-9) and tall < 0.35 * height:
+            return True
+    return False
+
+
+FLAGGED_ONES = "1 with a flag or a foot (width >= 0.3 height)"
+PLAIN_ONES = "1 as a bare stroke"
+CROSSED_SEVENS = "7 crossed at mid-height"
+PLAIN_SEVENS = "7 plain (not crossed)"
+
+
 def styles(digits: PenDigits) -> dict[str, np.ndarray]:
-    """Writing styles MNIST rarely has, found from the trajectories (cheap proxies, not a
-    hand labelling): masks over `digits`."""
+    """Writing styles MNIST rarely has, and their plain twins, found from the trajectories
+    (cheap proxies, not a hand labelling): masks over `digits`."""
     strokes = np.array([len(s) for s in digits.strokes])
     extent = np.array([np.ptp(np.concatenate(s), axis=0) for s in digits.strokes]).reshape(-1, 2)
     width_to_height = extent[:, 0] / np.maximum(extent[:, 1], 1e-9)
     labels = digits.labels
-    curls = np.array([tail_curls(s) for s in digits.strokes], bool)
+    curls = np.zeros(len(digits), bool)
+    curls[labels == 9] = [tail_curls(digits.strokes[i]) for i in np.flatnonzero(labels == 9)]
+    cross = np.zeros(len(digits), bool)
+    cross[labels == 7] = [crossed(digits.strokes[i]) for i in np.flatnonzero(labels == 7)]
     return {
         "0 with a slash or a dot (2+ strokes)": (labels == 0) & (strokes >= 2),
-        "1 with a flag or a foot (width >= 0.3 height)": (labels == 1) & (width_to_height >= 0.3),
-        "1 as a bare stroke": (labels == 1) & (width_to_height < 0.3),
-        "7 with a separate bar or a cross (2+ strokes)": (labels == 7) & (strokes >= 2),
+        "0 plain (one stroke)": (labels == 0) & (strokes == 1),
+        FLAGGED_ONES: (labels == 1) & (width_to_height >= 0.3),
+        PLAIN_ONES: (labels == 1) & (width_to_height < 0.3),
+        CROSSED_SEVENS: (labels == 7) & cross,
+        PLAIN_SEVENS: (labels == 7) & ~cross,
         "4 in one stroke (closed)": (labels == 4) & (strokes == 1),
         "4 in 2+ strokes (open or crossed)": (labels == 4) & (strokes >= 2),
         "9 whose tail curls back up": (labels == 9) & curls,
@@ -69,8 +97,40 @@ def _accuracy_by(keys: np.ndarray, correct: np.ndarray) -> dict[str, dict[str, A
     return out
 
 
-def evaluate_drawn(predictor: Predictor, digits: PenDigits, pen: float, supersample: int = 4) -> dict[str, Any]:
-    """Digit and sum metrics of `predictor` on `digits` drawn with a `pen` px pen."""
+def _confusion(labels: np.ndarray, preds: np.ndarray) -> list[list[int]]:
+    confusion = np.zeros((NUM_DIGITS, NUM_DIGITS + 1), np.int64)  # last column: read as blank
+    np.add.at(confusion, (labels, np.where(preds == BLANK, NUM_DIGITS, preds)), 1)
+    return confusion.tolist()
+
+
+def _breakdown(digits: PenDigits, preds: np.ndarray, masks: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Accuracy of `preds` on `digits`: overall, per digit, per style (with counts), and where the errors go."""
+    correct = preds == digits.labels
+    return {
+        "digits": len(digits),
+        "writers": len(set(digits.writers.tolist())),
+        "digit_accuracy": float(correct.mean()),
+        "per_digit": {
+            str(d): float(correct[digits.labels == d].mean()) for d in range(NUM_DIGITS) if d in digits.labels
+        },
+        "per_style": {
+            name: {"digits": int(mask.sum()), "accuracy": float(correct[mask].mean())}
+            for name, mask in masks.items()
+            if mask.any()
+        },
+        "confusion": _confusion(digits.labels, preds),
+    }
+
+
+def evaluate_drawn(
+    predictor: Predictor,
+    digits: PenDigits,
+    pen: float,
+    supersample: int = 4,
+    masks: dict[str, np.ndarray] | None = None,
+) -> dict[str, Any]:
+    """Digit and sum metrics of `predictor` on `digits` drawn with a `pen` px pen, pooled and per set."""
+    masks = styles(digits) if masks is None else masks
     preds = np.empty(len(digits), np.int64)
     sum_correct = consistent = 0
     sums = np.arange(NUM_DIGITS)
@@ -87,30 +147,24 @@ def evaluate_drawn(predictor: Predictor, digits: PenDigits, pen: float, supersam
 
     correct = preds == digits.labels
     pairs = len(digits) * NUM_DIGITS
-    confusion = np.zeros((NUM_DIGITS, NUM_DIGITS + 1), np.int64)  # last column: read as blank
-    np.add.at(confusion, (digits.labels, np.where(preds == BLANK, NUM_DIGITS, preds)), 1)
+    contributors = np.char.add(np.char.add(digits.sets, "/"), digits.contributors.astype(str))
     per_writer = _accuracy_by(digits.writers, correct)
     worst = sorted(per_writer.items(), key=lambda kv: (kv[1]["accuracy"], -kv[1]["digits"]))[:WORST]
+    per_set = {}
+    for name in sorted(set(digits.sets.tolist())):
+        index = np.flatnonzero(digits.sets == name)
+        per_set[name] = _breakdown(digits.take(index), preds[index], {k: m[index] for k, m in masks.items()})
     return {
         "pen": pen,
-        "digits": len(digits),
         "pairs": pairs,
-        "digit_accuracy": float(correct.mean()),
+        **_breakdown(digits, preds, masks),
         "sum_accuracy": sum_correct / pairs,
         "sum_consistency": consistent / pairs,
         "blank": int((preds == BLANK).sum()),
-        "per_digit": {
-            str(d): float(correct[digits.labels == d].mean()) for d in range(NUM_DIGITS) if d in digits.labels
-        },
-        "per_contributor": _accuracy_by(digits.contributors, correct),
+        "per_set": per_set,
+        "per_contributor": _accuracy_by(contributors, correct),
         "per_writer": per_writer,
-        "per_style": {
-            name: {"digits": int(mask.sum()), "accuracy": float(correct[mask].mean())}
-            for name, mask in styles(digits).items()
-            if mask.any()
-        },
         "worst_writers": [{"writer": w, **v} for w, v in worst],
-        "confusion": confusion.tolist(),
         "misclassified": [
             {
                 "index": int(i),
@@ -126,20 +180,39 @@ def evaluate_drawn(predictor: Predictor, digits: PenDigits, pen: float, supersam
 def evaluate_pens(
     predictor: Predictor, digits: PenDigits, pens: Sequence[float] = EVAL_PEN_WIDTHS, supersample: int = 4
 ) -> dict[str, Any]:
-    """`evaluate_drawn` at every pen width, plus the pooled accuracy and per-digit minimum."""
-    by_pen = {f"{pen:g}": evaluate_drawn(predictor, digits, pen, supersample) for pen in pens}
+    """`evaluate_drawn` at every pen width, plus the pooled accuracy and per-digit minimum,
+    pooled and per set (the targets are per set)."""
+    masks = styles(digits)
+    by_pen = {f"{pen:g}": evaluate_drawn(predictor, digits, pen, supersample, masks) for pen in pens}
+    sets = {
+        name: {
+            "digits": m["digits"],
+            "writers": m["writers"],
+            "digit_accuracy": float(np.mean([p["per_set"][name]["digit_accuracy"] for p in by_pen.values()])),
+            "min_digit_accuracy": min(min(p["per_set"][name]["per_digit"].values()) for p in by_pen.values()),
+        }
+        for name, m in next(iter(by_pen.values()))["per_set"].items()
+    }
     return {
         "digits": len(digits),
         "writers": len(set(digits.writers.tolist())),
+        "missing_sets": list(digits.missing),
         "pen_widths": list(pens),
         "digit_accuracy": float(np.mean([m["digit_accuracy"] for m in by_pen.values()])),
         "min_digit_accuracy": min(min(m["per_digit"].values()) for m in by_pen.values()),
+        "sets": sets,
         "by_pen": by_pen,
     }
 
 
+def one_seven(m: dict[str, Any]) -> tuple[int, int]:
+    """(ones read as 7, sevens read as 1) in a confusion matrix: the 1/7 trade-off in two numbers."""
+    return m["confusion"][1][7], m["confusion"][7][1]
+
+
 def format_report(report: dict[str, Any]) -> str:
-    """Tables for people: per pen, per digit, per contributor, the worst writers, confusion."""
+    """Tables for people, per set: per pen, per digit, per style; then contributors, the worst
+    writers and the commonest errors over all sets."""
     pens = list(report["by_pen"].values())
     head = "| | " + " | ".join(f"pen {m['pen']:g}" for m in pens) + " |"
     rule = "|---|" + "---|" * len(pens)
@@ -147,24 +220,30 @@ def format_report(report: dict[str, Any]) -> str:
     def row(name: str, values: Sequence[float]) -> str:
         return f"| {name} | " + " | ".join(f"{v:.2%}" for v in values) + " |"
 
-    lines = [
-        f"{report['digits']:,} pen digits by {report['writers']} held-out writers, drawn on 280x280",
-        "",
-        head,
-        rule,
+    lines = [f"{report['digits']:,} pen digits by {report['writers']} held-out writers, drawn on 280x280"]
+    if report.get("missing_sets"):
+        lines.append(f"missing pen set(s), not measured: {', '.join(report['missing_sets'])}")
+    for name, summary in report["sets"].items():
+        sets = [m["per_set"][name] for m in pens]
+        lines += ["", f"{name}: {summary['digits']:,} digits by {summary['writers']} writers", head, rule]
+        lines.append(row("digit accuracy", [m["digit_accuracy"] for m in sets]))
+        lines += [row(f"digit {d}", [m["per_digit"][d] for m in sets]) for d in sets[0]["per_digit"]]
+        lines += [
+            row(f"{style} ({v['digits']})", [m["per_style"][style]["accuracy"] for m in sets])
+            for style, v in sets[0]["per_style"].items()
+        ]
+        lines.append(
+            "| ones read as 7 / sevens read as 1 | " + " | ".join("{} / {}".format(*one_seven(m)) for m in sets) + " |"
+        )
+    lines += ["", "all sets", head, rule]
+    lines += [
         row("digit accuracy", [m["digit_accuracy"] for m in pens]),
         row("sum accuracy (all 10 n)", [m["sum_accuracy"] for m in pens]),
         row("sum consistency", [m["sum_consistency"] for m in pens]),
     ]
-    lines += [row(f"digit {d}", [m["per_digit"][d] for m in pens]) for d in pens[0]["per_digit"]]
-    contributors = pens[0]["per_contributor"]
     lines += [
         row(f"{c} ({v['digits']} digits)", [m["per_contributor"][c]["accuracy"] for m in pens])
-        for c, v in contributors.items()
-    ]
-    lines += [
-        row(f"{name} ({v['digits']})", [m["per_style"][name]["accuracy"] for m in pens])
-        for name, v in pens[0]["per_style"].items()
+        for c, v in pens[0]["per_contributor"].items()
     ]
     lines += ["", "worst writers (digits, accuracy) per pen:"]
     for m in pens:
@@ -189,7 +268,12 @@ def format_report(report: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default=str(SHIPPED_WEIGHTS), help="checkpoint to evaluate")
-    parser.add_argument("--data-dir", default=default_data_dir(), help="folder holding unipen/ (env MNISTSUM_DATA)")
+    parser.add_argument(
+        "--data-dir",
+        default=default_data_dir(),
+        help="folder holding the pen sets, unipen/ pendigits/ (env MNISTSUM_DATA)",
+    )
+    parser.add_argument("--sets", nargs="+", help="only these pen sets (default: every set in the data folder)")
     parser.add_argument("--writers", nargs="+", default=["test"], choices=PARTS, help="which writer split(s)")
     parser.add_argument("--pens", nargs="+", type=float, default=list(EVAL_PEN_WIDTHS), help="pen widths, px")
     parser.add_argument("--limit", type=int, help="only the first LIMIT digits of those writers (a quick look)")
@@ -197,9 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="also write the JSON report to this file (atomically)")
     args = parser.parse_args(argv)
     predictor = Predictor.load(args.weights)
-    digits = writer_split(load_pen_digits(args.data_dir), args.writers)
-    if args.limit is not None:
-        digits = digits.take(np.arange(min(args.limit, len(digits))))
+    digits = writer_split(load_pen_digits(args.data_dir, args.sets), args.writers)
+    if args.limit is not None:  # every k-th digit, so every set is in a quick look
+        digits = digits.take(np.arange(0, len(digits), -(-len(digits) // args.limit)))
     report = {"weights": args.weights, "writer_split": args.writers, **evaluate_pens(predictor, digits, args.pens)}
     publish(report, format_report(report), args.out, args.json, indent=1)
     return 0

@@ -61,9 +61,10 @@ def analytic_sum(digit_probs: np.ndarray, n: int) -> np.ndarray:
 
 
 class Predictor:
-    def __init__(self, model: DualHeadNet, meta: dict[str, Any] | None = None) -> None:
+    def __init__(self, model: DualHeadNet, meta: dict[str, Any] | None = None, net: DualHeadNet | None = None) -> None:
         self.model = model.eval()
-        self._net = folded(model)  # what predictions run: BatchNorm folded into the convolutions
+        # what predictions run: BatchNorm folded into the convolutions (`net`: already folded, e.g. by `adapt`)
+        self._net = net if net is not None else folded(model)
         self.meta = meta or {}
         self.device = next(model.parameters()).device
 

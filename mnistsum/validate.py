@@ -5,8 +5,10 @@ are never read here.
     python -m mnistsum.validate --weights /tmp/try.pt
 
 Three numbers decide: MNIST's last `--val-size` training images (the same ones `val_size`
-holds out of training), the pen drawings of the validation writers at pens 10, 22 and 34
-px, and the thick-pen stress drawing of the first 1,000 of those MNIST images. A checkpoint
+holds out of training), the pen drawings of every pen set's validation writers at pens 10,
+22 and 34 px (per set, with the 1/7 trade-off: flagged ones beside plain sevens, and
+MNIST's ones and sevens), and the thick-pen stress drawing of the first 1,000 of those
+MNIST images. A checkpoint
 that learned from the validation writers or images is refused: its score would be a
 training score.
 """
@@ -25,7 +27,7 @@ from .config import TrainConfig, default_data_dir
 from .data import hold_out, load_split
 from .evaluate import evaluate
 from .pen import load_pen_digits, writer_split
-from .pen_eval import evaluate_pens
+from .pen_eval import FLAGGED_ONES, PLAIN_SEVENS, evaluate_pens
 from .predictor import Predictor
 from .stress import stress_accuracy
 
@@ -61,10 +63,26 @@ def validate(
         writers = writers.take(np.arange(0, len(writers), -(-len(writers) // limit)))
     pens = evaluate_pens(predictor, writers, supersample=supersample)
     errors = Counter(f"{e['true']}->{e['predicted']}" for m in pens["by_pen"].values() for e in m["misclassified"])
+    confusion = np.array(mnist.confusion)
+    by_set = {
+        name: {
+            **summary,
+            "by_pen": {pen: m["per_set"][name]["digit_accuracy"] for pen, m in pens["by_pen"].items()},
+            **{
+                key: _style_mean(pens, name, style)
+                for key, style in (("flagged_ones", FLAGGED_ONES), ("plain_sevens", PLAIN_SEVENS))
+            },
+        }
+        for name, summary in pens["sets"].items()
+    }
     return {
         "mnist_val_images": len(val),
         "mnist_val_digit_accuracy": mnist.digit_accuracy,
         "mnist_val_sum_accuracy": mnist.sum_accuracy,
+        "mnist_val_ones": float(confusion[1, 1] / confusion[1].sum()),
+        "mnist_val_sevens": float(confusion[7, 7] / confusion[7].sum()),
+        "mnist_val_ones_read_as_7": int(confusion[1, 7]),
+        "mnist_val_sevens_read_as_1": int(confusion[7, 1]),
         "stress_images": count,
         "stress": stress,
         "pen_val_digits": pens["digits"],
@@ -72,19 +90,43 @@ def validate(
         "pen_val_accuracy": pens["digit_accuracy"],
         "pen_val_by_pen": {pen: m["digit_accuracy"] for pen, m in pens["by_pen"].items()},
         "pen_val_weakest_digit": pens["min_digit_accuracy"],
+        "pen_val_missing_sets": pens["missing_sets"],
+        "pen_val_by_set": by_set,
         "pen_val_common_errors": dict(errors.most_common(8)),
     }
+
+
+def _style_mean(pens: dict[str, Any], name: str, style: str) -> dict[str, Any] | None:
+    """A style's digits in one set and their accuracy averaged over the pens (None if the set has none)."""
+    rows = [m["per_set"][name]["per_style"].get(style) for m in pens["by_pen"].values()]
+    if any(r is None for r in rows):
+        return None
+    return {"digits": rows[0]["digits"], "accuracy": float(np.mean([r["accuracy"] for r in rows]))}
 
 
 def format_report(r: dict[str, Any]) -> str:
     by_pen = " / ".join(f"{v:.2%}" for v in r["pen_val_by_pen"].values())
     pens = " / ".join(r["pen_val_by_pen"])
+
+    def style(s: dict[str, Any] | None) -> str:
+        return "none" if s is None else f"{s['accuracy']:.1%} of {s['digits']}"
+
+    sets = [
+        f"  {name} ({s['digits']:,} digits, {s['writers']} writers)  {s['digit_accuracy']:.2%} "
+        f"({' / '.join(f'{v:.2%}' for v in s['by_pen'].values())}), weakest digit {s['min_digit_accuracy']:.1%}, "
+        f"flagged ones {style(s['flagged_ones'])}, plain sevens {style(s['plain_sevens'])}"
+        for name, s in r["pen_val_by_set"].items()
+    ]
+    missing = [f"  missing pen set(s), not measured: {', '.join(r['pen_val_missing_sets'])}"]
     return "\n".join(
         [
             f"MNIST validation ({r['mnist_val_images']:,} images)   digit {r['mnist_val_digit_accuracy']:.2%}, "
-            f"sum {r['mnist_val_sum_accuracy']:.2%}",
+            f"sum {r['mnist_val_sum_accuracy']:.2%}; ones {r['mnist_val_ones']:.2%}, sevens {r['mnist_val_sevens']:.2%} "
+            f"(1->7 x{r['mnist_val_ones_read_as_7']}, 7->1 x{r['mnist_val_sevens_read_as_1']})",
             f"validation writers ({r['pen_val_digits']:,} digits, {r['pen_val_writers']} writers)  "
             f"{r['pen_val_accuracy']:.2%} (pens {pens} px: {by_pen}), weakest digit {r['pen_val_weakest_digit']:.1%}",
+            *sets,
+            *(missing if r["pen_val_missing_sets"] else []),
             *(f"{name} ({r['stress_images']:,} validation images)  {acc:.1%}" for name, acc in r["stress"].items()),
             "most common errors (true->read as, all pens): "
             + ", ".join(f"{k} x{v}" for k, v in r["pen_val_common_errors"].items()),
@@ -96,7 +138,7 @@ def format_report(r: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", required=True, help="a checkpoint trained with --pen-writers train --val-size N")
-    parser.add_argument("--data-dir", default=default_data_dir(), help="folder holding MNIST/raw/ and unipen/")
+    parser.add_argument("--data-dir", default=default_data_dir(), help="folder holding MNIST/raw/ and the pen sets")
     parser.add_argument("--val-size", type=int, default=5000, help="MNIST's last VAL_SIZE training images")
     parser.add_argument("--limit", type=int, help="only LIMIT stress images and pen digits (a quick look)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")

@@ -116,6 +116,20 @@ def test_strokes_undo_and_redo_each_cost_one_call(page: Any, shared: tuple[Any, 
     assert not [key for key in stored if "run-history" in key], stored
 
 
+# A 1 with a long flag, in one stroke (flag up to the top, then the stem), the way much of
+# Europe and Asia writes it: close to a plain 7, so the answer must show both readings.
+FLAGGED_ONE = [[(0.4, 0.32), (0.54, 0.18), (0.47, 0.82)]]
+
+
+def test_a_flagged_one_shows_1_and_7_in_the_top_3(page: Any) -> None:
+    stroke(page, *FLAGGED_ONE)
+    expect(headline(page)).to_contain_text(f"+ {START_N} =")
+    names = page.locator("#digit-probs li .name")
+    expect(names).to_have_count(3)
+    top = names.all_inner_texts()
+    assert {"1", "7"} <= set(top), top
+
+
 def test_a_burst_of_slider_steps_is_answered_in_the_page(page: Any, shared: tuple[Any, Requests]) -> None:
     requests = shared[1]
     draw(page, 7)

@@ -17,6 +17,14 @@ FLAGGED_ONE = [(0.3, 0.3), (0.54, 0.18), (0.47, 0.82)]  # one stroke: the flag, 
 SIMILAR_ONE = [(0.31, 0.31), (0.54, 0.18), (0.49, 0.82)]
 
 
+def correct_as_one(page: Any) -> float:
+    """Press "It was 1" and wait for the headline to answer 1: milliseconds (printed, never asserted)."""
+    start = time.perf_counter()
+    page.get_by_role("button", name="It was 1", exact=True).click()
+    expect(headline(page).locator("h2")).to_have_text("1 + 3 = 4")
+    return 1000 * (time.perf_counter() - start)
+
+
 def headline(page: Any) -> Any:
     return page.locator("#headline")
 
@@ -32,10 +40,7 @@ def test_a_visitor_teaches_a_flagged_one_and_another_is_not_affected(browser: An
     try:
         stroke(a, FLAGGED_ONE)
         expect(headline(a)).to_contain_text("7 + 3 = 10")  # the shipped answer
-        start = time.perf_counter()
-        a.get_by_role("button", name="It was 1", exact=True).click()
-        expect(headline(a).locator("h2")).to_have_text("1 + 3 = 4")
-        print(f"\nclick on 'It was 1' -> headline answers 1: {1000 * (time.perf_counter() - start):.0f} ms")
+        print(f"\nclick on 'It was 1' -> headline answers 1, the first lesson: {correct_as_one(a):.0f} ms")
         expect(headline(a)).to_contain_text("adapted to 1 of your drawings")
         expect(a.locator("#teach-status")).to_contain_text("Adapted to 1 of your drawings (1)")
         clear(a)
@@ -47,13 +52,14 @@ def test_a_visitor_teaches_a_flagged_one_and_another_is_not_affected(browser: An
         expect(headline(b)).not_to_contain_text("adapted")
 
         a.get_by_text("What it learned from your handwriting").click()
-        expect(a.locator("#teach-details img")).to_have_count(1)
+        expect(a.locator("#teach-details img").first).to_be_visible()
         expect(a.locator("#teach-details")).to_contain_text("MNIST validation digits")
 
         a.get_by_role("button", name="Forget my handwriting").click()
         expect(headline(a).locator("h2")).to_have_text("7 + 3 = 10")  # Forget restores the shipped answer
         expect(headline(a)).not_to_contain_text("adapted")
         expect(a.locator("#teach-status")).to_contain_text("Forgot your drawings")
+        print(f"the same, a later lesson (the model's replay features already computed): {correct_as_one(a):.0f} ms")
     finally:
         a.context.close()
         b.context.close()

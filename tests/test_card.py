@@ -19,8 +19,11 @@ def test_tables_show_the_measured_numbers():
     drawn = json.loads((WEIGHTS_DIR / "drawn_metrics.json").read_text())
     assert f"**{mnist['digit_accuracy']:.2%}**" in tables
     for m in drawn["by_pen"].values():
-        assert f"**{m['digit_accuracy']:.2%}**" in tables
-    assert "contributor syn" in tables and "0 with a slash or a dot" in tables
+        for s in m["per_set"].values():
+            assert f"**{s['digit_accuracy']:.2%}**" in tables
+        assert f"| {m['digit_accuracy']:.2%} |" in tables or f" {m['digit_accuracy']:.2%} |" in tables
+    assert "contributor unipen/syn" in tables and "0 with a slash or a dot" in tables
+    assert "pendigits pen 34" in tables and "The 1/7 trade-off" in tables and "MNIST test: digit 7" in tables
 
 
 def test_write_card_keeps_the_prose_and_refuses_a_card_without_markers(tmp_path):

@@ -10,10 +10,11 @@ from collections.abc import Callable
 
 import pytest
 
+import mnistsum.data as data_module
 import mnistsum.precision as precision
 from mnistsum.checkpoint import load_checkpoint
 from mnistsum.config import SHIPPED_WEIGHTS, TrainConfig
-from mnistsum.data import synthetic_split
+from mnistsum.data import cached_split, synthetic_split
 from mnistsum.jobs import (
     TRAINING_JOB,
     JobQueue,
@@ -27,6 +28,7 @@ from mnistsum.jobs import (
     checkpoint_path,
     completed_result,
     default_workers,
+    preload_data,
     save_trained,
     start_training,
     status_dict,
@@ -410,3 +412,11 @@ def test_ended_jobs_are_forgotten_once_superseded_and_beyond_the_bound():
         assert q.latest(ALICE) is None and q.latest(BOB).state == "finished"
     finally:
         q.close()
+
+
+def test_preload_fills_the_cache_the_first_run_reads_and_a_missing_folder_is_left_to_the_run(mnist_dir, tmp_path):
+    preload_data(str(mnist_dir)).join()
+    assert cached_split(str(mnist_dir), True) is cached_split(str(mnist_dir), True)
+    assert (str(mnist_dir.resolve()), False) in data_module._SPLITS
+    preload_data(str(tmp_path)).join()  # no MNIST there: nothing raised, nothing cached
+    assert (str(tmp_path.resolve()), True) not in data_module._SPLITS

@@ -1,16 +1,23 @@
 """The pen set: renderer, stroke augmentation, training pool and the split by writer."""
 
+import warnings
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from mnistsum.config import TrainConfig
+from mnistsum.data import DataFormatError, DataMissingError
 from mnistsum.pen import (
     CANVAS,
     PARTS,
+    PEN_SETS,
     PenDigits,
+    PenSetMissingWarning,
     StrokeAugment,
     add_style,
     augment_strokes,
+    load_pen_digits,
     pen_pool,
     pen_training_set,
     random_drawing,
@@ -75,7 +82,7 @@ def test_augmented_drawings_stay_inside_the_canvas():
 
 
 def test_pool_is_deterministic_under_a_seed():
-    digits = PenDigits([seven(), seven()[:1]], np.array([7, 7]), np.array(["x", "x"]), np.array(["x/a", "x/b"]))
+    digits = PenDigits([seven(), seven()[:1]], np.array([7, 7]), np.array(["x", "x"]), np.array(["s/x/a", "s/x/b"]))
     a_images, a_labels = pen_pool(digits, copies=3, seed=5)
     b_images, _ = pen_pool(digits, copies=3, seed=5)
     c_images, _ = pen_pool(digits, copies=3, seed=6)
@@ -85,21 +92,128 @@ def test_pool_is_deterministic_under_a_seed():
     assert all(image.max() == 255 and image[0].max() == 0 for image in a_images)  # MNIST-like, white on black
 
 
+# The UNIPEN test writers from before pendigits joined: the split keeps them in test, so
+# earlier numbers stay comparable (a few of them, the writers the model card names).
+UNIPEN_TEST_BEFORE = ("unipen/syn/rkt-dig19", "unipen/uqb/re_3828", "unipen/apb/David_Navi", "unipen/syn/pm")
+
+
 def test_writers_are_split_not_digits(pen_digits):
     parts = split_writers(pen_digits)
-    assert split_writers(pen_digits) == parts  # fixed
+    assert split_writers(pen_digits) == parts  # the same split on every run
     names = [set(parts[p]) for p in PARTS]
-    assert not (names[0] & names[1] or names[0] & names[2] or names[1] & names[2])
+    assert not (names[0] & names[1] or names[0] & names[2] or names[1] & names[2])  # no writer in two parts
     assert set().union(*names) == set(pen_digits.writers.tolist())
+    sets = set(pen_digits.sets.tolist())
+    assert sets == set(PEN_SETS)  # the CI data holds every set
+    for part in PARTS:  # every set in every part
+        assert {w.split("/")[0] for w in parts[part]} == sets, part
     sizes = {p: len(writer_split(pen_digits, p)) for p in PARTS}
     assert sum(sizes.values()) == len(pen_digits)
-    for part, share in (("train", 0.6), ("val", 0.2), ("test", 0.2)):
-        assert abs(sizes[part] / len(pen_digits) - share) < 0.05, sizes
+    unipen = pen_digits.take(np.flatnonzero(pen_digits.sets == "unipen"))
+    for part, share in (("train", 0.6), ("val", 0.2), ("test", 0.2)):  # UNIPEN: 60/20/20 of each contributor
+        assert abs(len(writer_split(unipen, part)) / len(unipen) - share) < 0.05, part
+    assert set(UNIPEN_TEST_BEFORE) <= set(parts["test"])
+    assert len(parts["test"]) == 30 and len(parts["val"]) == 24  # 16 + 14 and 15 + 9
+    # pendigits keeps its authors' 14 writer-independent test writers as its test part
+    pendigits_test = {w for w in parts["test"] if w.startswith("pendigits/")}
+    assert pendigits_test == {f"pendigits/uci-pendigits/tes-{i:02d}" for i in range(1, 15)}
     test = writer_split(pen_digits, "test")
-    for contributor in ("aga", "apb", "gmd", "syn", "uqb"):  # every large contributor is in the test part
+    for contributor in ("aga", "apb", "gmd", "syn", "uqb", "uci-pendigits"):  # every large contributor in test
         assert contributor in set(test.contributors.tolist())
-    for d in range(10):
-        assert (test.labels == d).sum() >= 100
+    for name in sets:
+        for d in range(10):
+            assert ((test.labels == d) & (test.sets == name)).sum() >= 100, (name, d)
+
+
+def write_set(folder: Path, writers: dict[str, int], contributor: str = "lab", drop: str | None = None) -> Path:
+    """A small pen set in the layout of unipen_dev.npz: `writers` maps writer id -> digits written,
+    each digit one short stroke (or two, for every third)."""
+    labels, contributors, writer_ids, points, stroke_ends, digit_ends = [], [], [], [], [], []
+    for writer, count in writers.items():
+        for i in range(count):
+            for k in range(1 + (i % 3 == 0)):
+                points += [[0, 0], [10 + k, 40], [20, 5 * k]]
+                stroke_ends.append(len(points))
+            digit_ends.append(len(stroke_ends))
+            labels.append(i % 10)
+            contributors.append(contributor)
+            writer_ids.append(writer)
+    arrays = {
+        "labels": np.array(labels, np.int8),
+        "contributor": np.array(contributors),
+        "writer": np.array(writer_ids),
+        "points": np.array(points, np.float32),
+        "stroke_ends": np.array(stroke_ends, np.int64),
+        "digit_ends": np.array(digit_ends, np.int64),
+    }
+    arrays.pop(drop, None)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{folder.name}.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+def test_the_loader_reads_every_set_with_its_name_in_the_writer_ids(tmp_path):
+    write_set(tmp_path / "unipen", {"ann": 12, "bob": 7}, contributor="syn")
+    write_set(tmp_path / "pendigits", {"tra-01": 20, "tes-01": 10}, contributor="uci")
+    (tmp_path / "MNIST").mkdir()  # a folder without a set is no set
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # both expected sets are there: no warning
+        digits = load_pen_digits(tmp_path)
+    assert len(digits) == 49 and digits.missing == ()
+    assert set(digits.writers.tolist()) == {
+        "unipen/syn/ann",
+        "unipen/syn/bob",
+        "pendigits/uci/tra-01",
+        "pendigits/uci/tes-01",
+    }
+    assert (digits.sets == "pendigits").sum() == 30 and (digits.sets == "unipen").sum() == 19
+    assert [len(s) for s in digits.strokes[:4]] == [2, 1, 1, 2]  # strokes rebuilt per digit
+    assert digits.take([0, 20]).sets.tolist() == ["pendigits", "pendigits"]
+    write_set(tmp_path / "later", {"w": 5})  # a later set in the same layout joins
+    assert set(load_pen_digits(tmp_path).sets.tolist()) == {"unipen", "pendigits", "later"}
+    assert load_pen_digits(tmp_path, sets=["unipen"]).sets.tolist() == ["unipen"] * 19
+
+
+def test_a_missing_set_is_named_and_the_others_are_used(tmp_path):
+    write_set(tmp_path / "unipen", {"ann": 12})
+    with pytest.warns(PenSetMissingWarning, match="pendigits.*going on with unipen"):
+        digits = load_pen_digits(tmp_path)
+    assert len(digits) == 12 and digits.missing == ("pendigits",)
+    assert writer_split(digits, "train").missing == ("pendigits",)  # the note travels with the digits
+    with pytest.raises(DataMissingError, match="pen digits not found"):
+        load_pen_digits(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize(
+    ("break_it", "message"),
+    [
+        (lambda path: write_set(path.parent, {"a": 5}, drop="stroke_ends"), "no stroke_ends"),
+        (lambda path: path.write_bytes(b"not a zip file"), "cannot be read"),
+        (lambda path: np.savez(path, **{**dict(np.load(path)), "digit_ends": np.array([1, 2])}), "differ in length"),
+    ],
+)
+def test_a_malformed_set_is_refused_naming_its_file(tmp_path, break_it, message):
+    write_set(tmp_path / "unipen", {"ann": 12})
+    path = write_set(tmp_path / "pendigits", {"tra-01": 5})
+    break_it(path)
+    with pytest.raises(DataFormatError, match=f"malformed pen set .*pendigits.npz.*{message}"):
+        load_pen_digits(tmp_path)
+
+
+def test_the_split_is_fixed_per_set_and_a_new_set_moves_no_writer(tmp_path):
+    write_set(tmp_path / "unipen", {f"w{i:02d}": 5 + i for i in range(20)})
+    write_set(tmp_path / "pendigits", {**{f"tra-{i:02d}": 10 for i in range(12)}, "tes-01": 10, "tes-02": 10})
+    digits = load_pen_digits(tmp_path)
+    parts = split_writers(digits)
+    assert parts == split_writers(load_pen_digits(tmp_path))  # the same on every run
+    assert parts != split_writers(digits, seed=14)  # and fixed by the seed
+    for part in PARTS:
+        assert {w.split("/")[0] for w in parts[part]} == {"unipen", "pendigits"}, part
+    assert [w for w in parts["test"] if w.startswith("pendigits")] == ["pendigits/lab/tes-01", "pendigits/lab/tes-02"]
+    unipen_alone = split_writers(load_pen_digits(tmp_path, sets=["unipen"]))
+    for part in PARTS:
+        assert unipen_alone[part] == [w for w in parts[part] if w.startswith("unipen/")]
 
 
 def test_training_pool_never_holds_test_writers(pen_dir, pen_digits, tmp_path, monkeypatch):
@@ -164,7 +278,7 @@ def test_styled_drawings_stay_drawable_and_the_pool_uses_the_share():
             drawing = random_drawing(add_style(strokes, label, rng), rng)
             assert drawing[[0, -1]].min() == 255 and drawing[:, [0, -1]].min() == 255
             assert not preprocess(drawing).blank
-    digits = PenDigits([one()] * 8, np.array([1] * 8), np.array(["x"] * 8), np.array(["x/a"] * 8))
+    digits = PenDigits([one()] * 8, np.array([1] * 8), np.array(["x"] * 8), np.array(["s/x/a"] * 8))
     plain, _ = pen_pool(digits, copies=2, seed=3)
     styled, _ = pen_pool(digits, copies=2, seed=3, cfg=StrokeAugment(style_share=1.0))
     again, _ = pen_pool(digits, copies=2, seed=3, cfg=StrokeAugment(style_share=1.0))

@@ -7,7 +7,17 @@ import pytest
 
 from mnistsum.config import REPO_ROOT
 from mnistsum.pen import EVAL_PEN_WIDTHS, writer_split
-from mnistsum.pen_eval import BLANK, evaluate_pens, format_report, main, styles
+from mnistsum.pen_eval import (
+    BLANK,
+    CROSSED_SEVENS,
+    FLAGGED_ONES,
+    PLAIN_ONES,
+    PLAIN_SEVENS,
+    evaluate_pens,
+    format_report,
+    main,
+    styles,
+)
 
 PUBLISHED = REPO_ROOT / "weights" / "drawn_metrics.json"
 
@@ -19,7 +29,7 @@ def test_writers(pen_digits):
 
 @pytest.fixture(scope="module")
 def small(test_writers):
-    """A fixed small subset: every 40th digit of the test writers (all digits and contributors)."""
+    """A fixed small subset: every 40th digit of the test writers (every set, digit and contributor)."""
     return test_writers.take(np.arange(0, len(test_writers), 40))
 
 
@@ -34,13 +44,44 @@ def test_report_on_a_small_fixed_subset(shipped, small):
         assert np.trace(np.array(m["confusion"])[:, :10]) == correct
         assert m["pairs"] == 10 * len(small) and m["sum_consistency"] >= 0.95
         assert sum(v["digits"] for v in m["per_writer"].values()) == len(small)
-        assert set(m["per_contributor"]) == set(small.contributors.tolist())
+        assert {c.split("/")[1] for c in m["per_contributor"]} == set(small.contributors.tolist())
+        assert set(m["per_set"]) == {"unipen", "pendigits"}
+        assert sum(v["digits"] for v in m["per_set"].values()) == len(small)
+        assert sum(np.array(v["confusion"]).sum() for v in m["per_set"].values()) == len(small)
         assert len(m["worst_writers"]) == min(5, len(m["per_writer"]))
         accuracies = [w["accuracy"] for w in m["worst_writers"]]
         assert accuracies == sorted(accuracies)
     assert report["digit_accuracy"] == pytest.approx(np.mean([m["digit_accuracy"] for m in report["by_pen"].values()]))
+    assert set(report["sets"]) == {"unipen", "pendigits"} and report["missing_sets"] == []
     text = format_report(report)
     assert "pen 10" in text and "digit 0" in text and "worst writers" in text
+    assert "unipen:" in text and "pendigits:" in text and "ones read as 7 / sevens read as 1" in text
+
+
+def test_style_rows_on_a_small_fixed_subset(test_writers):
+    """The style rows split their digit in two, per set, with counts fixed by the data
+    (every 10th test digit): flagged ones and crossed sevens are common in pendigits."""
+    small = test_writers.take(np.arange(0, len(test_writers), 10))
+    masks = styles(small)
+    counts = {}
+    for name in ("unipen", "pendigits"):
+        in_set = small.sets == name
+        for digit, (a, b) in {1: (FLAGGED_ONES, PLAIN_ONES), 7: (CROSSED_SEVENS, PLAIN_SEVENS)}.items():
+            assert not (masks[a] & masks[b]).any()
+            assert ((masks[a] | masks[b]) == (small.labels == digit))[in_set].all()
+            counts[name, a], counts[name, b] = int((masks[a] & in_set).sum()), int((masks[b] & in_set).sum())
+    assert counts["pendigits", FLAGGED_ONES] > counts["pendigits", PLAIN_ONES]
+    assert counts["pendigits", CROSSED_SEVENS] > counts["pendigits", PLAIN_SEVENS]
+    assert counts == {
+        ("unipen", FLAGGED_ONES): 6,
+        ("unipen", PLAIN_ONES): 12,
+        ("unipen", CROSSED_SEVENS): 4,
+        ("unipen", PLAIN_SEVENS): 11,
+        ("pendigits", FLAGGED_ONES): 28,
+        ("pendigits", PLAIN_ONES): 11,
+        ("pendigits", CROSSED_SEVENS): 25,
+        ("pendigits", PLAIN_SEVENS): 8,
+    }
 
 
 def test_wrong_labels_score_low(shipped, small):
@@ -60,17 +101,31 @@ def test_blank_drawings_count_as_wrong(shipped, small):
     assert m["blank"] == 1 and m["digit_accuracy"] == 0 and m["misclassified"][0]["predicted"] == BLANK
 
 
+# CI floors per set, just under what the shipped weights measure (weights/drawn_metrics.json):
+# digit accuracy at every pen, the weakest digit, and flagged ones (mean of the pens).
+FLOORS = {
+    "unipen": {"accuracy": 0.973, "weakest_digit": 0.85, "flagged_ones": 0.89},
+    "pendigits": {"accuracy": 0.966, "weakest_digit": 0.91, "flagged_ones": 0.94},
+}
+
+
 def test_shipped_weights_read_held_out_writers(shipped, test_writers):
-    """CI floor on the held-out pen writers at every evaluation pen, just under what the
-    shipped weights measure (weights/drawn_metrics.json; the issue's target, 99.3% overall
-    and 98.5% for every digit, is not reached: see weights/MODEL_CARD.md)."""
+    """CI floors on each set's held-out writers at every evaluation pen (the issue's targets,
+    99.0% per set, every digit 97.5%, flagged ones 97%: weights/MODEL_CARD.md says where they stand)."""
     report = evaluate_pens(shipped, test_writers, EVAL_PEN_WIDTHS)
     published = json.loads(PUBLISHED.read_text())
     for pen, m in report["by_pen"].items():
-        assert m["digit_accuracy"] >= 0.973, pen
-        assert min(m["per_digit"].values()) >= 0.85, pen
         assert m["sum_consistency"] >= 0.998, pen
         assert m["digit_accuracy"] == pytest.approx(published["by_pen"][pen]["digit_accuracy"], abs=1e-9)
+        for name, floors in FLOORS.items():
+            s = m["per_set"][name]
+            assert s["digit_accuracy"] >= floors["accuracy"], (name, pen)
+            assert min(s["per_digit"].values()) >= floors["weakest_digit"], (name, pen)
+    for name, floors in FLOORS.items():
+        flagged = np.mean(
+            [m["per_set"][name]["per_style"][FLAGGED_ONES]["accuracy"] for m in report["by_pen"].values()]
+        )
+        assert flagged >= floors["flagged_ones"], name
 
 
 def test_cli_exits_2_with_a_message_when_data_or_weights_are_missing(tmp_path, pen_dir, capsys):
@@ -84,7 +139,25 @@ def test_cli_exits_2_with_a_message_when_data_or_weights_are_missing(tmp_path, p
 def test_cli_json_on_a_few_digits(pen_dir, capsys):
     assert main(["--data-dir", str(pen_dir), "--limit", "12", "--pens", "22", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["digits"] == 12 and report["writer_split"] == ["test"] and list(report["by_pen"]) == ["22"]
+    assert 6 <= report["digits"] <= 12 and report["writer_split"] == ["test"] and list(report["by_pen"]) == ["22"]
+    assert set(report["sets"]) == {"unipen", "pendigits"}  # every k-th digit: every set in a quick look
+
+
+def test_cli_goes_on_without_a_missing_set_and_says_so(pen_dir, tmp_path, capsys):
+    (tmp_path / "unipen").symlink_to(pen_dir / "unipen")
+    with pytest.warns(UserWarning, match="pendigits"):
+        assert main(["--data-dir", str(tmp_path), "--limit", "10", "--pens", "22", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["missing_sets"] == ["pendigits"] and list(report["sets"]) == ["unipen"]
+    assert "missing pen set(s), not measured: pendigits" in format_report(report)
+
+
+def test_cli_names_a_malformed_set(tmp_path, capsys):
+    (tmp_path / "unipen").mkdir()
+    (tmp_path / "unipen" / "unipen_dev.npz").write_bytes(b"garbage")
+    assert main(["--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "malformed pen set" in err and "unipen_dev.npz" in err and "Traceback" not in err
 
 
 def test_every_nine_has_one_tail_style(test_writers):
@@ -92,4 +165,6 @@ def test_every_nine_has_one_tail_style(test_writers):
     masks = styles(test_writers)
     curls, ends = masks["9 whose tail curls back up"], masks["9 whose tail ends at the bottom"]
     assert not (curls & ends).any() and ((curls | ends) == (test_writers.labels == 9)).all()
-    assert curls.sum() >= 20 and ends.sum() >= 20  # both styles are there to be measured
+    for name in ("unipen", "pendigits"):  # both styles are there to be measured in each set
+        in_set = test_writers.sets == name
+        assert (curls & in_set).sum() >= 20 and (ends & in_set).sum() >= 20, name

@@ -125,3 +125,10 @@ def test_evaluate_counts_every_pair_as_one_pair_at_a_time_would():
     assert m.pairs == 640 and m.sum_accuracy == right / 640
     assert m.both_accuracy == both / 640 and m.sum_consistency == consistent / 640
     assert m.digit_accuracy == (digit_logits.argmax(1) == test_set.labels).float().mean().item()
+
+
+def test_under_bf16_autocast_the_backbone_is_bf16_and_the_sum_head_fp32():
+    model = DualHeadNet("default").eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        digit_logits, sum_logits = model(torch.rand(4, 1, 28, 28), torch.arange(4))
+    assert digit_logits.dtype == torch.bfloat16 and sum_logits.dtype == torch.float32

@@ -10,13 +10,16 @@ import numpy as np
 import pytest
 from test_adapt import flagged_one
 
+from demo.handwriting import VisitorHandwriting
 from demo.make_examples import draw_digit
 from demo.predict_tab import build_predict_tab, page_answer, predict_for_visitor, predict_json
-from demo.state import ModelSlot, VisitorHandwriting, VisitorModels
+from demo.state import ModelSlot, VisitorModels
 from demo.teach_panel import (
     NOTHING_DRAWN,
     ROUND,
+    TEACH_CONCURRENCY,
     correct,
+    details_for,
     details_html,
     forget,
     keep_drawing,
@@ -48,7 +51,8 @@ def digit_for(handwriting: VisitorHandwriting, image: np.ndarray, token: str | N
 def test_a_correction_adapts_this_visitors_model_only(handwriting: VisitorHandwriting) -> None:
     similar = flagged_one((0.31, 0.31), 0.49)
     assert digit_for(handwriting, similar, A) == 7  # the shipped answer
-    shown, status, details = correct(handwriting, page_answer, 1, flagged_one(), 3, A)
+    shown, status = correct(handwriting, page_answer, 1, flagged_one(), 3, A)
+    details = details_for(handwriting, A)  # asked for once the answer is shown
     assert (shown["digit"], shown["sum"], shown["adapted"]) == (1, 4, 1)  # answered again, by the adapted model
     assert "Adapted to 1 of your drawings (1)" in status and "learned again" in status
     assert details.count("<img") == 1 and "MNIST validation digits" in details
@@ -56,30 +60,31 @@ def test_a_correction_adapts_this_visitors_model_only(handwriting: VisitorHandwr
     assert digit_for(handwriting, similar, B) == 7  # another visitor keeps the shipped answer
     assert digit_for(handwriting, similar, None) == 7  # and so does an API caller of /predict
     assert predict_json(handwriting.default, similar, 0)["digit"] == 7  # and of /predict_json
-    shown, status, details = forget(handwriting, page_answer, similar, 0, A)
+    shown, status = forget(handwriting, page_answer, similar, 0, A)
+    details = details_for(handwriting, A)
     assert shown["digit"] == 7 and shown["adapted"] == 0 and "Forgot your drawings" in status
     assert digit_for(handwriting, similar, A) == 7 and "No drawings taught yet" in details
 
 
 def test_a_correction_equal_to_the_answer_is_kept(handwriting: VisitorHandwriting) -> None:
-    shown, status, _ = correct(handwriting, page_answer, 7, draw_digit(7), 0, A)
+    shown, status = correct(handwriting, page_answer, 7, draw_digit(7), 0, A)
     assert shown["digit"] == 7 and "Adapted to 1 of your drawings (7)" in status
 
 
 def test_a_blank_pad_is_a_clear_message_and_nothing_is_lost(handwriting: VisitorHandwriting) -> None:
     correct(handwriting, page_answer, 1, flagged_one(), 0, A)
-    shown, status, details = correct(handwriting, page_answer, 1, None, 0, A)
-    assert status == NOTHING_DRAWN and shown == details == gr.skip()  # the answer and the details stay
-    _, status, _ = correct(handwriting, page_answer, 1, np.full((280, 280), 255, np.uint8), 0, A)  # erased
+    shown, status = correct(handwriting, page_answer, 1, None, 0, A)
+    assert status == NOTHING_DRAWN and shown == gr.skip()  # the answer stays
+    _, status = correct(handwriting, page_answer, 1, np.full((280, 280), 255, np.uint8), 0, A)  # erased
     assert status == NOTHING_DRAWN
     assert len(handwriting.current(A)) == 1  # the earlier correction is still there
 
 
 def test_no_token_or_no_model_is_a_clear_message(handwriting: VisitorHandwriting, tmp_path: Path) -> None:
-    _, status, _ = correct(handwriting, page_answer, 1, flagged_one(), 0, None)
+    _, status = correct(handwriting, page_answer, 1, flagged_one(), 0, None)
     assert "no visitor token: reload the page" in status
     empty = VisitorHandwriting(VisitorModels(ModelSlot(tmp_path / "missing.pt"), tmp_path / "m"))
-    _, status, _ = correct(empty, page_answer, 1, flagged_one(), 0, A)
+    _, status = correct(empty, page_answer, 1, flagged_one(), 0, A)
     assert "No model is loaded" in status
 
 
@@ -92,7 +97,7 @@ def test_a_hundred_corrections_keep_the_latest_and_say_so(slot: ModelSlot, tmp_p
         and held.let_go == 60
         and "The latest 40 are kept: 60 older one(s) were let go" in held.summary()
     )
-    _, status, _ = correct(handwriting, page_answer, 9, flagged_one(), 0, A)
+    _, status = correct(handwriting, page_answer, 9, flagged_one(), 0, A)
     assert "Adapted to 40 of your drawings" in status and "61 older" in status
 
 
@@ -156,7 +161,7 @@ def test_the_guided_round_asks_each_digit_twice_and_adapts_once(handwriting: Vis
         assert lessons == [] or step == len(ROUND) - 1
     assert state is None and "Round done" in out[1] and "Adapted to 20 of your drawings" in out[6]
     assert lessons == [list(ROUND)]  # one adaptation, at the end
-    assert out[3]["visible"] is False and out[7].count("<img") == 20
+    assert out[3]["visible"] is False and details_for(handwriting, A).count("<img") == 20
     assert stop_round()[0] is None and "nothing from it was learned" in stop_round()[1]
     assert "No round is running" in keep_drawing(handwriting, page_answer, None, draw_digit(1), 0, A)[1]
 
@@ -187,5 +192,6 @@ def test_the_panel_is_wired_to_the_drawing_the_server_has(slot: ModelSlot, tmp_p
         assert dep.fn.func is correct and dep.fn.args[-1] == d
         assert [b._id for b in dep.inputs] == [received._id, dep.inputs[1]._id, demo.visitor._id]
         assert dep.api_visibility == "private"  # not an API endpoint: API callers are not affected
+        assert dep.concurrency_id == "teach" and dep.concurrency_limit == TEACH_CONCURRENCY
     public = sorted(d.api_name for d in demo.fns.values() if d.api_visibility == "public")
     assert public == ["predict", "predict_json"]

@@ -43,5 +43,9 @@ def test_a_quick_validation_of_a_small_run(mnist_dir, pen_dir, tmp_path, capsys)
     assert 55 <= report["pen_val_digits"] <= 60 and report["pen_val_writers"] >= 5
     assert report["mnist_val_digit_accuracy"] > 0.5  # 2,000 images, one epoch: far above chance (10%)
     assert set(report["pen_val_by_pen"]) == {"10", "22", "34"}
+    assert set(report["pen_val_by_set"]) == {"unipen", "pendigits"} and report["pen_val_missing_sets"] == []
+    for s in report["pen_val_by_set"].values():
+        assert set(s["by_pen"]) == {"10", "22", "34"} and 0 <= s["digit_accuracy"] <= 1
+    assert 0 <= report["mnist_val_sevens"] <= 1 and report["mnist_val_ones_read_as_7"] >= 0
     for value in (report["pen_val_accuracy"], *report["stress"].values(), report["pen_val_weakest_digit"]):
         assert 0 <= value <= 1
