@@ -3,7 +3,7 @@
 One file, `$MNISTSUM_STATE_DIR/leaderboard.sqlite3` (default `./runs/`), created on first use,
 in WAL mode so the page can read while a worker writes. A row is inserted in one transaction,
 so a crash mid-run leaves nothing half-written, and two runs that finish together both land
-(SQLite serializes the writers; each waits up to `BUSY_TIMEOUT_S`). Each operation opens
+(SQLite serializes the writers; see `mnistsum.database`). Each operation opens
 its own connection: the app's threads never share one.
 
 Rows hold the nickname a student typed (plain text: whoever shows it must escape it), the
@@ -14,25 +14,23 @@ use to anyone who reads the file. Clearing needs `MNISTSUM_TEACHER_TOKEN`; unset
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import hmac
 import io
 import json
-import sqlite3
 import time
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from . import environment
+from .database import Database
 from .train import TrainResult
 
 FILE_NAME = "leaderboard.sqlite3"
-BUSY_TIMEOUT_S = 30.0
 NICKNAME_MAX = 32
 
 
@@ -115,24 +113,7 @@ class Leaderboard:
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else state_dir() / FILE_NAME
-        self._ready = False
-
-    @contextlib.contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        """A connection of this operation's own (threads never share one), in one transaction:
-        committed whole when the block ends, rolled back if it raises, then closed."""
-        if not self._ready:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)
-        try:
-            if not self._ready:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.executescript(SCHEMA)
-                self._ready = True
-            with conn:
-                yield conn
-        finally:
-            conn.close()
+        self._db = Database(self.path, SCHEMA)
 
     def record(self, result: TrainResult, nickname: str, token: str | None, owner: str | None = None) -> int:
         """Insert a completed run in one transaction; returns its row id. `owner`: the token's tag,
@@ -162,7 +143,7 @@ class Leaderboard:
             "config": json.dumps(cfg.to_dict(), sort_keys=True),
         }
         marks = ", ".join(f":{k}" for k in values)  # a column left out is refused: every one is NOT NULL
-        with self._connection() as conn:  # one transaction: the row is there whole or not at all
+        with self._db.transaction() as conn:  # one transaction: the row is there whole or not at all
             cursor = conn.execute(f"INSERT INTO runs ({', '.join(values)}) VALUES ({marks})", values)
         return int(cursor.lastrowid)
 
@@ -175,18 +156,18 @@ class Leaderboard:
                 args.append(value)
         filtered = f" WHERE {' AND '.join(where)}" if where else ""
         query = f"SELECT owner, {', '.join(ROW_COLUMNS)} FROM runs{filtered} {_BEST_FIRST}"
-        with self._connection() as conn:
+        with self._db.transaction() as conn:
             found = conn.execute(query, args).fetchall()
         mine = owner_tag(token) if token else None
         return [_row(owner == mine, values) for owner, *values in found]
 
     def count(self) -> int:
-        with self._connection() as conn:
+        with self._db.transaction() as conn:
             return int(conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
 
     def to_csv(self) -> str:
         """Every row, best first, for a spreadsheet; cells that a spreadsheet would run as a formula are defused."""
-        with self._connection() as conn:
+        with self._db.transaction() as conn:
             found = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM runs {_BEST_FIRST}").fetchall()
         out = io.StringIO()
         writer = csv.writer(out)
@@ -203,7 +184,7 @@ class Leaderboard:
             )
         if not teacher_token or not hmac.compare_digest(teacher_token.encode(), expected.encode()):
             raise ClearRefused("wrong teacher token: the leaderboard was not cleared")
-        with self._connection() as conn:
+        with self._db.transaction() as conn:
             return conn.execute("DELETE FROM runs").rowcount
 
 

@@ -182,7 +182,7 @@ def test_an_example_is_put_on_the_pad(slot: ModelSlot, digit: int) -> None:
     assert predict(slot, value, 5).answer["sum"] == digit + 5
 
 
-def _build(slot: ModelSlot, tmp_path: Path) -> gr.Blocks:
+def predict_tab_alone(slot: ModelSlot, tmp_path: Path) -> gr.Blocks:
     """The Predict tab alone, each visitor's model coming from `slot` unless they chose one."""
     with gr.Blocks() as demo:
         visitor = gr.State()
@@ -192,7 +192,7 @@ def _build(slot: ModelSlot, tmp_path: Path) -> gr.Blocks:
 
 
 def test_one_server_event_per_stroke_and_none_per_slider_step(slot: ModelSlot, tmp_path: Path) -> None:
-    demo = _build(slot, tmp_path)
+    demo = predict_tab_alone(slot, tmp_path)
     [pad] = [b for b in demo.blocks.values() if isinstance(b, DrawingPad)]
     [view] = [b for b in demo.blocks.values() if isinstance(b, AnswerView)]
     [n] = [b for b in demo.blocks.values() if isinstance(b, gr.Slider)]
@@ -222,7 +222,7 @@ def test_one_server_event_per_stroke_and_none_per_slider_step(slot: ModelSlot, t
 
 
 def test_random_button_is_disabled_with_a_reason_without_data(slot: ModelSlot, tmp_path: Path) -> None:
-    demo = _build(slot, tmp_path)
+    demo = predict_tab_alone(slot, tmp_path)
     [button] = [b for b in demo.blocks.values() if isinstance(b, gr.Button) and "MNIST" in str(b.value)]
     assert button.interactive is False
     notes = [b.value for b in demo.blocks.values() if isinstance(b, gr.Markdown) and "MNISTSUM_DATA" in str(b.value)]

@@ -9,10 +9,11 @@ import gradio as gr
 import numpy as np
 import pytest
 from test_adapt import flagged_one
+from test_predict_tab import predict_tab_alone
 
 from demo.handwriting import VisitorHandwriting
 from demo.make_examples import draw_digit
-from demo.predict_tab import build_predict_tab, page_answer, predict_for_visitor, predict_json
+from demo.predict_tab import page_answer, predict_for_visitor, predict_json
 from demo.state import ModelSlot, VisitorModels
 from demo.teach_panel import (
     NOTHING_DRAWN,
@@ -48,7 +49,8 @@ def digit_for(handwriting: VisitorHandwriting, image: np.ndarray, token: str | N
     return predict_for_visitor(handwriting, png_data_url(image), 0, token=token).answer["digit"]
 
 
-def test_a_correction_adapts_this_visitors_model_only(handwriting: VisitorHandwriting) -> None:
+def test_a_correction_adapts_this_visitors_model_only(handwriting: VisitorHandwriting, mnist_dir: Path) -> None:
+    """Needs MNIST (`mnist_dir`): the details measure forgetting on its validation images."""
     similar = flagged_one((0.31, 0.31), 0.49)
     assert digit_for(handwriting, similar, A) == 7  # the shipped answer
     shown, status = correct(handwriting, page_answer, 1, flagged_one(), 3, A)
@@ -170,16 +172,8 @@ def test_details_without_a_lesson(handwriting: VisitorHandwriting) -> None:
     assert "No drawings taught yet" in details_html(None)
 
 
-def _build(slot: ModelSlot, tmp_path: Path) -> gr.Blocks:
-    with gr.Blocks() as demo:
-        visitor = gr.State()
-        build_predict_tab(VisitorModels(slot, tmp_path / "models"), visitor, data_dir=tmp_path)
-    demo.visitor = visitor
-    return demo
-
-
 def test_the_panel_is_wired_to_the_drawing_the_server_has(slot: ModelSlot, tmp_path: Path) -> None:
-    demo = _build(slot, tmp_path)
+    demo = predict_tab_alone(slot, tmp_path)
     buttons = {b.value: b for b in demo.blocks.values() if isinstance(b, gr.Button)}
     for name in [*(f"It was {d}" for d in range(10)), "Forget my handwriting", "Teach it my handwriting"]:
         assert name in buttons, name

@@ -15,14 +15,11 @@ only as hashes, enough to find "your run" again and no use to anyone who reads t
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..leaderboard import BUSY_TIMEOUT_S
+from ..database import Database
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -68,22 +65,7 @@ class RunStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._ready = False
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        if not self._ready:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)
-        try:
-            if not self._ready:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.executescript(_SCHEMA)
-                self._ready = True
-            with conn:  # one transaction: commit on success, roll back on error
-                yield conn
-        finally:
-            conn.close()
+        self._db = Database(self.path, _SCHEMA)
 
     def add(self, record: RunRecord) -> None:
         """Insert a new job (its id chosen by the queue, so ids never repeat across restarts)."""
@@ -101,7 +83,7 @@ class RunStore:
             "error": record.error,
             "result": None if record.result is None else json.dumps(record.result, sort_keys=True),
         }
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             conn.execute(f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})", row)
 
     def update(self, job_id: int, **changes: Any) -> None:
@@ -112,7 +94,7 @@ class RunStore:
         if "result" in changes and changes["result"] is not None:
             changes["result"] = json.dumps(changes["result"], sort_keys=True)
         assignments = ", ".join(f"{k} = :{k}" for k in changes)
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             conn.execute(f"UPDATE jobs SET {assignments} WHERE id = :id", {**changes, "id": job_id})
 
     def get(self, job_id: int) -> RunRecord | None:
@@ -133,12 +115,12 @@ class RunStore:
         )
 
     def max_id(self) -> int:
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             return int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM jobs").fetchone()[0])
 
     def _select(self, where: str, args: tuple = ()) -> list[RunRecord]:
         columns = "id, owner, address, name, settings, state, queue_order, submitted, started, ended, error, result"
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             rows = conn.execute(f"SELECT {columns} FROM jobs {where}", args).fetchall()
         return [
             RunRecord(*row[:4], json.loads(row[4]), *row[5:11], None if row[11] is None else json.loads(row[11]))
