@@ -134,7 +134,8 @@ def test_ten_callers_ten_calls_each_lose_nothing(app_url: str, api: str, same: b
     callers = 10
 
     def caller(i: int) -> list[str]:
-        client = Client(app_url, verbose=False)
+        # Ten clients connect at once: a generous timeout, since losing nothing is the point, not speed.
+        client = Client(app_url, verbose=False, httpx_kwargs={"timeout": 180})
         digit = 7 if same else i
         problems = []
         for call in range(10):

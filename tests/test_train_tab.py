@@ -189,7 +189,8 @@ def test_leaderboard_html_escapes_every_string():
     assert "<img" not in page and "&lt;img src=x onerror=alert(1)&gt; ★ you" in page
     assert 'class="mine"' in page
     headers = re.findall(r"<th>(.*?)</th>", page)
-    assert headers == ["#", "nickname", "backbone", "fusion", "epochs", "images", "batch", "lr", "augment", "sum"] + [
+    assert headers == ["#", "nickname", "backbone", "fusion", "epochs", "images", "batch", "lr", "augment", "seed"] + [
+        "sum",
         "digit",
         "both",
         "sum = digit + n",
@@ -198,7 +199,7 @@ def test_leaderboard_html_escapes_every_string():
         "finished (UTC)",
     ]
     cells = re.findall(r"<td>(.*?)</td>", page)
-    assert cells[2:] == ["default", "concat", "3", "5,000", "64", "0.003", "no", "80.00%", "90.00%", "70.00%"] + [
+    assert cells[2:] == ["default", "concat", "3", "5,000", "64", "0.003", "no", "0", "80.00%", "90.00%", "70.00%"] + [
         "95.00%",
         "251,405",
         "7.5s",

@@ -191,7 +191,7 @@ def phone(browser: Any, url: str, rounds: int, results: Results) -> None:
             before = page.evaluate("window.scrollY")
             measure(page, log, results, "phone: later finger stroke", seven, lambda: touch_stroke(page, bar))
             scrolled += page.evaluate("window.scrollY") != before
-            hidden += not in_view(page, "#headline")
+            hidden += not in_view(page, "#drawing .answer-pin")  # the phone shows the answer under the pad
             page.locator("#drawing").get_by_role("button", name="Undo").tap()
             page.wait_for_function(f"document.querySelector('#headline').textContent.includes('{single}')")
         results.notes.append(
