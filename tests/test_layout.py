@@ -8,6 +8,8 @@ from pathlib import Path
 DEMO = Path(__file__).resolve().parent.parent / "demo"
 MAX_FILE_LINES = 300
 MAX_BUILD_LINES = 60
+
+
 def _files() -> list[Path]:
     return sorted(DEMO.glob("*.py"))
 
