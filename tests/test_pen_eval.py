@@ -104,8 +104,8 @@ def test_blank_drawings_count_as_wrong(shipped, small):
 # CI floors per set, just under what the shipped weights measure (weights/drawn_metrics.json):
 # digit accuracy at every pen, the weakest digit, and flagged ones (mean of the pens).
 FLOORS = {
-    "unipen": {"accuracy": 0.973, "weakest_digit": 0.85, "flagged_ones": 0.89},
-    "pendigits": {"accuracy": 0.966, "weakest_digit": 0.91, "flagged_ones": 0.94},
+    "unipen": {"accuracy": 0.970, "weakest_digit": 0.87, "flagged_ones": 0.89},
+    "pendigits": {"accuracy": 0.981, "weakest_digit": 0.92, "flagged_ones": 0.98},
 }
 
 

@@ -34,11 +34,11 @@ def test_weights_were_made_by_the_shipped_preset(shipped):
 
 def test_floors_on_the_mnist_test_set(metrics):
     # Just under what the shipped weights measure (weights/metrics.json). The targets are
-    # digit >= 99.6%, sum >= 99.55%, consistency >= 99.95%; the weights trained with pen
-    # drawings read 99.57% of the digits, three short of the digit target (MODEL_CARD.md).
-    assert metrics.digit_accuracy >= 0.9955
-    assert metrics.sum_accuracy >= 0.9955
-    assert metrics.sum_consistency >= 0.9995
+    # digit >= 99.6%, sum >= 99.55%, consistency >= 99.95%; the weights trained with both pen
+    # sets miss the first two (weights/MODEL_CARD.md says by how much and why).
+    assert metrics.digit_accuracy >= 0.9925
+    assert metrics.sum_accuracy >= 0.9925
+    assert metrics.sum_consistency >= 0.9994
     assert abs(metrics.sum_accuracy - metrics.digit_accuracy) <= 0.001
 
 
