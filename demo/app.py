@@ -104,4 +104,5 @@ def launch(demo: gr.Blocks, **overrides: Any) -> tuple[Any, str, str | None]:
     claim another address; here it believes no one (unless the deployment sets FORWARDED_ALLOW_IPS
     itself), and `MNISTSUM_PROXY_HOPS` decides which header entry a run counts against."""
     os.environ.setdefault("FORWARDED_ALLOW_IPS", "")
+    demo.app_state.handwriting.warm_up()  # now, not at the first page load: the first lesson is quick too
     return demo.queue().launch(**{**LAUNCH_DEFAULTS, **overrides})

@@ -189,3 +189,30 @@ def test_the_panel_is_wired_to_the_drawing_the_server_has(slot: ModelSlot, tmp_p
         assert dep.concurrency_id == "teach" and dep.concurrency_limit == TEACH_CONCURRENCY
     public = sorted(d.api_name for d in demo.fns.values() if d.api_visibility == "public")
     assert public == ["predict", "predict_json"]
+
+
+def test_launching_starts_the_warm_up_before_any_page_loads(tmp_path: Path, mnist_dir: Path) -> None:
+    """The first correction on a fresh server must not wait for MNIST and the replay features:
+    `launch` computes them in the background before anyone opens the page."""
+    import time
+
+    from conftest import free_port
+
+    from demo.app import build_app, launch
+    from demo.state import AppState
+    from mnistsum import adapt
+
+    state = AppState(slot=ModelSlot(), state_dir=tmp_path)
+    demo = build_app(data_dir=mnist_dir, state=state)
+    model = state.slot.predictor.model
+    assert state.handwriting._warmed is None and model not in adapt._REPLAY  # building the app starts nothing
+    launch(demo, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        assert state.handwriting._warmed is state.slot.predictor
+        deadline = time.monotonic() + 300  # a generous wait for a background job, not a speed check
+        while len(adapt._REPLAY.get(model, {})) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(adapt._REPLAY.get(model, {})) == 2  # the replay and the forgetting features, computed unasked
+    finally:
+        demo.close()
+        state.queue.close()
