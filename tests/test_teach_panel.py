@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 import pytest
+from conftest import free_port
 from test_adapt import flagged_one
 from test_predict_tab import predict_tab_alone
 
+from demo.app import build_app, launch
 from demo.handwriting import VisitorHandwriting
 from demo.make_examples import draw_digit
 from demo.predict_tab import page_answer, predict_for_visitor, predict_json
-from demo.state import ModelSlot, VisitorModels
+from demo.state import AppState, ModelSlot, VisitorModels
 from demo.teach_panel import (
     NOTHING_DRAWN,
     ROUND,
@@ -27,6 +30,7 @@ from demo.teach_panel import (
     start_round,
     stop_round,
 )
+from mnistsum import adapt
 from mnistsum.checkpoint import save_checkpoint
 from mnistsum.payload import png_data_url
 
@@ -194,14 +198,6 @@ def test_the_panel_is_wired_to_the_drawing_the_server_has(slot: ModelSlot, tmp_p
 def test_launching_starts_the_warm_up_before_any_page_loads(tmp_path: Path, mnist_dir: Path) -> None:
     """The first correction on a fresh server must not wait for MNIST and the replay features:
     `launch` computes them in the background before anyone opens the page."""
-    import time
-
-    from conftest import free_port
-
-    from demo.app import build_app, launch
-    from demo.state import AppState
-    from mnistsum import adapt
-
     state = AppState(slot=ModelSlot(), state_dir=tmp_path)
     demo = build_app(data_dir=mnist_dir, state=state)
     model = state.slot.predictor.model
