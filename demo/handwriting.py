@@ -64,7 +64,11 @@ class VisitorHandwriting:
         return held
 
     def for_visitor(self, token: str | None) -> ServedModel:
-        """The model this visitor's predictions use: `models`' one, adapted to their drawings."""
+        """The model this visitor's predictions use: `models`' one, adapted to their drawings.
+
+        The one function the Predict tab, the Learn tab and the answer's "Model:" line read the
+        model through, so they can never disagree (a change to where the adapted model comes
+        from belongs here)."""
         served = self.models.for_visitor(token)
         held = self.current(token)
         if held is None and token in self._dropped:
@@ -75,7 +79,9 @@ class VisitorHandwriting:
             return served._replace(source=f"{served.source}; {notice}", notice=served.notice or notice)
         if held is None or held.adapted is None or served.predictor is None:
             return served
-        return served._replace(predictor=held.adapted, numbers=None)  # the shipped numbers are not its own
+        # the shipped numbers are not its own; the source says so in the words every tab shows
+        taught = f"{served.source}, adapted to {len(held)} of your drawings"
+        return served._replace(predictor=held.adapted, numbers=None, source=taught)
 
     def teach(self, token: str | None, drawings: list[Any], digits: list[Any]) -> Handwriting:
         """Add these labelled drawings to the visitor's handwriting and adapt once; ValueError
