@@ -9,6 +9,7 @@ from typing import Any
 import gradio as gr
 
 from mnistsum import environment
+from mnistsum.predictor import check_n
 
 from .learn_tab import build_learn_tab
 from .pad import css as pad_css
@@ -21,10 +22,13 @@ One small network, two inputs, two answers: draw a digit, pick **n**, and it rea
 *and* computes digit + n with a second head. **Predict** shows what it answers and why,
 **Train** trains your own model, **Learn** looks inside.
 """
-CSS = pad_css() + (Path(__file__).resolve().parent / "static" / "app.css").read_text(encoding="utf-8")
+STATIC = Path(__file__).resolve().parent / "static"
+CSS = pad_css() + (STATIC / "app.css").read_text(encoding="utf-8")
+HEAD = f"<script>{(STATIC / 'page.js').read_text(encoding='utf-8')}</script>"  # the n box, taps, the board's hint
 LAUNCH_DEFAULTS: dict[str, Any] = {
     "theme": gr.themes.Soft(),
     "css": CSS,
+    "head": HEAD,
     "max_file_size": "10mb",  # a drawing is a few KB; this stops oversized uploads at the door
     "show_error": True,  # API callers sending a non-image or a non-number learn why, not just "Error"
     # Gradio's run history keeps every event's inputs (each drawing) in the visitor's localStorage
@@ -42,6 +46,23 @@ QUEUE_ENV_DEFAULTS = {"GRADIO_ANALYTICS_CACHE_FREQUENCY": "200"}
 
 
 VISITOR_KEY = "mnistsum-visitor"  # the browser's localStorage key for the visitor token
+N_KEY = "mnistsum-n"  # ... and for n, so a reload keeps it (the drawing goes; n need not)
+
+
+def kept_n(stored: Any) -> Any:
+    """The n this browser kept, if it is one (else n stays as it is)."""
+    try:
+        return check_n(stored)
+    except ValueError:
+        return gr.skip()
+
+
+def quiet(demo: gr.Blocks) -> None:
+    """No Gradio progress overlay on any event: each tab reports its own state in words, and the
+    overlay's "processing | 0.1/0.1s" timer and its untranslated "common.complete" screen-reader
+    announcement are noise to a visitor."""
+    for fn in demo.fns.values():
+        fn.show_progress = "hidden"
 
 
 def model_banner(slot: ModelSlot) -> dict[str, Any]:
@@ -80,6 +101,7 @@ def build_app(
         visitor = gr.State()
         # Kept here, outside the tabs: a BrowserState inside a tab not yet shown is read as its default.
         nickname = gr.BrowserState("", storage_key=NICKNAME_KEY, secret=browser_secret(app.state_dir))
+        stored_n = gr.BrowserState(None, storage_key=N_KEY)
         gr.Markdown(INTRO)
         banner = gr.Markdown(visible=False, elem_id="model-banner")
         with gr.Tabs():
@@ -92,6 +114,9 @@ def build_app(
         demo.load(fn=visitor_token, inputs=stored, outputs=[stored, visitor], api_visibility="private")
         demo.load(fn=lambda: model_banner(app.slot), outputs=banner, api_visibility="private")
         demo.load(fn=app.handwriting.warm_up, api_visibility="private")  # once: the first correction is quick
+        demo.load(fn=kept_n, inputs=stored_n, outputs=n, api_visibility="private")
+        n.change(fn=None, js="(n) => n", inputs=n, outputs=stored_n)  # in the page: no request per move
+    quiet(demo)
     demo.app_state = app  # for tests and scripts that drive the same services
     return demo
 

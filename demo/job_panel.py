@@ -73,9 +73,15 @@ class JobPanel:
             self.start = gr.Button(start_label, variant="primary", elem_id=f"{elem_prefix}-start")
             self.stop = gr.Button("■ Stop", variant="stop", interactive=False, elem_id=f"{elem_prefix}-stop")
         self.message = gr.Markdown(elem_id=f"{elem_prefix}-message")
+        self.elem_prefix = elem_prefix
         self.queue_line = gr.Markdown(elem_id=f"{elem_prefix}-queue")
         self.timer = gr.Timer(ACTIVE_POLL_S)
         self.seen = gr.State()
+
+    def _scroll_js(self) -> str:
+        """After Start, the message, queue place and progress below it scroll into view (at 1366x768
+        they start below the fold, and the greyed button alone looks like nothing happened)."""
+        return f"() => document.getElementById('{self.elem_prefix}-message')?.scrollIntoView({{block: 'start'}})"
 
     def wire(
         self, submit: Submit, inputs: Sequence[gr.components.Component], render: Render, outputs: Sequence
@@ -118,5 +124,6 @@ class JobPanel:
             "api_visibility": "private",
         }
         self.timer.tick(**poll_event, show_progress="hidden", concurrency_limit=None)
-        self.start.click(start, [self.visitor, *inputs], self.message, api_visibility="private").then(**poll_event)
+        started = self.start.click(start, [self.visitor, *inputs], self.message, api_visibility="private")
+        started.then(**poll_event).then(fn=None, js=self._scroll_js(), api_visibility="private")
         self.stop.click(stop, self.visitor, self.message, api_visibility="private").then(**poll_event)

@@ -98,7 +98,9 @@ def _answer_template(hint: str) -> str:
         '<div id="analytic-sum" data-part="analytic"></div></div>'
         '<div class="details"><div id="model-input" data-part="picture"></div>'
         '<div class="table-box"><p class="when-drawn"><strong>The sum head for every n:</strong> your drawing '
-        "with n = 0…9 (rows; yours is framed), brighter = more likely; hover a square for its value. A working "
+        "with n = 0…9 (rows; yours is framed), brighter = more likely; "
+        '<span class="pointer-words">hover over</span><span class="touch-words">tap</span> a square for its value. '
+        "A working "
         'head draws a diagonal band, shifted one column per row.</p><div id="sum-table" data-part="table"></div>'
         "</div></div></div>"
     )

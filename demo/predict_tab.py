@@ -189,8 +189,8 @@ def _inputs(data_dir: Path) -> tuple[DrawingPad, gr.Slider, gr.Dataset, gr.Butto
     mnist_caption = gr.Markdown(elem_id="mnist-caption")
     if not has_data:
         gr.Markdown(
-            f"*The button needs the MNIST test set, which is not in `{data_dir.resolve()}`: "
-            "set `MNISTSUM_DATA` to a folder holding `MNIST/raw/`.*"
+            "*The button needs the MNIST test set, which this server does not have "
+            "(its operator sets `MNISTSUM_DATA` to a folder holding `MNIST/raw/`).*"
         )
     return pad, n, examples, random_button, mnist_caption
 
