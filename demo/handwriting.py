@@ -14,7 +14,7 @@ from mnistsum import environment
 from mnistsum.handwriting import KEEP, Handwriting, warm
 from mnistsum.predictor import Predictor
 
-from .state import ModelSlot, ServedModel, VisitorModels
+from .models import ModelSlot, ServedModel, VisitorModels
 
 
 class VisitorHandwriting:

@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from .adapt import MAX_DRAWINGS, adapt_inputs, cached_features, head_accuracy, prepare_all, replay_set
 from .config import default_data_dir
 from .data import MnistSplit, cached_split, has_mnist, hold_out
-from .predictor import Predictor
+from .lastlayer import MAX_DRAWINGS, cached_features, head_accuracy, replay_set
+from .predictor import Predictor, prepare_all
 
 KEEP = 40  # drawings kept per person: two guided rounds; the oldest go first
 FORGETTING_IMAGES = 1000  # MNIST validation images read before and after
@@ -79,7 +79,7 @@ class Handwriting:
 
     def _adapt(self, inputs: tuple, digits: tuple, let_go: int, base: Predictor) -> Handwriting:
         start = time.perf_counter()
-        adapted = adapt_inputs(base, np.stack(inputs), digits, replay=replay_set(self.data_dir))
+        adapted = base.adapt_inputs(np.stack(inputs), digits, replay=replay_set(self.data_dir))
         return replace(
             self,
             base=base,

@@ -30,7 +30,7 @@ from demo.teach_panel import (
     start_round,
     stop_round,
 )
-from mnistsum import adapt
+from mnistsum import lastlayer
 from mnistsum.checkpoint import save_checkpoint
 from mnistsum.payload import png_data_url
 
@@ -201,14 +201,14 @@ def test_launching_starts_the_warm_up_before_any_page_loads(tmp_path: Path, mnis
     state = AppState(slot=ModelSlot(), state_dir=tmp_path)
     demo = build_app(data_dir=mnist_dir, state=state)
     model = state.slot.predictor.model
-    assert state.handwriting._warmed is None and model not in adapt._REPLAY  # building the app starts nothing
+    assert state.handwriting._warmed is None and model not in lastlayer._REPLAY  # building the app starts nothing
     launch(demo, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     try:
         assert state.handwriting._warmed is state.slot.predictor
         deadline = time.monotonic() + 300  # a generous wait for a background job, not a speed check
-        while len(adapt._REPLAY.get(model, {})) < 2 and time.monotonic() < deadline:
+        while len(lastlayer._REPLAY.get(model, {})) < 2 and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert len(adapt._REPLAY.get(model, {})) == 2  # the replay and the forgetting features, computed unasked
+        assert len(lastlayer._REPLAY.get(model, {})) == 2  # the replay and the forgetting features, computed unasked
     finally:
         demo.close()
         state.queue.close()
