@@ -21,7 +21,10 @@ One small network, two inputs, two answers: draw a digit, pick **n**, and it rea
 *and* computes digit + n with a second head. **Predict** shows what it answers and why,
 **Train** trains your own model, **Learn** looks inside.
 """
-CSS = pad_css() + (Path(__file__).resolve().parent / "static" / "app.css").read_text(encoding="utf-8")
+CSS = pad_css() + "".join(
+    (Path(__file__).resolve().parent / "static" / name).read_text(encoding="utf-8")
+    for name in ("app.css", "handwriting.css")
+)
 LAUNCH_DEFAULTS: dict[str, Any] = {
     "theme": gr.themes.Soft(),
     "css": CSS,

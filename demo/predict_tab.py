@@ -1,11 +1,10 @@
 """The Predict tab: draw a digit, pick n, read the digit and digit + n, and see why.
 
-Wiring only. The pad (`demo.pad.DrawingPad`) sends one PNG data URL per finished stroke;
-`/predict` decodes it (`mnistsum.payload`), runs `Predictor.predict` once and answers with
-one JSON object that holds the sum head for every n. The answer view renders it in the page,
-and a step of the n slider re-renders it there, with no server call. The drawing the server
-received is kept per session (`gr.State`), so the stages panel and the Learn tab never read
-the pad again. Programs send a plain image to `/predict_json` and get plain JSON back.
+Wiring only. The pad sends one PNG data URL per stroke; the server decodes it, runs
+`Predictor.predict` once (with the visitor's stored handwriting layer) and answers with one
+JSON object holding the sum head for every n, rendered in the page (a slider step needs no
+server call). The received drawing is kept per session (`gr.State`) for the stages panel and
+the Learn tab. Programs call `/predict` (data URL) or `/predict_json` (a plain image).
 """
 
 from __future__ import annotations
@@ -117,10 +116,22 @@ def predict(slot: ModelSlot, drawing: Any, n: Any, panel_open: bool = False) -> 
 
 
 def predict_for_visitor(
-    models: VisitorModels | VisitorHandwriting, drawing: Any, n: Any, panel_open: bool = False, token: str | None = None
+    models: VisitorModels | VisitorHandwriting,
+    drawing: Any,
+    n: Any,
+    panel_open: bool = False,
+    token: str | None = None,
+    stored: str | None = None,
 ) -> Shown:
-    """`predict` with this visitor's model (their token comes from a hidden `gr.State`)."""
-    return predict(models.for_visitor(token), drawing, n, panel_open)
+    """`predict` with this visitor's model (token: a hidden `gr.State`) and their stored handwriting."""
+    served = models.for_visitor(token, stored) if isinstance(models, VisitorHandwriting) else models.for_visitor(token)
+    return predict(served, drawing, n, panel_open)
+
+
+def predict_page(models: VisitorHandwriting, drawing: Any, n: Any, panel_open: bool, token: Any, stored: Any) -> tuple:
+    """`predict_for_visitor`, and the correction panel shown only when there is an answer to correct."""
+    shown = predict_for_visitor(models, drawing, n, panel_open, token, stored)
+    return (*shown, gr.update(visible=not shown.answer.get("blank", False)))
 
 
 def predict_json(slot: ModelSlot, image: np.ndarray | None, n: Any) -> dict[str, Any]:
@@ -138,8 +149,7 @@ def predict_json(slot: ModelSlot, image: np.ndarray | None, n: Any) -> dict[str,
 
 
 def stages_html(image: np.ndarray | None) -> str | None:
-    """The preprocessing stages of a drawing as one inline picture (None when nothing is drawn).
-    It needs no model: this is what happens before the network."""
+    """The preprocessing stages of a drawing as one inline picture (None when nothing is drawn)."""
     if image is None:
         return None
     try:
@@ -211,8 +221,26 @@ def _stages_panel(received: gr.State, shared: dict[str, Any]) -> tuple[gr.HTML, 
     return stages_view, panel_open
 
 
-def _programs_api(models: VisitorModels | VisitorHandwriting, n: gr.Slider, shared: dict[str, Any]) -> None:
-    """For programs: a plain image (file or URL) and n in, one JSON object out; not shown on the page."""
+def _programs_api(
+    models: VisitorModels | VisitorHandwriting,
+    pad: DrawingPad,
+    n: gr.Slider,
+    outputs: list[Any],
+    shared: dict[str, Any],
+) -> None:
+    """For programs: `/predict` (the pad's data URL and n, as the page sends them) and
+    `/predict_json` (a plain image, file or URL, and n, one JSON object out); not shown on the page."""
+    gr.Button(visible=False).click(
+        lambda drawing, n: predict(models.default.served(), drawing, n)[:2],  # the default model: (answer, None)
+        inputs=[pad, n],
+        outputs=outputs,
+        api_name="predict",
+        api_description="Drawing (an image data URL: data:image/png;base64,...; '' for an empty pad) and n (0-9) "
+        "-> the answer as one JSON object (digit, sum, heads_agree, digit_probs, sum_probs, analytic_sum_probs, "
+        "sum_table for every n, the 28x28 model input as a PNG data URL) and the stages picture (None). "
+        "Programs with an image file or URL: /predict_json.",
+        **shared,
+    )
     api_image = gr.Image(type="numpy", image_mode=None, visible=False, label="image")
     api_answer = gr.JSON(visible=False, label="answer")
     gr.Button(visible=False).click(
@@ -244,23 +272,18 @@ def build_predict_tab(
         with gr.Column(scale=4, min_width=300):
             pad, n, examples, random_button, mnist_caption = _inputs(data_dir)
         with gr.Column(scale=6, min_width=300):
-            shown = AnswerView(HINT, elem_id="answer")
-            teach_events = build_teach_panel(handwriting, page_answer, visitor, pad, received, n, shown)
+            shown = AnswerView(HINT, elem_id="answer", render=False)  # rendered under its correction panel
+            teach_events, store, panel = build_teach_panel(handwriting, page_answer, visitor, pad, received, n, shown)
     stages_view, panel_open = _stages_panel(received, shared)
-    # Queued, although the page would then send one request per stroke instead of two (a join
-    # and its event stream): without the queue, Gradio 6.31 shows the visitor no error message.
-    # The API sees (drawing, n); the states are hidden.
+    # Queued: without the queue, Gradio 6.31 shows the visitor no error message. Private: it
+    # reads the visitor's states and stored handwriting; programs call /predict.
     predicted = pad.change(
-        functools.partial(predict_for_visitor, handwriting),
-        inputs=[pad, n, panel_open, visitor],
-        outputs=[shown, stages_view, received],
+        functools.partial(predict_page, handwriting),
+        inputs=[pad, n, panel_open, visitor, store],
+        outputs=[shown, stages_view, received, panel],
         trigger_mode="always_last",
         queue=True,
-        api_name="predict",
-        api_description="Drawing (an image data URL: data:image/png;base64,...; '' for an empty pad) and n (0-9) "
-        "-> the answer as one JSON object (digit, sum, heads_agree, digit_probs, sum_probs, analytic_sum_probs, "
-        "sum_table for every n, the 28x28 model input as a PNG data URL) and the stages picture (only for the "
-        "page's open panel). Programs with an image file or URL: /predict_json.",
+        api_visibility="private",
         **shared,
     )
     for event in [predicted, *teach_events]:  # an answer that left while n moved lands on the current n
@@ -271,5 +294,5 @@ def build_predict_tab(
     examples.click(load_example, examples, [pad, mnist_caption], **private)
     random_button.click(functools.partial(random_mnist_digit, data_dir), None, [pad, mnist_caption], **private)
     pad.input(fn=None, js=CLEAR_CAPTION_JS, outputs=mnist_caption)
-    _programs_api(handwriting, n, shared)
+    _programs_api(handwriting, pad, n, [shown, stages_view], shared)
     return received, n

@@ -107,7 +107,7 @@ class AppState:
     state_dir: Path = field(default_factory=state_dir)
     queue: JobQueue | None = None
     models: VisitorModels | None = None
-    handwriting: VisitorHandwriting | None = None  # each visitor's taught handwriting, on top of `models`
+    handwriting: VisitorHandwriting | None = None  # applies and fits visitors' stored handwriting; keeps none
     board: Leaderboard | None = None
     race: ClassRace | None = None  # the class's one fusion race, outside the queue
 
@@ -124,7 +124,7 @@ class AppState:
         if self.models is None:
             self.models = VisitorModels(self.slot, self.state_dir / "models", environment.MAX_MODELS.get())
         if self.handwriting is None:
-            self.handwriting = VisitorHandwriting(self.models, self.models.capacity)
+            self.handwriting = VisitorHandwriting(self.models)
         if self.race is None:
             teacher = environment.TEACHER_TOKEN.get() or None
             self.race = ClassRace(self.state_dir / RACE_FILE, teacher, self.policy)

@@ -196,10 +196,11 @@ def test_one_server_event_per_stroke_and_none_per_slider_step(slot: ModelSlot, t
     [pad] = [b for b in demo.blocks.values() if isinstance(b, DrawingPad)]
     [view] = [b for b in demo.blocks.values() if isinstance(b, AnswerView)]
     [n] = [b for b in demo.blocks.values() if isinstance(b, gr.Slider)]
-    [dep] = [d for d in demo.fns.values() if d.api_name == "predict"]
-    assert [(t[0], t[1]) for t in dep.targets] == [(pad._id, "change")]
-    assert [b._id for b in dep.inputs][:2] == [pad._id, n._id]  # the API sees (drawing, n)
-    assert dep.inputs[-1]._id == demo.visitor._id  # the visitor's token (a hidden state) picks the model
+    [api] = [d for d in demo.fns.values() if d.api_name == "predict"]
+    assert [b._id for b in api.inputs] == [pad._id, n._id]  # the API sees (drawing, n); the page never fires it
+    [dep] = [d for d in demo.fns.values() if (pad._id, "change") in [(t[0], t[1]) for t in d.targets]]
+    assert [b._id for b in dep.inputs][:2] == [pad._id, n._id] and dep.api_visibility == "private"
+    assert dep.inputs[-2]._id == demo.visitor._id  # the visitor's token (a hidden state) picks the model
     assert dep.trigger_mode == "always_last"
     assert dep.queue is not False  # unqueued, Gradio 6.31 shows the visitor no error message
     assert dep.concurrency_limit == PREDICT_CONCURRENCY > 1
@@ -208,7 +209,7 @@ def test_one_server_event_per_stroke_and_none_per_slider_step(slot: ModelSlot, t
     [slider_step] = [d for d in demo.fns.values() if (n._id, "change") in [(t[0], t[1]) for t in d.targets]]
     assert slider_step.fn is None and slider_step.js and [b._id for b in slider_step.outputs] == [view._id]
     readers = [d for d in demo.fns.values() if pad._id in [b._id for b in d.inputs]]
-    assert readers == [dep]  # nothing else reads the pad: the stages panel and Learn use the received drawing
+    assert readers == [dep, api]  # nothing else reads the pad: the stages panel and Learn use the received drawing
     writers = [d for d in demo.fns.values() if d.fn is not None and pad._id in [b._id for b in d.outputs]]
     # the examples and the random digit put a picture on it; the guided round clears it between drawings
     assert {d.fn.func if hasattr(d.fn, "func") else d.fn for d in writers} == {
