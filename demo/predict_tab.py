@@ -23,11 +23,12 @@ from mnistsum import render
 from mnistsum.config import default_data_dir
 from mnistsum.data import MnistSplit, has_mnist, load_split
 from mnistsum.model import NUM_DIGITS, NUM_SUMS
-from mnistsum.payload import DrawingPayloadError, answer, blank_answer, decode_drawing, png_data_url
+from mnistsum.payload import DrawingPayloadError, answer, blank_answer, decode_drawing, kept_drawing, png_data_url
 from mnistsum.predictor import BlankDrawingError, Predictor, check_n
 from mnistsum.preprocess import preprocess
 from mnistsum.render import CANVAS
 
+from .api_image import CheckedImage
 from .handwriting import VisitorHandwriting
 from .make_examples import PEN, example_path
 from .pad import AnswerView, DrawingPad
@@ -38,6 +39,8 @@ PAD_ID = "drawing"
 # Visitors are served in parallel: one prediction is ~10 ms of CPU, so a handful of
 # workers keeps every core busy without letting a crowd queue up behind one slot.
 PREDICT_CONCURRENCY = 8
+# /predict_json takes photos and big files: its own slots, so image work never holds a stroke's.
+IMAGE_CONCURRENCY = 2
 HINT = "Draw a digit\nUse the brush on the white square; the answer appears each time you lift the pen."
 STAGE_CAPTIONS = {
     "raw": "1. your drawing",
@@ -59,7 +62,7 @@ class Shown(NamedTuple):
 
     answer: dict[str, Any]  # the answer view's value (see `page_answer`)
     stages: str | None  # the stages picture as inline HTML, only while its panel is open
-    received: np.ndarray | None  # the decoded drawing, kept for this session (a gr.State)
+    received: np.ndarray | None  # the drawing, at most `KEPT_SIDE` px, kept for this session (a gr.State)
 
 
 def current_predictor(slot: ModelSlot) -> Predictor:
@@ -113,7 +116,7 @@ def predict(slot: ModelSlot, drawing: Any, n: Any, panel_open: bool = False) -> 
     panel is open, the stages). An empty pad is not an error: the answer says so."""
     n = _n(n)
     image = read_drawing(drawing)
-    return Shown(page_answer(slot, image, n), stages_html(image) if panel_open else None, image)
+    return Shown(page_answer(slot, image, n), stages_html(image) if panel_open else None, kept_drawing(image))
 
 
 def predict_for_visitor(
@@ -213,7 +216,7 @@ def _stages_panel(received: gr.State, shared: dict[str, Any]) -> tuple[gr.HTML, 
 
 def _programs_api(models: VisitorModels | VisitorHandwriting, n: gr.Slider, shared: dict[str, Any]) -> None:
     """For programs: a plain image (file or URL) and n in, one JSON object out; not shown on the page."""
-    api_image = gr.Image(type="numpy", image_mode=None, visible=False, label="image")
+    api_image = CheckedImage(type="numpy", image_mode=None, visible=False, label="image")
     api_answer = gr.JSON(visible=False, label="answer")
     gr.Button(visible=False).click(
         functools.partial(predict_json, models.default),
@@ -223,7 +226,7 @@ def _programs_api(models: VisitorModels | VisitorHandwriting, n: gr.Slider, shar
         api_description="An image (file or URL; either polarity, any size) and n (0-9) -> one JSON object: "
         "digit, sum, heads_agree, digit_probs (10), sum_probs and analytic_sum_probs (19 each), model; "
         "blank=true and nulls when the image has no ink.",
-        **shared,
+        **{**shared, "concurrency_limit": IMAGE_CONCURRENCY, "concurrency_id": "predict_json"},
     )
 
 

@@ -218,7 +218,7 @@ def test_one_server_event_per_stroke_and_none_per_slider_step(slot: ModelSlot, t
         keep_drawing,
     }
     [programs] = [d for d in demo.fns.values() if d.api_name == "predict_json"]
-    assert [type(b).__name__ for b in programs.inputs] == ["Image", "Slider"]
+    assert [type(b).__name__ for b in programs.inputs] == ["CheckedImage", "Slider"]  # a gr.Image, size-checked
 
 
 def test_random_button_is_disabled_with_a_reason_without_data(slot: ModelSlot, tmp_path: Path) -> None:

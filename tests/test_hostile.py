@@ -1,0 +1,104 @@
+"""What a stranger's script could do to a public server (issue 30), each as a test: memory kept
+per session, decompression bombs, two servers on one state folder, disk and rows without bound,
+the API beyond the page's limits, faults that lose a result or stop the app."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from demo.app import build_app
+from demo.make_examples import example_path
+from demo.predict_tab import predict
+from demo.state import ModelSlot
+from mnistsum.payload import KEPT_SIDE, MAX_SIDE, DrawingPayloadError, decode_drawing, kept_drawing, read_image_file
+
+
+def png(width: int, height: int, mode: str = "L", ink: bool = True) -> bytes:
+    """A white picture with a black bar: a few KB of PNG, however large it decodes."""
+    image = Image.new(mode, (width, height), "white")
+    if ink:
+        image.paste("black", (width // 3, height // 4, width // 3 + max(2, width // 12), 3 * height // 4))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def data_url(data: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(data).decode()
+
+
+@pytest.fixture(scope="module")
+def bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """13000x13000 grayscale in a few hundred KB: 169 MB decoded (the probe's was 1.9 GB at peak)."""
+    path = tmp_path_factory.mktemp("bomb") / "bomb.png"
+    path.write_bytes(png(13000, 13000, ink=False))
+    return path
+
+
+# --- 1. memory kept per session, 2. decompression ------------------------------------------------
+
+
+def test_a_session_keeps_at_most_a_small_copy_of_a_big_drawing() -> None:
+    shown = predict(ModelSlot(), data_url(png(4096, 4096, "RGBA")), 3)
+    assert shown.answer["digit"] is not None  # answered from the whole drawing
+    assert max(shown.received.shape[:2]) <= KEPT_SIDE
+    assert shown.received.nbytes <= KEPT_SIDE * KEPT_SIDE * 4  # was 64 MB per session at 4096 px
+
+
+def test_the_kept_copy_is_the_drawing_itself_at_the_page_size_and_box_averaged_above() -> None:
+    small = np.full((280, 280), 255, np.uint8)
+    assert kept_drawing(small) is small
+    big = np.full((4000, 1000), 255, np.uint8)
+    big[1000:3000, 400:600] = 0
+    kept = kept_drawing(big)
+    assert kept.shape == (500, 125)
+    assert abs(float(kept.mean()) - float(big.mean())) < 1  # the ink's mass is kept
+
+
+def test_a_decompression_bomb_is_refused_from_its_header(bomb: Path) -> None:
+    with pytest.raises(DrawingPayloadError, match=f"13000x13000 pixels; at most {MAX_SIDE}"):
+        read_image_file(bomb)
+    with pytest.raises(DrawingPayloadError, match="13000x13000"):
+        decode_drawing(data_url(bomb.read_bytes()))
+
+
+def test_an_oversized_image_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\0" * 10_000_001)
+    with pytest.raises(DrawingPayloadError, match="10,000,001 bytes"):
+        read_image_file(big)
+
+
+@pytest.fixture(scope="module")
+def client(app_url: str) -> Client:
+    return Client(app_url, verbose=False)
+
+
+def test_predict_json_refuses_a_bomb_by_file_and_by_data_url(client: Client, app_url: str, bomb: Path) -> None:
+    with pytest.raises(AppError, match="13000x13000 pixels"):
+        client.predict(handle_file(str(bomb)), 3, api_name="/predict_json")
+    with httpx.Client(base_url=app_url + "gradio_api", timeout=60) as http:  # a FileData data URL skips the upload cap
+        url = {"url": data_url(bomb.read_bytes()), "meta": {"_type": "gradio.FileData"}}
+        event = http.post("/call/predict_json", json={"data": [url, 3]}).raise_for_status().json()["event_id"]
+        body = http.get(f"/call/predict_json/{event}").text
+    assert "event: error" in body and "13000x13000 pixels" in body
+    with pytest.raises(AppError, match="13000x13000 pixels"):
+        client.predict(data_url(bomb.read_bytes()), 3, api_name="/predict")
+    assert client.predict(handle_file(str(example_path(4))), 5, api_name="/predict_json")["sum"] == 9
+
+
+def test_image_work_has_slots_of_its_own_so_it_cannot_hold_a_strokes() -> None:
+    demo = build_app()
+    slots = {fn.api_name: (fn.concurrency_id, fn.concurrency_limit) for fn in demo.fns.values()}
+    assert slots["predict_json"][0] != slots["predict"][0]
+    assert slots["predict_json"][1] < slots["predict"][1]
+    demo.app_state.queue.close()
