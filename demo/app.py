@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from mnistsum import environment
+from mnistsum.jobs import note_port
 
 from .learn_tab import build_learn_tab
 from .pad import css as pad_css
@@ -39,6 +41,13 @@ LAUNCH_DEFAULTS: dict[str, Any] = {
 # server's age (docs/benchmarks.md, "HTTP"). Refreshing them every 200 events costs nothing a
 # visitor notices. A deployment's own value wins.
 QUEUE_ENV_DEFAULTS = {"GRADIO_ANALYTICS_CACHE_FREQUENCY": "200"}
+
+
+DEFAULT_PORT = 7860
+
+
+class PortTaken(OSError):
+    """The port asked for is in use; the message names it and the fix."""
 
 
 VISITOR_KEY = "mnistsum-visitor"  # the browser's localStorage key for the visitor token
@@ -104,5 +113,26 @@ def launch(demo: gr.Blocks, **overrides: Any) -> tuple[Any, str, str | None]:
     claim another address; here it believes no one (unless the deployment sets FORWARDED_ALLOW_IPS
     itself), and `MNISTSUM_PROXY_HOPS` decides which header entry a run counts against."""
     os.environ.setdefault("FORWARDED_ALLOW_IPS", "")
+    settings = {**LAUNCH_DEFAULTS, **overrides}
+    # One port, the one asked for: Gradio would quietly move a server whose port is taken to the next one.
+    if settings.get("server_port") is None:
+        settings["server_port"] = int(os.environ.get("GRADIO_SERVER_PORT") or DEFAULT_PORT)
+    check_port(
+        settings.get("server_name") or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1", settings["server_port"]
+    )
+    note_port(demo.app_state.state_dir, settings["server_port"])
     demo.app_state.handwriting.warm_up()  # now, not at the first page load: the first lesson is quick too
-    return demo.queue().launch(**{**LAUNCH_DEFAULTS, **overrides})
+    return demo.queue().launch(**settings)
+
+
+def check_port(host: str, port: int) -> None:
+    """`PortTaken` unless `port` is free on `host`: a second server is an error, not a silent move."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Gradio binds: a port in TIME_WAIT is free
+        try:
+            probe.bind((host.strip("[]"), port))
+        except OSError as err:
+            raise PortTaken(
+                f"port {port} on {host} is taken ({err.strerror}): is another server running there? Stop it, or "
+                "choose another port (GRADIO_SERVER_PORT)"
+            ) from None

@@ -30,6 +30,7 @@ from mnistsum.jobs import (
     RunStore,
     TrainingPolicy,
     client_address,
+    hold_state_folder,
     preload_data,
     training_resumer,
 )
@@ -259,6 +260,7 @@ class AppState:
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir)
+        hold_state_folder(self.state_dir)  # before reading a run: one server per folder (StateFolderBusy)
         if self.board is None:
             self.board = Leaderboard(self.state_dir / FILE_NAME)
         if self.queue is None:

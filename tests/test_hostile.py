@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import base64
 import io
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -15,11 +19,14 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from demo.app import build_app
+from demo.app import PortTaken, build_app, launch
 from demo.make_examples import example_path
 from demo.predict_tab import predict
-from demo.state import ModelSlot
+from demo.state import AppState, ModelSlot
+from mnistsum.jobs import StateFolderBusy
 from mnistsum.payload import KEPT_SIDE, MAX_SIDE, DrawingPayloadError, decode_drawing, kept_drawing, read_image_file
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def png(width: int, height: int, mode: str = "L", ink: bool = True) -> bytes:
@@ -102,3 +109,64 @@ def test_image_work_has_slots_of_its_own_so_it_cannot_hold_a_strokes() -> None:
     assert slots["predict_json"][0] != slots["predict"][0]
     assert slots["predict_json"][1] < slots["predict"][1]
     demo.app_state.queue.close()
+
+
+# --- 3. one server per state folder -------------------------------------------------------------
+
+HOLD = (
+    "import sys, time\n"
+    "from mnistsum.jobs.lock import hold_state_folder, note_port\n"
+    "hold_state_folder(sys.argv[1]); note_port(sys.argv[1], 7999)\n"
+    "print('held', flush=True); time.sleep(120)\n"
+)
+
+
+def _holder(folder: Path) -> subprocess.Popen:
+    child = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "held"
+    return child
+
+
+def test_a_second_server_on_a_folder_in_use_refuses_to_start_and_a_killed_one_leaves_no_lock(tmp_path: Path) -> None:
+    folder = tmp_path / "state"
+    child = _holder(folder)
+    try:
+        with pytest.raises(
+            StateFolderBusy, match=rf"{folder}.* in use by another running server \(pid {child.pid}, port 7999"
+        ):
+            AppState(state_dir=folder)
+        assert not (folder / "leaderboard.sqlite3").exists()  # refused before it read or restored anything
+    finally:
+        child.kill()  # SIGKILL: no handler runs, the kernel drops the lock
+        child.wait(timeout=30)
+    state = AppState(state_dir=folder)
+    state.queue.close()
+
+
+def test_python_app_py_on_a_folder_in_use_exits_with_a_message(tmp_path: Path) -> None:
+    folder = tmp_path / "state"
+    child = _holder(folder)
+    try:
+        env = {**os.environ, "MNISTSUM_STATE_DIR": str(folder), "GRADIO_SERVER_NAME": "127.0.0.1"}
+        second = subprocess.run(
+            [sys.executable, "app.py"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+        )
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+    assert second.returncode != 0
+    assert f"mnistsum did not start: the state folder {folder.resolve()} is in use" in second.stderr
+    assert f"pid {child.pid}" in second.stderr and "Traceback" not in second.stderr
+
+
+def test_a_taken_port_is_an_error_not_a_move(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        demo = build_app()
+        try:
+            with pytest.raises(PortTaken, match=f"port {port} on 127.0.0.1 is taken"):
+                launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+        finally:
+            demo.app_state.queue.close()

@@ -10,6 +10,7 @@
 """
 
 from .address import client_address
+from .lock import StateFolderBusy, hold_state_folder, note_port
 from .policy import PAGE_LIMITS, ClassCodeError, PageLimits, PolicyError, TrainingPolicy
 from .progress import (
     TRAINING_JOB,
@@ -40,6 +41,9 @@ from .saving import checkpoint_dir, checkpoint_path, save_trained
 from .store import RunRecord, RunStore
 
 __all__ = [
+    "StateFolderBusy",
+    "hold_state_folder",
+    "note_port",
     "PAGE_LIMITS",
     "RESTARTED",
     "TRAINING_JOB",
