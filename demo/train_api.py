@@ -18,13 +18,18 @@ from mnistsum.jobs import TRAINING_JOB, JobStatus, status_dict
 from .state import REFUSALS, AppState, check_token, new_token
 from .train_form import FIELDS, api_signature, submit
 
+MAX_RUN_ID = 2**63 - 1  # SQLite's largest integer: a bigger id is no run's
+
 
 def _run_id(value: Any) -> int | None:
-    """An API caller's run id: None, or a whole number (a ValueError otherwise, never a TypeError)."""
+    """An API caller's run id: None, or a whole number up to `MAX_RUN_ID` (a ValueError otherwise,
+    never a TypeError or an OverflowError)."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
-        raise ValueError(f"run_id must be a whole number (a run's job_id), got {value!r}")
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not whole or not 0 <= value <= MAX_RUN_ID:
+        shown = repr(value) if len(repr(value)) <= 30 else f"a number of {len(repr(value))} digits"
+        raise ValueError(f"run_id must be a whole number (a run's job_id), got {shown}; ids run from 0 to {MAX_RUN_ID}")
     return int(value)
 
 

@@ -23,8 +23,10 @@ from demo.app import PortTaken, build_app, launch
 from demo.make_examples import example_path
 from demo.predict_tab import predict
 from demo.state import AppState, ModelSlot
-from mnistsum.jobs import StateFolderBusy
+from mnistsum.data import synthetic_split
+from mnistsum.jobs import ClassCodeError, StateFolderBusy, TrainingPolicy
 from mnistsum.payload import KEPT_SIDE, MAX_SIDE, DrawingPayloadError, decode_drawing, kept_drawing, read_image_file
+from mnistsum.race import ClassRace
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -170,3 +172,47 @@ def test_a_taken_port_is_an_error_not_a_move(tmp_path: Path) -> None:
                 launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
         finally:
             demo.app_state.queue.close()
+
+
+# --- 5. the race, 7. the API keeps the page's limits, 11. 10**400 --------------------------------
+
+
+def test_stopping_the_race_takes_the_class_code_that_starting_it_took(tmp_path: Path) -> None:
+    race = ClassRace(tmp_path / "race.json", None, TrainingPolicy(class_code="abcd"))
+    race.start(class_code="abcd", train_set=synthetic_split(64), test_set=synthetic_split(20, 1), epochs=30)
+    try:
+        for code in (None, "wrong"):
+            with pytest.raises(ClassCodeError):
+                race.stop(class_code=code)
+        assert race.latest().state == "running"
+        assert race.stop(class_code="ABCD ").state == "stopping"  # as typed from the board
+    finally:
+        race.close()
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"batch_size": 1}, "batch size 1 is not one the Train tab offers"),
+        ({"batch_size": 100}, "batch size 100 is not one"),
+        ({"limit": 1}, "training images 1 is not one the Train tab offers"),
+        ({"limit": 499}, "training images 499"),
+        ({"limit": 501}, "training images 501"),
+        ({"seed": -1}, "seed must be between 0 and 4,294,967,295, got -1"),
+        ({"seed": 10**400}, "seed must be between 0 and 4,294,967,295, got a number of 401 digits"),
+        ({"epochs": 10**400}, "epochs a number of 401 digits is above the limit of 30"),
+    ],
+)
+def test_the_api_keeps_the_pages_limits_on_every_field(client: Client, values: dict, message: str) -> None:
+    token = client.predict(api_name="/visitor_token")
+    with pytest.raises(AppError, match=message):
+        client.predict(token, "probe", **values, api_name="/train_start")
+    assert client.predict(token, api_name="/train_status")["state"] == "idle"  # nothing was queued
+
+
+@pytest.mark.parametrize("run_id", [10**400, -1, 2**63])
+def test_a_huge_run_id_is_a_refusal_not_an_overflow(client: Client, run_id: int) -> None:
+    token = client.predict(api_name="/visitor_token")
+    for api in ("/train_status", "/train_stop"):
+        with pytest.raises(AppError, match="run_id must be a whole number .*; ids run from 0 to"):
+            client.predict(token, run_id, api_name=api)
