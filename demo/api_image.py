@@ -15,6 +15,8 @@ import numpy as np
 
 from mnistsum.payload import DrawingPayloadError, decode_drawing, read_image_file
 
+from .refusals import refused
+
 
 class CheckedImage(gr.Image):
     """A `gr.Image(type="numpy")` whose payload is size-checked before it is decoded."""
@@ -34,4 +36,4 @@ class CheckedImage(gr.Image):
                 raise DrawingPayloadError("the image has neither a file nor a data URL")
             return read_image_file(payload.path)
         except DrawingPayloadError as err:
-            raise gr.Error(f"Cannot read this image: {err}", print_exception=False) from err
+            raise refused(f"Cannot read this image: {err}") from err

@@ -11,10 +11,12 @@ import gradio as gr
 
 from mnistsum import environment
 from mnistsum.jobs import note_port
+from mnistsum.payload import MAX_FILE_BYTES
 
 from .learn_tab import build_learn_tab
 from .pad import css as pad_css
 from .predict_tab import build_predict_tab
+from .refusals import check_input_count
 from .state import AppState, ModelSlot, browser_secret, check_token, new_token
 from .train_tab import NICKNAME_KEY, build_train_tab
 
@@ -27,7 +29,7 @@ CSS = pad_css() + (Path(__file__).resolve().parent / "static" / "app.css").read_
 LAUNCH_DEFAULTS: dict[str, Any] = {
     "theme": gr.themes.Soft(),
     "css": CSS,
-    "max_file_size": "10mb",  # a drawing is a few KB; this stops oversized uploads at the door
+    "max_file_size": MAX_FILE_BYTES,  # a drawing is a few KB; this stops oversized uploads at the door
     "show_error": True,  # API callers sending a non-image or a non-number learn why, not just "Error"
     # Gradio's run history keeps every event's inputs (each drawing) in the visitor's localStorage
     # and rewrites it whole on every event: each stroke gets slower than the last, and the quota
@@ -50,6 +52,9 @@ class PortTaken(OSError):
     """The port asked for is in use; the message names it and the fix."""
 
 
+# Uploads and served files are deleted from Gradio's cache after this long (checked as often): a
+# script's uploads then hold at most ten minutes' worth of the upload route's traffic.
+UPLOADS_KEPT_S = (600, 600)
 VISITOR_KEY = "mnistsum-visitor"  # the browser's localStorage key for the visitor token
 
 
@@ -84,7 +89,7 @@ def build_app(
         app.handwriting.data_dir = str(data_dir)
     for name, value in QUEUE_ENV_DEFAULTS.items():
         os.environ.setdefault(name, value)  # read when the Blocks create their queue, just below
-    with gr.Blocks(title="mnistsum: a digit and digit + n", delete_cache=(3600, 3600)) as demo:
+    with gr.Blocks(title="mnistsum: a digit and digit + n", delete_cache=UPLOADS_KEPT_S) as demo:
         stored = gr.BrowserState(None, storage_key=VISITOR_KEY, secret=browser_secret(app.state_dir))
         visitor = gr.State()
         # Kept here, outside the tabs: a BrowserState inside a tab not yet shown is read as its default.
@@ -101,6 +106,7 @@ def build_app(
         demo.load(fn=visitor_token, inputs=stored, outputs=[stored, visitor], api_visibility="private")
         demo.load(fn=lambda: model_banner(app.slot), outputs=banner, api_visibility="private")
         demo.load(fn=app.handwriting.warm_up, api_visibility="private")  # once: the first correction is quick
+    check_input_count(demo)  # a call with too few values is told so, and its values are not echoed
     demo.app_state = app  # for tests and scripts that drive the same services
     return demo
 

@@ -32,6 +32,7 @@ from .api_image import CheckedImage
 from .handwriting import VisitorHandwriting
 from .make_examples import PEN, example_path
 from .pad import AnswerView, DrawingPad
+from .refusals import refused
 from .state import ModelSlot, VisitorModels
 from .teach_panel import build_teach_panel
 
@@ -69,7 +70,7 @@ def current_predictor(slot: ModelSlot) -> Predictor:
     """The model that answers this request: the one place a handler gets it."""
     predictor = slot.predictor
     if predictor is None:
-        raise gr.Error(f"No model is loaded. {slot.error}")
+        raise refused(f"No model is loaded. {slot.error}")
     return predictor
 
 
@@ -78,14 +79,14 @@ def read_drawing(drawing: Any) -> np.ndarray | None:
     try:
         return decode_drawing(drawing)
     except DrawingPayloadError as err:
-        raise gr.Error(f"Cannot read this drawing: {err}") from err
+        raise refused(f"Cannot read this drawing: {err}") from err
 
 
 def _n(n: Any) -> int:
     try:
         return check_n(n)
     except ValueError as err:
-        raise gr.Error(str(err)) from err
+        raise refused(str(err)) from err
 
 
 def page_answer(slot: ModelSlot, image: np.ndarray | None, n: int) -> dict[str, Any]:
@@ -99,7 +100,7 @@ def page_answer(slot: ModelSlot, image: np.ndarray | None, n: int) -> dict[str, 
     except BlankDrawingError:
         return blank_answer(n)
     except ValueError as err:
-        raise gr.Error(f"Cannot read this drawing: {err}") from err
+        raise refused(f"Cannot read this drawing: {err}") from err
     table = predictor.sum_table(prediction)
     return {
         **answer(prediction, table),
@@ -136,7 +137,7 @@ def predict_json(slot: ModelSlot, image: np.ndarray | None, n: Any) -> dict[str,
     except BlankDrawingError:
         return blank_answer(n)
     except ValueError as err:
-        raise gr.Error(f"Cannot read this image: {err}") from err
+        raise refused(f"Cannot read this image: {err}") from err
     return {**answer(prediction), "model": slot.source}
 
 
@@ -148,7 +149,7 @@ def stages_html(image: np.ndarray | None) -> str | None:
     try:
         prepared = preprocess(image)
     except ValueError as err:
-        raise gr.Error(f"Cannot read this drawing: {err}") from err
+        raise refused(f"Cannot read this drawing: {err}") from err
     if prepared.blank:
         return None
     picture = render.strip([prepared.stages[name] for name in STAGE_CAPTIONS], list(STAGE_CAPTIONS.values()))

@@ -32,6 +32,7 @@ from mnistsum.jobs import (
     client_address,
     hold_state_folder,
     preload_data,
+    prune_oldest,
     training_resumer,
 )
 from mnistsum.leaderboard import FILE_NAME, Leaderboard, owner_tag, state_dir
@@ -202,6 +203,7 @@ class VisitorModels:
         """Make a finished run this visitor's model: saved to its file, then held in memory."""
         path = self.path_for(token)
         save_checkpoint(path, result.model, {**checkpoint_meta(result), "source": source})
+        prune_oldest(self.directory, environment.MAX_CHECKPOINTS.get())  # one file per visitor, and a bound
         self._hold(token, ServedModel(Predictor(result.model, checkpoint_meta(result)), None, source))
         return path
 

@@ -29,7 +29,7 @@ from .predictor import Prediction
 MAX_PAYLOAD_CHARS = 2_000_000  # base64 characters, about 1.5 MB of image file
 MAX_SIDE = 4096  # pixels along either side of the decoded image
 MAX_PIXELS = 4096 * 4096
-MAX_FILE_BYTES = 10_000_000  # an image file sent as a path (an upload, a fetched URL): the upload route's cap
+MAX_FILE_BYTES = 5_000_000  # an image file (an upload, a fetched URL): the upload route's cap too
 # What a session keeps of a drawing for the stages panel, the Learn tab and a correction: the page's
 # canvas is 280 px, so only a larger picture is box-averaged, to at most this side (<= 1 MB held).
 KEPT_SIDE = 512

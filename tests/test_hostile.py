@@ -8,8 +8,10 @@ import base64
 import io
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import httpx
@@ -20,13 +22,35 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from demo.app import PortTaken, build_app, launch
+from demo.leaderboard_view import _export_csv
 from demo.make_examples import example_path
 from demo.predict_tab import predict
-from demo.state import AppState, ModelSlot
+from demo.state import AppState, ModelSlot, VisitorModels
+from mnistsum.config import TrainConfig
 from mnistsum.data import synthetic_split
-from mnistsum.jobs import ClassCodeError, StateFolderBusy, TrainingPolicy
-from mnistsum.payload import KEPT_SIDE, MAX_SIDE, DrawingPayloadError, decode_drawing, kept_drawing, read_image_file
+from mnistsum.jobs import (
+    ClassCodeError,
+    PolicyError,
+    RunRecord,
+    RunStore,
+    StateFolderBusy,
+    TrainingPolicy,
+    save_trained,
+)
+from mnistsum.jobs import store as store_module
+from mnistsum.jobs.saving import SAVES_PER_VISITOR
+from mnistsum.leaderboard import SCHEMA, ClearRefused, Leaderboard, public_config
+from mnistsum.payload import (
+    KEPT_SIDE,
+    MAX_FILE_BYTES,
+    MAX_SIDE,
+    DrawingPayloadError,
+    decode_drawing,
+    kept_drawing,
+    read_image_file,
+)
 from mnistsum.race import ClassRace
+from mnistsum.train import TrainResult, run
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -82,8 +106,8 @@ def test_a_decompression_bomb_is_refused_from_its_header(bomb: Path) -> None:
 
 def test_an_oversized_image_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
     big = tmp_path / "big.png"
-    big.write_bytes(b"\0" * 10_000_001)
-    with pytest.raises(DrawingPayloadError, match="10,000,001 bytes"):
+    big.write_bytes(b"\0" * 5_000_001)
+    with pytest.raises(DrawingPayloadError, match="5,000,001 bytes"):
         read_image_file(big)
 
 
@@ -216,3 +240,118 @@ def test_a_huge_run_id_is_a_refusal_not_an_overflow(client: Client, run_id: int)
     for api in ("/train_status", "/train_stop"):
         with pytest.raises(AppError, match="run_id must be a whole number .*; ids run from 0 to"):
             client.predict(token, run_id, api_name=api)
+
+
+# --- 4. disk and rows, 9. logs ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def result() -> TrainResult:
+    tiny = TrainConfig(epochs=1, batch_size=64, device="cpu")
+    return run(tiny, train_set=synthetic_split(128, seed=1), test_set=synthetic_split(50, seed=2))
+
+
+def test_saves_are_bounded_per_visitor_and_in_all(tmp_path: Path, result: TrainResult, monkeypatch) -> None:
+    folder = tmp_path / "checkpoints"
+    for k in range(SAVES_PER_VISITOR):
+        save_trained(result, f"mine-{k}", folder, owner="visitor-token-000000")
+    with pytest.raises(PermissionError, match=f"you have saved {SAVES_PER_VISITOR} models here"):
+        save_trained(result, "one-more", folder, owner="visitor-token-000000")
+    monkeypatch.setenv("MNISTSUM_MAX_CHECKPOINTS", str(SAVES_PER_VISITOR + 2))
+    for k in range(2):  # new tokens each time, as a script would
+        save_trained(result, f"other-{k}", folder, owner=f"script-token-{k:08d}")
+    with pytest.raises(PermissionError, match=f"already keeps {SAVES_PER_VISITOR + 2} saved models"):
+        save_trained(result, "other-2", folder, owner="script-token-00000002")
+    assert len(list(folder.glob("*.pt"))) == SAVES_PER_VISITOR + 2
+
+
+def test_visitors_chosen_model_files_are_bounded(tmp_path: Path, result: TrainResult, monkeypatch) -> None:
+    monkeypatch.setenv("MNISTSUM_MAX_CHECKPOINTS", "3")
+    models = VisitorModels(ModelSlot(), tmp_path / "models", capacity=2)
+    for k in range(6):
+        models.use(f"visitor-token-{k:06d}", result, "a run")
+    assert len(list((tmp_path / "models").glob("*.pt"))) == 3
+    assert models.path_for("visitor-token-000005").exists()  # the newest stay
+
+
+def test_nicknames_are_measured_as_stored(monkeypatch) -> None:
+    policy = TrainingPolicy()
+    assert policy.check_nickname(" " * 1_000_000 + "x") == "x"  # stored as one character, not 1 MB
+    with pytest.raises(PolicyError, match="at most 32 characters, got 33"):
+        policy.check_nickname("x" * 33)
+
+
+def test_leaderboard_rows_are_capped_per_address_and_in_all(tmp_path: Path, result: TrainResult, monkeypatch) -> None:
+    monkeypatch.setenv("MNISTSUM_MAX_ROWS_PER_ADDRESS", "3")
+    monkeypatch.setenv("MNISTSUM_MAX_ROWS", "8")
+    board = Leaderboard(tmp_path / "leaderboard.sqlite3")
+    class_rows = [board.record(result, f"kid {k}", f"kid-token-{k:08d}", address="school") for k in range(3)]
+    for k in range(20):  # a script, one address, fresh tokens
+        board.record(result, "spam", f"script-token-{k:06d}", address="script")
+    kept = board.rows()
+    assert [r.nickname for r in kept].count("spam") == 3 and {r.id for r in kept} >= set(class_rows)
+    for k in range(10):  # many addresses: the total cap, the oldest of the lower half first
+        board.record(result, "bot", f"bot-token-{k:08d}", address=f"bot-{k}")
+    assert board.count() == 8
+
+
+def test_the_teacher_removes_one_row(tmp_path: Path, result: TrainResult, monkeypatch) -> None:
+    monkeypatch.setenv("MNISTSUM_TEACHER_TOKEN", "teach-123")
+    board = Leaderboard(tmp_path / "leaderboard.sqlite3")
+    keep, spam = (board.record(result, name, "any-token-00000000") for name in ("ada", "spam"))
+    with pytest.raises(ClearRefused, match="not changed"):
+        board.remove(spam, "student")
+    assert board.remove(spam, "teach-123") and not board.remove(spam, "teach-123")
+    assert [r.id for r in board.rows()] == [keep]
+
+
+def test_an_old_leaderboard_file_gets_the_address_column(tmp_path: Path, result: TrainResult) -> None:
+    path = tmp_path / "leaderboard.sqlite3"
+    old = SCHEMA.replace(", address TEXT", "")
+    with sqlite3.connect(path) as conn:
+        conn.executescript(old)
+    Leaderboard(path).record(result, "ada", "any-token-00000000", address="school")
+    assert sqlite3.connect(path).execute("SELECT address FROM runs").fetchone() == ("school",)
+
+
+def test_the_csv_export_leaves_no_folder_per_call(app_state) -> None:
+    before = set(Path(tempfile.gettempdir()).iterdir())
+    paths = {_export_csv(app_state) for _ in range(5)}
+    assert len(paths) == 1 and len(set(Path(tempfile.gettempdir()).iterdir()) - before) <= 1
+
+
+def test_the_servers_data_path_is_not_in_the_csv_or_the_status(tmp_path: Path, result: TrainResult) -> None:
+    board = Leaderboard(tmp_path / "leaderboard.sqlite3")
+    board.record(result, "ada", "any-token-00000000")
+    assert "data_dir" not in board.to_csv() and result.config.data_dir not in board.to_csv()
+    assert "data_dir" not in public_config(result.config.to_dict())
+
+
+def test_the_jobs_table_keeps_the_newest_ended_runs(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(store_module, "KEEP_ENDED", 5)
+    store = RunStore(tmp_path / "leaderboard.sqlite3")
+    for k in range(1, 21):
+        store.add(RunRecord(k, "tag", None, "training", {}, "finished" if k > 1 else "queued", k, 0.0))
+    with sqlite3.connect(store.path) as conn:
+        ids = [r[0] for r in conn.execute("SELECT id FROM jobs ORDER BY id")]
+    assert ids[0] == 1 and len(ids) <= 7  # the queued one stays, and the newest ended ones
+
+
+def test_an_upload_over_the_cap_is_refused(app_url: str) -> None:
+    with httpx.Client(base_url=app_url + "gradio_api", timeout=60) as http:
+        answer = http.post("/upload", files={"files": ("big.png", b"\0" * (MAX_FILE_BYTES + 1))})
+    assert answer.status_code == 413
+
+
+def test_a_refusal_is_one_line_in_the_log_and_no_input_is_echoed(app_url: str, capfd) -> None:
+    capfd.readouterr()
+    with httpx.Client(base_url=app_url + "gradio_api", timeout=60) as http:
+        big = "x" * 200_000
+        answer = http.post("/call/predict", json={"data": [big]}).json()  # one value of the two
+        body = http.get(f"/call/predict/{answer['event_id']}").text
+        answer = http.post("/call/predict", json={"data": ["not a drawing", 3]}).json()
+        http.get(f"/call/predict/{answer['event_id']}")
+    assert "event: error" in body and "values, got 1" in body, body
+    logged = capfd.readouterr()
+    text = logged.out + logged.err
+    assert big[:1000] not in text and "Traceback" not in text

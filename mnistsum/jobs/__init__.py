@@ -37,7 +37,7 @@ from .queue import (
     default_workers,
     threads_per_worker,
 )
-from .saving import checkpoint_dir, checkpoint_path, save_trained
+from .saving import checkpoint_dir, checkpoint_path, prune_oldest, save_trained
 from .store import RunRecord, RunStore
 
 __all__ = [
@@ -70,6 +70,7 @@ __all__ = [
     "leaderboard_recorder",
     "preload_data",
     "save_trained",
+    "prune_oldest",
     "start_training",
     "status_dict",
     "submit_run",

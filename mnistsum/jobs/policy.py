@@ -26,7 +26,7 @@ from typing import Any
 
 from .. import environment
 from ..config import TrainConfig
-from ..leaderboard import NICKNAME_MAX
+from ..leaderboard import NICKNAME_MAX, plain_nickname
 from .queue import default_workers
 
 TRAIN_LOCALLY = "`pip install -r requirements.txt`, then `python -m mnistsum.train --preset class` (or `python app.py`)"
@@ -152,10 +152,11 @@ class TrainingPolicy:
             raise PolicyError(f"epochs must be at least 1, got {cfg.epochs}")
 
     def check_nickname(self, nickname: Any) -> str:
-        """The nickname as typed, or a `PolicyError` when it is longer than the page's box takes."""
-        text = "" if nickname is None else str(nickname)
-        if len(text.strip()) > PAGE_LIMITS.nickname_max:
-            raise PolicyError(f"a nickname is at most {PAGE_LIMITS.nickname_max} characters, got {len(text.strip()):,}")
+        """The nickname as it is stored (`plain_nickname`), or a `PolicyError` when that is longer than
+        the page's box takes: what is measured is what is kept, in the runs table and the jobs table."""
+        text = plain_nickname(nickname)
+        if len(text) > PAGE_LIMITS.nickname_max:
+            raise PolicyError(f"a nickname is at most {PAGE_LIMITS.nickname_max} characters, got {len(text):,}")
         return text
 
     @property
