@@ -11,9 +11,11 @@ from pathlib import Path
 import gradio as gr
 
 from mnistsum.checkpoint import atomic_write_text
+from mnistsum.database import StorageError
 from mnistsum.leaderboard import ClearRefused, Row, shown_columns
 from mnistsum.model import FUSIONS, NETWORKS
 
+from .refusals import refused
 from .state import AppState, refusal
 
 BOARD_POLL_S = 10.0  # other students' runs land on the leaderboard while you watch (Refresh: at once)
@@ -44,7 +46,10 @@ def leaderboard_html(rows: list[Row]) -> str:
 
 
 def _board(app: AppState, token: str | None, arch: str, fusion: str) -> str:
-    rows = app.board.rows(token, None if arch == ALL else arch, None if fusion == ALL else fusion)
+    try:
+        rows = app.board.rows(token, None if arch == ALL else arch, None if fusion == ALL else fusion)
+    except StorageError as err:  # said in the table's place, not raised at every refresh
+        return f"<p>⚠️ {html.escape(err.public)}</p>"
     return leaderboard_html(rows[:BOARD_ROWS])
 
 
@@ -54,7 +59,10 @@ def _export_csv(app: AppState) -> str:
     folder = Path(tempfile.gettempdir()) / f"mnistsum-leaderboard-{os.getpid()}"
     folder.mkdir(exist_ok=True)
     path = folder / "leaderboard.csv"
-    atomic_write_text(path, app.board.to_csv())
+    try:
+        atomic_write_text(path, app.board.to_csv())
+    except StorageError as err:
+        raise refused(err.public) from err
     return str(path)
 
 

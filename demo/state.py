@@ -11,6 +11,8 @@ when they chose it) loads it back.
 from __future__ import annotations
 
 import collections
+import dataclasses
+import logging
 import os
 import re
 import secrets
@@ -23,6 +25,7 @@ from mnistsum import environment
 from mnistsum.card import shipped_numbers
 from mnistsum.checkpoint import CheckpointError, save_checkpoint
 from mnistsum.config import REPO_ROOT, SHIPPED_WEIGHTS, default_data_dir
+from mnistsum.database import StorageError
 from mnistsum.jobs import (
     TRAINING_JOB,
     JobQueue,
@@ -42,6 +45,8 @@ from mnistsum.train import TrainResult, checkpoint_meta
 
 if TYPE_CHECKING:
     from .handwriting import VisitorHandwriting
+
+log = logging.getLogger(__name__)
 
 # What visitors and API callers can cause, and are told about rather than shown an error:
 # bad values and wrong types (ValueError, which covers CheckpointError, PolicyError and
@@ -259,6 +264,7 @@ class AppState:
     handwriting: VisitorHandwriting | None = None  # each visitor's taught handwriting, on top of `models`
     board: Leaderboard | None = None
     race: ClassRace | None = None  # the class's one fusion race, outside the queue
+    storage_error: str | None = None  # why the run database cannot be used (path and fix), if it cannot
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir)
@@ -266,10 +272,16 @@ class AppState:
         if self.board is None:
             self.board = Leaderboard(self.state_dir / FILE_NAME)
         if self.queue is None:
-            store = RunStore(self.board.path)
-            self.queue = JobQueue(self.policy.workers, self.policy.max_queue, store=store)
-            self.queue.restore({TRAINING_JOB: training_resumer(self.board)})
-            if self.policy.enabled:
+            try:
+                store = RunStore(self.board.path)
+                self.queue = JobQueue(self.policy.workers, self.policy.max_queue, store=store)
+                self.queue.restore({TRAINING_JOB: training_resumer(self.board)})
+            except StorageError as err:  # the Predict tab works without it; training waits for the fix
+                log.error("%s. Until then training is off; drawing and predicting work.", err)
+                self.storage_error = str(err)
+                self.policy = dataclasses.replace(self.policy, off_reason=err.public)
+                self.queue = JobQueue(self.policy.workers, self.policy.max_queue)
+            if self.policy.enabled and not self.storage_error:
                 preload_data(default_data_dir())  # the first run after launch does not wait for MNIST
         if self.models is None:
             self.models = VisitorModels(self.slot, self.state_dir / "models", environment.MAX_MODELS.get())

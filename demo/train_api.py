@@ -13,6 +13,7 @@ from typing import Any
 import gradio as gr
 
 from mnistsum.config import TrainConfig
+from mnistsum.database import StorageError
 from mnistsum.jobs import TRAINING_JOB, JobStatus, status_dict
 
 from .refusals import refused
@@ -86,8 +87,8 @@ def register_train_api(app: AppState, base: TrainConfig) -> None:
         """The class leaderboard as CSV text, best first."""
         try:
             return app.board.to_csv()
-        except REFUSALS as err:
-            raise refused(str(err)) from err
+        except StorageError as err:
+            raise refused(err.public) from err
 
     def leaderboard_remove(teacher_token: str, row_id: int) -> int:
         """Remove one leaderboard row (its `id` in the CSV) with the teacher token; returns the rows left."""

@@ -12,6 +12,8 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -22,21 +24,28 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from demo.app import PortTaken, build_app, launch
+from demo.leaderboard_view import _board as _board_html
 from demo.leaderboard_view import _export_csv
 from demo.make_examples import example_path
 from demo.predict_tab import predict
 from demo.state import AppState, ModelSlot, VisitorModels
+from demo.train_view import headline
 from mnistsum.config import TrainConfig
 from mnistsum.data import synthetic_split
+from mnistsum.database import Database, StorageError
 from mnistsum.jobs import (
     ClassCodeError,
+    JobQueue,
     PolicyError,
     RunRecord,
     RunStore,
     StateFolderBusy,
     TrainingPolicy,
+    leaderboard_recorder,
     save_trained,
+    start_training,
 )
+from mnistsum.jobs import queue as queue_module
 from mnistsum.jobs import store as store_module
 from mnistsum.jobs.saving import SAVES_PER_VISITOR
 from mnistsum.leaderboard import SCHEMA, ClearRefused, Leaderboard, public_config
@@ -355,3 +364,75 @@ def test_a_refusal_is_one_line_in_the_log_and_no_input_is_echoed(app_url: str, c
     logged = capfd.readouterr()
     text = logged.out + logged.err
     assert big[:1000] not in text and "Traceback" not in text
+
+
+# --- 6. a full disk as a run finishes, 10. a corrupt or read-only database --------------------------
+
+
+def test_a_result_that_cannot_be_written_says_so_and_is_written_later(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(queue_module, "RETRY_S", 0.2)
+    board = Leaderboard(tmp_path / "leaderboard.sqlite3")
+    queue = JobQueue(1, 10, store=RunStore(board.path))
+    real = Database.transaction
+    full = threading.Event()
+
+    def transaction(self):
+        if full.is_set():
+            raise StorageError(self.path, sqlite3.OperationalError("database or disk is full"))
+        return real(self)
+
+    monkeypatch.setattr(Database, "transaction", transaction)
+    tiny = TrainConfig(epochs=3, batch_size=64, device="cpu")
+    data = {"train_set": synthetic_split(256, seed=1), "test_set": synthetic_split(50, seed=2)}
+    owner = "visitor-token-000000"
+    job = start_training(queue, owner, tiny, on_done=leaderboard_recorder(board, "ada", owner), **data)
+    full.set()  # from its start to its end: the disk is full
+    done = queue.wait("visitor-token-000000", job.job_id, 120)
+    try:
+        assert done.state == "finished" and "could not be written (the server's database cannot be used" in done.error
+        assert "on the leaderboard below" not in headline(done, "shipped")
+        assert str(tmp_path) not in done.error  # the visitor is not shown the server's paths
+        full.clear()  # space again: the row and the job's record are written, the warning goes
+        deadline = time.monotonic() + 30
+        while board.count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert board.count() == 1
+        deadline = time.monotonic() + 10
+        while queue.status("visitor-token-000000", job.job_id).error and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert queue.status("visitor-token-000000", job.job_id).error is None
+        assert RunStore(board.path).get(job.job_id).state == "finished"  # a restart will not run it again
+    finally:
+        queue.close()
+
+
+def test_a_corrupt_database_is_named_with_its_fix_and_predicting_goes_on(tmp_path: Path, caplog) -> None:
+    folder = tmp_path / "state"
+    folder.mkdir()
+    (folder / "leaderboard.sqlite3").write_bytes(b"this is not a database" * 100)
+    state = AppState(state_dir=folder)
+    try:
+        assert f"the database {folder / 'leaderboard.sqlite3'} cannot be used" in state.storage_error
+        assert "Fix: move it aside (mv" in state.storage_error
+        assert any("cannot be used" in r.getMessage() for r in caplog.records)
+        demo = build_app(state=state)  # the app starts
+        assert predict(state.slot, data_url(example_path(3).read_bytes()), 1).answer["digit"] == 3
+        with pytest.raises(PolicyError, match="the server's database cannot be used"):
+            state.policy.check(TrainConfig())
+        assert "database cannot be used" in _board_html(state, None, "all", "all")
+        demo.close()
+    finally:
+        state.queue.close()
+
+
+def test_a_read_only_database_is_named_with_its_fix(tmp_path: Path, monkeypatch) -> None:
+    def read_only(*args, **kwargs):
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(sqlite3, "connect", read_only)  # as root, chmod would not stop this process
+    state = AppState(state_dir=tmp_path / "state")
+    try:
+        assert "make" in state.storage_error and "writable" in state.storage_error
+        assert str(tmp_path / "state" / "leaderboard.sqlite3") in state.storage_error
+    finally:
+        state.queue.close()

@@ -73,6 +73,7 @@ class TrainingPolicy:
     runs_per_address: int = environment.RUNS_PER_ADDRESS.default  # queued or running, from one client address
     runs_per_address_with_code: int = environment.RUNS_PER_ADDRESS_WITH_CODE.default
     proxy_hops: int = 0  # trusted reverse proxies in front: X-Forwarded-For is read only when > 0
+    off_reason: str | None = None  # training is off for this reason (e.g. the run database cannot be used)
 
     def __post_init__(self) -> None:
         for name, cap, page in (
@@ -102,6 +103,8 @@ class TrainingPolicy:
 
     def check(self, cfg: TrainConfig) -> None:
         """Raise `PolicyError` if `cfg` asks for more than this deployment (or the page) allows."""
+        if self.off_reason:
+            raise PolicyError(self.off_reason)
         if not self.enabled:
             raise PolicyError(
                 f"training is switched off on this deployment ({environment.TRAINING.name}=off), to keep it responsive "
@@ -189,6 +192,8 @@ class TrainingPolicy:
 
     def describe(self) -> str:
         """One line for the UI on what this deployment tightens; empty when it keeps the page's limits."""
+        if self.off_reason:
+            return f"Training is off: {self.off_reason}."
         if not self.enabled:
             return f"Training is switched off on this deployment ({environment.TRAINING.name}=off)."
         caps = [
