@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
 from typing import Any
 
-from mnistsum import environment
 from mnistsum.handwriting import KEEP, Handwriting, warm
 from mnistsum.predictor import Predictor
 
 from .state import ModelSlot, ServedModel, VisitorModels
+
+# A held handwriting used within this long is never pushed out by a newcomer: a new visitor is
+# told to wait instead, so a script's "It was 1" calls cannot evict a class's lessons.
+IDLE_S = 15 * 60
+CAPACITY = 64  # visitors' handwriting held at once (a class of 30 and room to spare)
 
 
 class VisitorHandwriting:
@@ -29,7 +34,7 @@ class VisitorHandwriting:
     def __init__(
         self,
         models: VisitorModels,
-        capacity: int = environment.MAX_MODELS.default,
+        capacity: int = CAPACITY,
         keep: int = KEEP,
         data_dir: str | None = None,
     ) -> None:
@@ -40,6 +45,7 @@ class VisitorHandwriting:
         self._warmed: Predictor | None = None
         self._lock = threading.Lock()
         self._held: collections.OrderedDict[str, Handwriting] = collections.OrderedDict()
+        self._used: dict[str, float] = {}  # token -> when its handwriting was last used (time.monotonic)
         self._dropped: set[str] = set()
         self._lessons: dict[str, threading.Lock] = {}  # one adaptation at a time per visitor
 
@@ -85,6 +91,7 @@ class VisitorHandwriting:
         served = self.models.for_visitor(token)
         if served.predictor is None:
             raise ValueError(f"No model is loaded. {served.error}")
+        self._check_room(token)
         with self._lesson(token):
             held = self._held.get(token) or Handwriting(served.predictor, keep=self.keep, data_dir=self.data_dir)
             held = held.on(served.predictor).taught(drawings, digits)
@@ -106,6 +113,19 @@ class VisitorHandwriting:
         self._warmed = predictor
         threading.Thread(target=warm, args=(predictor, self.data_dir), daemon=True, name="warm-handwriting").start()
 
+    def _check_room(self, token: str) -> None:
+        """A newcomer when every place is held by someone active in the last `IDLE_S`: refused (ValueError)."""
+        with self._lock:
+            if token in self._held or len(self._held) < self.capacity:
+                return
+            oldest = next(iter(self._held))
+            if time.monotonic() - self._used.get(oldest, 0.0) >= IDLE_S:
+                return
+        raise ValueError(
+            f"this server holds {self.capacity} visitors' handwriting, all taught in the last "
+            f"{IDLE_S // 60} minutes; try again in a few minutes"
+        )
+
     def _lesson(self, token: str) -> threading.Lock:
         with self._lock:
             return self._lessons.setdefault(token, threading.Lock())
@@ -114,8 +134,10 @@ class VisitorHandwriting:
         with self._lock:
             self._held[token] = held
             self._held.move_to_end(token)
+            self._used[token] = time.monotonic()
             self._dropped.discard(token)
             while len(self._held) > self.capacity:
                 gone, _ = self._held.popitem(last=False)
+                self._used.pop(gone, None)
                 self._lessons.pop(gone, None)
                 self._dropped.add(gone)

@@ -28,7 +28,7 @@ from demo.leaderboard_view import _board as _board_html
 from demo.leaderboard_view import _export_csv
 from demo.make_examples import example_path
 from demo.predict_tab import predict
-from demo.state import AppState, ModelSlot, VisitorModels
+from demo.state import AppState, ModelSlot, VisitorModels, browser_secret
 from demo.train_view import headline
 from mnistsum.config import TrainConfig
 from mnistsum.data import synthetic_split
@@ -436,3 +436,14 @@ def test_a_read_only_database_is_named_with_its_fix(tmp_path: Path, monkeypatch)
         assert str(tmp_path / "state" / "leaderboard.sqlite3") in state.storage_error
     finally:
         state.queue.close()
+
+
+# --- 11. the browser key -------------------------------------------------------------------------
+
+
+def test_the_key_file_is_not_published_and_an_empty_one_is_renewed_once(tmp_path: Path) -> None:
+    (tmp_path / "browser-secret").write_text("")
+    first = browser_secret(tmp_path)
+    key = (tmp_path / "browser-secret").read_text().strip()
+    assert len(key) >= 32 and key not in first  # what a page receives is derived, not the file
+    assert browser_secret(tmp_path) == first  # the next start: the same key, visitors keep their tokens

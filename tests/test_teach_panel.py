@@ -139,9 +139,10 @@ def test_a_new_model_of_the_visitor_gets_the_drawings_again(handwriting: Visitor
     assert handwriting.current(A).digits == (1,)
 
 
-def test_a_visitor_dropped_from_memory_is_told(slot: ModelSlot, tmp_path: Path) -> None:
+def test_a_visitor_dropped_from_memory_is_told(slot: ModelSlot, tmp_path: Path, monkeypatch) -> None:
     handwriting = VisitorHandwriting(VisitorModels(slot, tmp_path / "models"), capacity=1)
     handwriting.teach(A, [flagged_one()], [1])
+    monkeypatch.setattr("demo.handwriting.IDLE_S", 0)  # A has been idle long enough to make room
     handwriting.teach(B, [flagged_one()], [1])
     served = handwriting.for_visitor(A)
     assert "your handwriting was dropped from memory" in served.source and served.notice
@@ -212,3 +213,13 @@ def test_launching_starts_the_warm_up_before_any_page_loads(tmp_path: Path, mnis
     finally:
         demo.close()
         state.queue.close()
+
+
+def test_a_script_cannot_push_out_a_class_handwriting(slot: ModelSlot, tmp_path: Path) -> None:
+    handwriting = VisitorHandwriting(VisitorModels(slot, tmp_path / "models"), capacity=2)
+    handwriting.teach(A, [flagged_one()], [1])
+    handwriting.teach(B, [flagged_one()], [1])
+    for k in range(4):  # scripted "It was 1" calls with fresh tokens
+        with pytest.raises(ValueError, match="holds 2 visitors' handwriting, all taught in the last 15 minutes"):
+            handwriting.teach(f"script-token-{k:06d}", [flagged_one()], [1])
+    assert "dropped" not in handwriting.for_visitor(A).source and "dropped" not in handwriting.for_visitor(B).source
