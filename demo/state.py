@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import hashlib
-import hmac
 import logging
-import os
 import re
 import secrets
 import threading
@@ -40,6 +37,7 @@ from mnistsum.jobs import (
     prune_oldest,
     training_resumer,
 )
+from mnistsum.jobs.lock import browser_secret as browser_secret  # the browser key lives beside the lock
 from mnistsum.leaderboard import FILE_NAME, Leaderboard, owner_tag, state_dir
 from mnistsum.predictor import Predictor
 from mnistsum.race import RACE_FILE, ClassRace
@@ -100,32 +98,6 @@ def check_token(token: Any) -> str:
             "API callers get one from /visitor_token and pass it to every /train_* call)"
         )
     return token
-
-
-def browser_secret(directory: Path) -> str:
-    """The key that encrypts visitor tokens in browsers, derived from a key file kept in the state
-    folder: a restarted server still reads the tokens it handed out, so visitors keep their starred
-    leaderboard rows and their saved models. `gr.BrowserState` sends its key to every page (it
-    encrypts in the browser), so what is sent is an HMAC of the file's key, never the file's
-    content. A missing, empty or short file gets a new key (once: the next start reads it)."""
-    path = Path(directory) / "browser-secret"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        key = path.read_text().strip()
-    except FileNotFoundError:
-        key = ""
-    if len(key) < 32:
-        try:  # O_EXCL: of two processes starting at once, one writes it and both read the same
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            if key or path.stat().st_size:
-                raise ValueError(f"{path} holds a key too short to use; delete the file to get a new one") from None
-            path.unlink()  # empty: a new key, written once
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(32))
-        key = path.read_text().strip()
-    return hmac.new(key.encode(), b"gradio BrowserState", hashlib.sha256).hexdigest()[:32]
 
 
 # --- models ---------------------------------------------------------------------------------
