@@ -70,7 +70,8 @@ def reader_value(handwriting: VisitorHandwriting, token: str | None) -> dict[str
 
 
 def _template() -> str:
-    return '<div class="reader-note" hidden role="status"></div>'
+    # data-state: "loading", then "page" (the page reads the drawings) or "server" (the fallback)
+    return '<div class="page-reader" data-state="loading"><div class="reader-note" hidden role="status"></div></div>'
 
 
 class PageReader(gr.HTML):

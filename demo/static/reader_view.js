@@ -6,6 +6,7 @@
 // Runs as gr.HTML's js_on_load: `element`, `props` and `watch` are in scope.
 (function () {
   const R = globalThis.mnistsumReader;
+  const holder = element.querySelector(".page-reader");
   const note = element.querySelector(".reader-note");
   const OFFLINE = __OFFLINE_NOTE__;
   const CHECK_MS = 10000;
@@ -26,6 +27,7 @@
     note.textContent = text;
     note.hidden = !text;
     note.classList.toggle("offline", offline);
+    holder.dataset.state = loaded !== null && failure === null ? "page" : failure !== null ? "server" : "loading";
     document.documentElement.classList.toggle("mnistsum-offline", offline);
   }
 
