@@ -8,6 +8,13 @@
   const R = globalThis.mnistsumReader;
   const holder = element.querySelector(".page-reader");
   const note = element.querySelector(".reader-note");
+  // The server-gone line lives outside the tabs, so Train, Learn and the board show it too.
+  const banner = document.createElement("div");
+  banner.id = "server-gone";
+  banner.className = "reader-note offline";
+  banner.setAttribute("role", "status");
+  banner.hidden = true;
+  document.body.appendChild(banner);
   const OFFLINE = __OFFLINE_NOTE__;
   const CHECK_MS = 10000;
   const OFFLINE_CHECK_MS = 3000;
@@ -23,10 +30,11 @@
   const fileUrl = (path) => `${base()}/gradio_api/file=${encodeURI(path)}`;
 
   function show() {
-    const text = offline ? OFFLINE : failure ? `The page could not run the model (${failure}): the server reads each drawing instead.` : "";
+    const text = failure ? `The page could not run the model (${failure}): the server reads each drawing instead.` : "";
     note.textContent = text;
     note.hidden = !text;
-    note.classList.toggle("offline", offline);
+    banner.textContent = OFFLINE;
+    banner.hidden = !offline;
     holder.dataset.state = loaded !== null && failure === null ? "page" : failure !== null ? "server" : "loading";
     document.documentElement.classList.toggle("mnistsum-offline", offline);
   }
