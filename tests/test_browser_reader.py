@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 from browser_helpers import draw, expect, open_app, stroke
 from conftest import free_port
@@ -21,7 +22,7 @@ from demo.state import AppState, ModelSlot, VisitorModels
 from mnistsum.export import READER
 from mnistsum.model import DualHeadNet
 from mnistsum.predictor import Predictor
-from tools.browser import TOP_BAR
+from tools.browser import PHONE, TOP_BAR
 
 
 def _serve(state_dir: Path, port: int) -> tuple[Any, AppState]:
@@ -112,3 +113,29 @@ def test_a_visitors_own_model_runs_in_their_page(browser: Any, tmp_path: Path) -
     for drawing, page_probs in zip(drawings, probs):
         expected = own.predict(drawing, 2).digit_probs
         assert max(abs(a - b) for a, b in zip(page_probs, expected)) < 2e-3
+
+
+FIRST_VIEW = ["#drawing canvas", "#drawing .pad-tools", "#n-slider", "#headline"]
+
+
+@pytest.mark.parametrize(("width", "height"), [(1366, 768), (1920, 1080)])
+def test_the_pad_the_slider_and_the_headline_are_in_the_first_view(
+    browser: Any, app_url: str, width: int, height: int
+) -> None:
+    page = open_app(browser, app_url, viewport={"width": width, "height": height})
+    try:
+        boxes = {name: page.locator(name).bounding_box() for name in FIRST_VIEW}
+        assert page.evaluate("window.scrollY") == 0
+        for name, box in boxes.items():
+            assert box["y"] >= 0 and box["y"] + box["height"] <= height, (name, box)
+    finally:
+        page.context.close()
+
+
+def test_on_a_phone_the_slider_is_in_the_first_view(browser: Any, app_url: str) -> None:
+    page = open_app(browser, app_url, **PHONE)
+    try:
+        box = page.locator("#n-slider input[type=range]").bounding_box()
+        assert box["y"] + box["height"] <= PHONE["viewport"]["height"]
+    finally:
+        page.context.close()
