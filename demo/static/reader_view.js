@@ -54,6 +54,14 @@
     }
   }
 
+  // A first read compiles the loops (tens of ms once): done at load, not on the visitor's first stroke.
+  function warmUp() {
+    const side = 280;
+    const data = new Uint8ClampedArray(side * side * 4).fill(255);
+    for (let y = 60; y < 220; y++) for (let x = 130; x < 150; x++) data.fill(0, 4 * (y * side + x), 4 * (y * side + x) + 3);
+    for (let k = 0; k < 3; k++) R.predict({ width: side, height: side, data }, k);
+  }
+
   async function load() {
     const v = props.value;
     if (!v) return;
@@ -62,6 +70,7 @@
       if (v.id !== loaded) {
         loaded = null;
         R.setModel(v.artefact || (await fetchArtefact(v.file)));
+        warmUp();
         loaded = v.id;
       }
       R.setHandwriting(v.handwriting || null);
