@@ -4,11 +4,13 @@ clearing with the teacher token. Wiring only: `mnistsum.leaderboard` keeps the r
 from __future__ import annotations
 
 import html
+import os
 import tempfile
 from pathlib import Path
 
 import gradio as gr
 
+from mnistsum.checkpoint import atomic_write_text
 from mnistsum.leaderboard import ClearRefused, Row, shown_columns
 from mnistsum.model import FUSIONS, NETWORKS
 
@@ -47,9 +49,12 @@ def _board(app: AppState, token: str | None, arch: str, fusion: str) -> str:
 
 
 def _export_csv(app: AppState) -> str:
-    folder = Path(tempfile.mkdtemp(prefix="mnistsum-leaderboard-"))
+    """One file per server, replaced atomically by each export (a folder per call was never deleted);
+    Gradio serves a copy from its cache, which it empties itself."""
+    folder = Path(tempfile.gettempdir()) / f"mnistsum-leaderboard-{os.getpid()}"
+    folder.mkdir(exist_ok=True)
     path = folder / "leaderboard.csv"
-    path.write_text(app.board.to_csv(), encoding="utf-8")
+    atomic_write_text(path, app.board.to_csv())
     return str(path)
 
 

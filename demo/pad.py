@@ -20,6 +20,8 @@ import numpy as np
 
 from mnistsum.payload import DrawingPayloadError, decode_drawing
 
+from .refusals import refused
+
 STATIC = Path(__file__).resolve().parent / "static"
 _SVG = '<svg viewBox="0 0 24 24" width="18" height="18" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true">{}</svg>'
 TOOLS = (  # (action, accessible name, icon path, tooltip)
@@ -84,7 +86,7 @@ class DrawingPad(gr.HTML):
         try:
             return decode_drawing(payload)
         except DrawingPayloadError as err:
-            raise gr.Error(f"Cannot read this drawing: {err}") from err
+            raise refused(f"Cannot read this drawing: {err}") from err
 
     def api_info(self) -> dict[str, Any]:
         return {

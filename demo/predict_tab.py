@@ -30,10 +30,12 @@ from mnistsum.predictor import BlankDrawingError, Predictor, check_n
 from mnistsum.preprocess import preprocess
 from mnistsum.render import CANVAS
 
+from .api_image import CheckedImage
 from .handwriting import VisitorHandwriting
 from .make_examples import PEN, example_path
 from .pad import AnswerView, DrawingPad
 from .page_reader import PageReader, reader_value
+from .refusals import refused
 from .state import ModelSlot, VisitorModels
 from .teach_panel import build_teach_panel
 
@@ -41,6 +43,8 @@ PAD_ID = "drawing"
 # Visitors are served in parallel: one prediction is ~10 ms of CPU, so a handful of
 # workers keeps every core busy without letting a crowd queue up behind one slot.
 PREDICT_CONCURRENCY = 8
+# /predict_json takes photos and big files: its own slots, so image work never holds a stroke's.
+IMAGE_CONCURRENCY = 2
 HINT = "Draw a digit\nUse the brush on the white square; the answer appears each time you lift the pen."
 STAGE_CAPTIONS = {
     "raw": "1. your drawing",
@@ -68,7 +72,7 @@ def current_predictor(slot: ModelSlot) -> Predictor:
     """The model that answers this request: the one place a handler gets it."""
     predictor = slot.predictor
     if predictor is None:
-        raise gr.Error(f"No model is loaded. {slot.error}")
+        raise refused(f"No model is loaded. {slot.error}")
     return predictor
 
 
@@ -80,14 +84,14 @@ def read_drawing(drawing: Any) -> np.ndarray | None:
     try:
         return decode_drawing(drawing)
     except DrawingPayloadError as err:
-        raise gr.Error(f"Cannot read this drawing: {err}") from err
+        raise refused(f"Cannot read this drawing: {err}") from err
 
 
 def _n(n: Any) -> int:
     try:
         return check_n(n)
     except ValueError as err:
-        raise gr.Error(str(err)) from err
+        raise refused(str(err)) from err
 
 
 def page_answer(slot: ModelSlot, image: np.ndarray | None, n: int) -> dict[str, Any]:
@@ -101,7 +105,7 @@ def page_answer(slot: ModelSlot, image: np.ndarray | None, n: int) -> dict[str, 
     except BlankDrawingError:
         return blank_answer(n)
     except ValueError as err:
-        raise gr.Error(f"Cannot read this drawing: {err}") from err
+        raise refused(f"Cannot read this drawing: {err}") from err
     table = predictor.sum_table(prediction)
     return {
         **answer(prediction, table),
@@ -138,7 +142,7 @@ def predict_json(slot: ModelSlot, image: np.ndarray | None, n: Any) -> dict[str,
     except BlankDrawingError:
         return blank_answer(n)
     except ValueError as err:
-        raise gr.Error(f"Cannot read this image: {err}") from err
+        raise refused(f"Cannot read this image: {err}") from err
     return {**answer(prediction), "model": slot.source}
 
 
@@ -150,7 +154,7 @@ def stages_html(image: np.ndarray | None) -> str | None:
     try:
         prepared = preprocess(image)
     except ValueError as err:
-        raise gr.Error(f"Cannot read this drawing: {err}") from err
+        raise refused(f"Cannot read this drawing: {err}") from err
     if prepared.blank:
         return None
     picture = render.strip([prepared.stages[name] for name in STAGE_CAPTIONS], list(STAGE_CAPTIONS.values()))
@@ -218,7 +222,7 @@ def _stages_panel(received: DrawingPad, shared: dict[str, Any]) -> tuple[gr.HTML
 
 def _programs_api(models: VisitorModels | VisitorHandwriting, n: gr.Slider, shared: dict[str, Any]) -> None:
     """For programs: a plain image (file or URL) and n in, one JSON object out; not shown on the page."""
-    api_image = gr.Image(type="numpy", image_mode=None, visible=False, label="image")
+    api_image = CheckedImage(type="numpy", image_mode=None, visible=False, label="image")
     api_answer = gr.JSON(visible=False, label="answer")
     gr.Button(visible=False).click(
         functools.partial(predict_json, models.default),
@@ -228,7 +232,7 @@ def _programs_api(models: VisitorModels | VisitorHandwriting, n: gr.Slider, shar
         api_description="An image (file or URL; either polarity, any size) and n (0-9) -> one JSON object: "
         "digit, sum, heads_agree, digit_probs (10), sum_probs and analytic_sum_probs (19 each), model; "
         "blank=true and nulls when the image has no ink.",
-        **shared,
+        **{**shared, "concurrency_limit": IMAGE_CONCURRENCY, "concurrency_id": "predict_json"},
     )
 
 

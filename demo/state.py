@@ -30,7 +30,9 @@ from mnistsum.jobs import (
     RunStore,
     TrainingPolicy,
     client_address,
+    hold_state_folder,
     preload_data,
+    prune_oldest,
     training_resumer,
 )
 from mnistsum.leaderboard import FILE_NAME, Leaderboard, owner_tag, state_dir
@@ -201,6 +203,7 @@ class VisitorModels:
         """Make a finished run this visitor's model: saved to its file, then held in memory."""
         path = self.path_for(token)
         save_checkpoint(path, result.model, {**checkpoint_meta(result), "source": source})
+        prune_oldest(self.directory, environment.MAX_CHECKPOINTS.get())  # one file per visitor, and a bound
         self._hold(token, ServedModel(Predictor(result.model, checkpoint_meta(result)), None, source))
         return path
 
@@ -259,6 +262,7 @@ class AppState:
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir)
+        hold_state_folder(self.state_dir)  # before reading a run: one server per folder (StateFolderBusy)
         if self.board is None:
             self.board = Leaderboard(self.state_dir / FILE_NAME)
         if self.queue is None:

@@ -220,7 +220,7 @@ def test_no_server_event_per_stroke_or_slider_step(slot: ModelSlot, tmp_path: Pa
         keep_drawing,
     }
     [programs] = [d for d in demo.fns.values() if d.api_name == "predict_json"]
-    assert [type(b).__name__ for b in programs.inputs] == ["Image", "Slider"]
+    assert [type(b).__name__ for b in programs.inputs] == ["CheckedImage", "Slider"]  # a gr.Image, size-checked
 
 
 def test_the_pad_hands_events_the_decoded_drawing() -> None:
