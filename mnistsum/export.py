@@ -49,6 +49,7 @@ PREPROCESS_NAMES = (
     "STRAY_SHARE",
     "STRAY_GAP",
     "THIN_STROKE",
+    "THICK_STROKE",
     "MIN_SPAN",
 )
 

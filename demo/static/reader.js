@@ -26,7 +26,7 @@
     }
     const C = artefact.preprocess || {};
     for (const key of ["BOX", "FRAME", "CENTRE", "MAX_SIDE", "MIN_CONTRAST", "NOISE_MARGIN", "MAX_MIDTONES",
-      "MIN_LEVEL_SHARE", "STRAY_SHARE", "STRAY_GAP", "THIN_STROKE", "MIN_SPAN"]) {
+      "MIN_LEVEL_SHARE", "STRAY_SHARE", "STRAY_GAP", "THIN_STROKE", "THICK_STROKE", "MIN_SPAN"]) {
       if (!Number.isFinite(C[key])) throw new P.ReaderError(`the reader file lacks the preprocessing constant ${key}`);
     }
     if (!Array.isArray(C.LUMA) || C.LUMA.length !== 3) throw new P.ReaderError("the reader file lacks LUMA");

@@ -237,6 +237,42 @@
     return (2 * mass) / Math.max(edge, 1e-6);
   }
 
+  // _erode: one 3x3 min filter (outside the array counts as no ink), square or plus-shaped.
+  function erode(p, square) {
+    const { data, h, w } = p;
+    const out = plane(h, w);
+    const at = (y, x) => (y >= 0 && y < h && x >= 0 && x < w ? data[y * w + x] : 0);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        let m = Math.min(at(y, x), at(y - 1, x), at(y + 1, x), at(y, x - 1), at(y, x + 1));
+        if (square) m = Math.min(m, at(y - 1, x - 1), at(y - 1, x + 1), at(y + 1, x - 1), at(y + 1, x + 1));
+        out.data[y * w + x] = m;
+      }
+    }
+    return out;
+  }
+
+  // _thin: strokes thicker than THICK_STROKE at 20 px scale are eroded to it, then cropped again.
+  function thin(p, C) {
+    const side = Math.max(p.h, p.w);
+    const width = strokeWidth(p);
+    if ((width * C.BOX) / side <= C.THICK_STROKE) return p;
+    const k = C.THICK_STROKE / C.BOX;
+    const steps = roundHalfEven((width - k * side) / (2 * (1 - k)));
+    let out = p;
+    for (let step = 0; step < steps; step++) out = erode(out, step % 2 === 0);
+    let r0 = out.h, r1 = -1, c0 = out.w, c1 = -1;
+    for (let y = 0; y < out.h; y++) {
+      for (let x = 0; x < out.w; x++) {
+        if (out.data[y * out.w + x] !== 0) {
+          r0 = Math.min(r0, y); r1 = Math.max(r1, y); c0 = Math.min(c0, x); c1 = Math.max(c1, x);
+        }
+      }
+    }
+    if (r1 < 0) return p;
+    return crop(out, [[r0, r1 + 1], [c0, c1 + 1]]);
+  }
+
   // Pillow's resampling coefficients (libImaging/Resample.c, precompute_coeffs).
   const FILTERS = {
     box: { support: 0.5, f: (x) => (x > -0.5 && x <= 0.5 ? 1 : 0) },
@@ -369,7 +405,7 @@
       const empty = plane(C.FRAME, C.FRAME);
       return { image: empty, blank: true, stages: { raw, ink: inked, crop: inked, "20x20": plane(C.BOX, C.BOX), "28x28": empty } };
     }
-    const cropped = crop(inked, box);
+    const cropped = thin(crop(inked, box), C);
     const scaled = scale(cropped, C);
     const out = centre(scaled, C);
     return { image: out, blank: false, stages: { raw, ink: inked, crop: cropped, "20x20": boxed(scaled, C), "28x28": out } };
