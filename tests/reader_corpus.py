@@ -60,8 +60,11 @@ def _odd_cases(pen_dir: Path) -> list[tuple[str, np.ndarray]]:
     seven = digits.strokes[int(np.flatnonzero(digits.labels == 7)[0])]
     beside = render(seven, pen=18, box=150, centre=(110, 140)).copy()
     beside[20:26, 260:266] = 0  # a stray dot far from the digit
+    bar = blank.copy()
+    bar[60:220, 130:150] = 0  # flat ink with hard edges: no stroke edge inside its crop
     return [
         ("blank pad", blank),
+        ("a solid bar, no anti-aliasing", bar),
         ("a stray dot", dot),
         ("a 7 and a stray dot", beside),
         ("a hairline 7", render(seven, pen=1, box=200)),

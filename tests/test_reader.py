@@ -59,6 +59,15 @@ def test_the_export_carries_the_preprocessing_constants_and_folded_layers(shippe
     assert artefact["digit"][-1]["weight"]["shape"] == [10, 128]  # the layer a visitor's handwriting replaces
 
 
+def test_a_flat_block_of_ink_is_read_not_eroded_forever() -> None:
+    """A crop with no edge inside has a stroke width of ~1e9 px: thinning stops once nothing is left."""
+    from mnistsum.preprocess import preprocess
+
+    bar = np.full((280, 280), 255, np.uint8)
+    bar[60:220, 130:150] = 0
+    assert not preprocess(bar).blank
+
+
 def load_reader(page: Any) -> None:
     page.set_content("<!doctype html><title>reader</title>")
     for name in SCRIPTS:

@@ -80,6 +80,17 @@
     return out;
   }
 
+  function range(values) {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    return [lo, hi];
+  }
+
   function border(raw) {
     const { data, h, w } = raw;
     const out = [];
@@ -98,13 +109,7 @@
     const deviations = sortedCopy(edge.map((v) => Math.abs(f32(v - background))));
     yield [background, C.NOISE_MARGIN * deviations[Math.floor((deviations.length * 9) / 10)]];
     const values = raw.data;
-    let lo = Infinity;
-    let hi = -Infinity;
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i];
-      if (v < lo) lo = v;
-      if (v > hi) hi = v;
-    }
+    const [lo, hi] = range(values);
     const mid = f32((lo + hi) / 2);
     const quarter = (hi - lo) / 4;
     const loCut = f32(lo + quarter);
@@ -133,13 +138,7 @@
   // _ink: 0..1 ink strength, zero where it cannot be told from the background.
   function ink(raw, C) {
     const values = raw.data;
-    let lo = Infinity;
-    let hi = -Infinity;
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i];
-      if (v < lo) lo = v;
-      if (v > hi) hi = v;
-    }
+    const [lo, hi] = range(values);
     for (const [background, noise] of backgrounds(raw, C)) {
       const dark = f32(background - lo);
       const light = f32(hi - background);
@@ -260,7 +259,10 @@
     const k = C.THICK_STROKE / C.BOX;
     const steps = roundHalfEven((width - k * side) / (2 * (1 - k)));
     let out = p;
-    for (let step = 0; step < steps; step++) out = erode(out, step % 2 === 0);
+    for (let step = 0; step < steps; step++) {
+      out = erode(out, step % 2 === 0);
+      if (!out.data.some((v) => v !== 0)) return p; // all eroded away (more steps change nothing)
+    }
     let r0 = out.h, r1 = -1, c0 = out.w, c1 = -1;
     for (let y = 0; y < out.h; y++) {
       for (let x = 0; x < out.w; x++) {
