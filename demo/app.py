@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from pathlib import Path
@@ -15,6 +16,7 @@ from mnistsum.payload import MAX_FILE_BYTES
 
 from .learn_tab import build_learn_tab
 from .pad import css as pad_css
+from .page_reader import reader_value, static_paths
 from .predict_tab import build_predict_tab
 from .refusals import check_input_count
 from .state import AppState, ModelSlot, browser_secret, check_token, new_token
@@ -89,6 +91,7 @@ def build_app(
         app.handwriting.data_dir = str(data_dir)
     for name, value in QUEUE_ENV_DEFAULTS.items():
         os.environ.setdefault(name, value)  # read when the Blocks create their queue, just below
+    gr.set_static_paths(static_paths())  # the shipped reader file, fetched (and cached) by the page
     with gr.Blocks(title="mnistsum: a digit and digit + n", delete_cache=UPLOADS_KEPT_S) as demo:
         stored = gr.BrowserState(None, storage_key=VISITOR_KEY, secret=browser_secret(app.state_dir))
         visitor = gr.State()
@@ -97,13 +100,19 @@ def build_app(
         gr.Markdown(INTRO)
         banner = gr.Markdown(visible=False, elem_id="model-banner")
         with gr.Tabs():
-            with gr.Tab("Predict", id="predict"):
-                received, n = build_predict_tab(app.handwriting, visitor, data_dir)
+            with gr.Tab("Predict", id="predict") as predict:
+                drawing, n, reader = build_predict_tab(app.handwriting, visitor, data_dir)
             with gr.Tab("Train", id="train"):
                 build_train_tab(app, visitor, data_dir, nickname)
             with gr.Tab("Learn", id="learn") as learn:
-                build_learn_tab(learn, received, n, app, visitor, data_dir)
-        demo.load(fn=visitor_token, inputs=stored, outputs=[stored, visitor], api_visibility="private")
+                build_learn_tab(learn, drawing, n, app, visitor, data_dir)
+        # The page's reader runs this visitor's model: their own (a finished run they chose in
+        # Train), adapted to their handwriting; refreshed at load and whenever they come back here.
+        page_reader = {"fn": functools.partial(reader_value, app.handwriting), "inputs": visitor, "outputs": reader}
+        demo.load(fn=visitor_token, inputs=stored, outputs=[stored, visitor], api_visibility="private").then(
+            **page_reader, api_visibility="private", show_progress="hidden"
+        )
+        predict.select(**page_reader, api_visibility="private", show_progress="hidden")
         demo.load(fn=lambda: model_banner(app.slot), outputs=banner, api_visibility="private")
         demo.load(fn=app.handwriting.warm_up, api_visibility="private")  # once: the first correction is quick
     check_input_count(demo)  # a call with too few values is told so, and its values are not echoed

@@ -1,11 +1,13 @@
 """The Predict tab: draw a digit, pick n, read the digit and digit + n, and see why.
 
-Wiring only. The pad (`demo.pad.DrawingPad`) sends one PNG data URL per finished stroke;
-`/predict` decodes it (`mnistsum.payload`), runs `Predictor.predict` once and answers with
-one JSON object that holds the sum head for every n. The answer view renders it in the page,
-and a step of the n slider re-renders it there, with no server call. The drawing the server
-received is kept per session (`gr.State`), so the stages panel and the Learn tab never read
-the pad again. Programs send a plain image to `/predict_json` and get plain JSON back.
+Wiring only. The page reads each drawing itself (`demo.page_reader`: the port of
+`mnistsum.preprocess` and the exported network), so a stroke, Undo, Redo, Clear or slider step
+sends nothing; the answer view renders what it computed. Where the page cannot run the model
+the pad fires `submit`, the `/predict` endpoint: it decodes the pad's PNG data URL
+(`mnistsum.payload`), runs `Predictor.predict` and answers with one JSON object holding the sum
+head for every n, which programs can call too. What needs the drawing on the server (teaching,
+the stages panel, Learn) reads the pad's value when it runs; nothing is kept per session.
+Programs send a plain image to `/predict_json` and get plain JSON back.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from mnistsum import render
 from mnistsum.config import default_data_dir
 from mnistsum.data import MnistSplit, has_mnist, load_split
 from mnistsum.model import NUM_DIGITS, NUM_SUMS
-from mnistsum.payload import DrawingPayloadError, answer, blank_answer, decode_drawing, kept_drawing, png_data_url
+from mnistsum.payload import DrawingPayloadError, answer, blank_answer, decode_drawing, png_data_url
 from mnistsum.predictor import BlankDrawingError, Predictor, check_n
 from mnistsum.preprocess import preprocess
 from mnistsum.render import CANVAS
@@ -32,6 +34,7 @@ from .api_image import CheckedImage
 from .handwriting import VisitorHandwriting
 from .make_examples import PEN, example_path
 from .pad import AnswerView, DrawingPad
+from .page_reader import PageReader, reader_value
 from .refusals import refused
 from .state import ModelSlot, VisitorModels
 from .teach_panel import build_teach_panel
@@ -63,7 +66,6 @@ class Shown(NamedTuple):
 
     answer: dict[str, Any]  # the answer view's value (see `page_answer`)
     stages: str | None  # the stages picture as inline HTML, only while its panel is open
-    received: np.ndarray | None  # the drawing, at most `KEPT_SIDE` px, kept for this session (a gr.State)
 
 
 def current_predictor(slot: ModelSlot) -> Predictor:
@@ -75,7 +77,10 @@ def current_predictor(slot: ModelSlot) -> Predictor:
 
 
 def read_drawing(drawing: Any) -> np.ndarray | None:
-    """The pad's value as an image (None: nothing drawn); a clear `gr.Error` if unusable."""
+    """The pad's value as an image (None: nothing drawn); a clear `gr.Error` if unusable.
+    The pad's own preprocessing has already decoded what the page sends."""
+    if isinstance(drawing, np.ndarray):
+        return drawing
     try:
         return decode_drawing(drawing)
     except DrawingPayloadError as err:
@@ -117,7 +122,7 @@ def predict(slot: ModelSlot, drawing: Any, n: Any, panel_open: bool = False) -> 
     panel is open, the stages). An empty pad is not an error: the answer says so."""
     n = _n(n)
     image = read_drawing(drawing)
-    return Shown(page_answer(slot, image, n), stages_html(image) if panel_open else None, kept_drawing(image))
+    return Shown(page_answer(slot, image, n), stages_html(image) if panel_open else None)
 
 
 def predict_for_visitor(
@@ -199,7 +204,7 @@ def _inputs(data_dir: Path) -> tuple[DrawingPad, gr.Slider, gr.Dataset, gr.Butto
     return pad, n, examples, random_button, mnist_caption
 
 
-def _stages_panel(received: gr.State, shared: dict[str, Any]) -> tuple[gr.HTML, gr.State]:
+def _stages_panel(received: DrawingPad, shared: dict[str, Any]) -> tuple[gr.HTML, gr.State]:
     """The preprocessing stages, drawn only while the panel is open."""
     with gr.Accordion("How your drawing became 28x28 (preprocessing stages)", open=False) as stages_panel:
         gr.Markdown(
@@ -233,31 +238,32 @@ def _programs_api(models: VisitorModels | VisitorHandwriting, n: gr.Slider, shar
 
 def build_predict_tab(
     models: VisitorModels | VisitorHandwriting, visitor: gr.State, data_dir: str | Path | None = None
-) -> tuple[gr.State, gr.Slider]:
-    """Lay out the tab and wire it; returns the drawing the server received (per session) and
-    the n slider, for the Learn tab to follow. The page's predictions use the model of the
-    visitor whose token `visitor` holds, adapted to the handwriting they taught it;
-    /predict_json, which has no visitor, the default one."""
+) -> tuple[DrawingPad, gr.Slider, PageReader]:
+    """Lay out the tab and wire it; returns the pad (its value is the drawing, decoded on the
+    server only when an event reads it) and the n slider, for the Learn tab to follow, and the
+    page's reader, for the app to refresh when the visitor's model changes. Predictions use the
+    model of the visitor whose token `visitor` holds, adapted to the handwriting they taught
+    it; /predict_json, which has no visitor, the default one."""
     data_dir = Path(data_dir or default_data_dir())
     handwriting = (
         models if isinstance(models, VisitorHandwriting) else VisitorHandwriting(models, data_dir=str(data_dir))
     )
     shared = {"concurrency_limit": PREDICT_CONCURRENCY, "concurrency_id": "predict", "show_progress": "hidden"}
-    received = gr.State(None)  # the drawing the server last decoded, for this visitor
-    with gr.Row(equal_height=False):
+    with gr.Row(equal_height=False, elem_id="predict-row"):
         with gr.Column(scale=4, min_width=300):
             pad, n, examples, random_button, mnist_caption = _inputs(data_dir)
         with gr.Column(scale=6, min_width=300):
+            reader = PageReader(reader_value(handwriting, None))
             shown = AnswerView(HINT, elem_id="answer")
-            teach_events = build_teach_panel(handwriting, page_answer, visitor, pad, received, n, shown)
-    stages_view, panel_open = _stages_panel(received, shared)
-    # Queued, although the page would then send one request per stroke instead of two (a join
-    # and its event stream): without the queue, Gradio 6.31 shows the visitor no error message.
-    # The API sees (drawing, n); the states are hidden.
-    predicted = pad.change(
+            teach_events = build_teach_panel(handwriting, page_answer, visitor, pad, pad, n, shown)
+    stages_view, panel_open = _stages_panel(pad, shared)
+    # The fallback, and the endpoint for programs: the page fires the pad's `submit` only when it
+    # cannot read the drawing itself. Queued: without the queue, Gradio 6.31 shows the visitor no
+    # error message. The API sees (drawing, n); the states are hidden.
+    predicted = pad.submit(
         functools.partial(predict_for_visitor, handwriting),
         inputs=[pad, n, panel_open, visitor],
-        outputs=[shown, stages_view, received],
+        outputs=[shown, stages_view],
         trigger_mode="always_last",
         queue=True,
         api_name="predict",
@@ -269,11 +275,13 @@ def build_predict_tab(
     )
     for event in [predicted, *teach_events]:  # an answer that left while n moved lands on the current n
         event.then(fn=None, js=VIEW_N_JS, inputs=[n, shown], outputs=shown, show_progress="hidden")
-    n.change(fn=None, js=VIEW_N_JS, inputs=[n, shown], outputs=shown, show_progress="hidden")
-    # A value set from the server fires the pad's `change`, which predicts it like a stroke.
     private = {"api_visibility": "private", "show_progress": "hidden"}
+    for event in teach_events:  # the page's reader takes the visitor's adapted layer (or drops it)
+        event.then(functools.partial(reader_value, handwriting), visitor, reader, **private)
+    n.change(fn=None, js=VIEW_N_JS, inputs=[n, shown], outputs=shown, show_progress="hidden")
+    # A picture set from the server is read like a stroke: in the page, or by `submit`.
     examples.click(load_example, examples, [pad, mnist_caption], **private)
     random_button.click(functools.partial(random_mnist_digit, data_dir), None, [pad, mnist_caption], **private)
     pad.input(fn=None, js=CLEAR_CAPTION_JS, outputs=mnist_caption)
     _programs_api(handwriting, n, shared)
-    return received, n
+    return pad, n, reader

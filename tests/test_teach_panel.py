@@ -183,7 +183,7 @@ def test_the_panel_is_wired_to_the_drawing_the_server_has(slot: ModelSlot, tmp_p
     for name in [*(f"It was {d}" for d in range(10)), "Forget my handwriting", "Teach it my handwriting"]:
         assert name in buttons, name
     [predict_dep] = [d for d in demo.fns.values() if d.api_name == "predict"]
-    received = predict_dep.outputs[-1]
+    received = predict_dep.inputs[0]  # the pad: its value is the drawing, decoded when a button reads it
     for d in range(10):
         [dep] = [
             x for x in demo.fns.values() if (buttons[f"It was {d}"]._id, "click") in [(t[0], t[1]) for t in x.targets]
