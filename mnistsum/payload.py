@@ -30,9 +30,6 @@ MAX_PAYLOAD_CHARS = 2_000_000  # base64 characters, about 1.5 MB of image file
 MAX_SIDE = 4096  # pixels along either side of the decoded image
 MAX_PIXELS = 4096 * 4096
 MAX_FILE_BYTES = 5_000_000  # an image file (an upload, a fetched URL): the upload route's cap too
-# What a session keeps of a drawing for the stages panel, the Learn tab and a correction: the page's
-# canvas is 280 px, so only a larger picture is box-averaged, to at most this side (<= 1 MB held).
-KEPT_SIDE = 512
 IMAGE_TYPES = ("png", "jpeg", "jpg", "webp", "gif", "bmp")
 _DATA_URL = re.compile(r"data:image/(?P<kind>[a-z]+);base64,", re.IGNORECASE)
 
@@ -77,16 +74,6 @@ def read_image_file(path: str | Path) -> np.ndarray:
     if size > MAX_FILE_BYTES:
         raise DrawingPayloadError(f"the image file is {size:,} bytes; at most {MAX_FILE_BYTES:,} are accepted")
     return _read_image(Path(path))
-
-
-def kept_drawing(image: np.ndarray | None, side: int = KEPT_SIDE) -> np.ndarray | None:
-    """What a session keeps of a decoded drawing: the drawing itself up to `side` pixels, else
-    box-averaged (PIL `reduce`, which keeps the ink's shape and mass) until it fits. A 4096 px
-    drawing held per session was 64 MB; this is at most `side`² x 4 bytes."""
-    if image is None or max(image.shape[:2]) <= side:
-        return image
-    factor = -(-max(image.shape[:2]) // side)  # ceil: the result's longer side is <= side
-    return np.asarray(Image.fromarray(image).reduce(factor))
 
 
 def _read_image(source: bytes | Path) -> np.ndarray:
