@@ -265,7 +265,7 @@ def build_race_section(race: ClassRace, data_dir: str) -> dict:
         message,
         **private,
     ).then(**show, **private)
-    stop.click(lambda t: act(lambda: race.stop(t)), token, message, **private).then(**show, **private)
+    stop.click(lambda t: act(lambda: race.stop(t, class_code=t)), token, message, **private).then(**show, **private)
     return {**show, **private}
 
 

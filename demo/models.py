@@ -20,6 +20,7 @@ from mnistsum import environment
 from mnistsum.card import shipped_numbers
 from mnistsum.checkpoint import CheckpointError, save_checkpoint
 from mnistsum.config import REPO_ROOT, SHIPPED_WEIGHTS
+from mnistsum.jobs import prune_oldest
 from mnistsum.leaderboard import owner_tag
 from mnistsum.predictor import Predictor
 from mnistsum.train import TrainResult, checkpoint_meta
@@ -122,6 +123,7 @@ class VisitorModels:
         """Make a finished run this visitor's model: saved to its file, then held in memory."""
         path = self.path_for(token)
         save_checkpoint(path, result.model, {**checkpoint_meta(result), "source": source})
+        prune_oldest(self.directory, environment.MAX_CHECKPOINTS.get())  # one file per visitor, and a bound
         self._hold(token, ServedModel(Predictor(result.model, checkpoint_meta(result)), None, source))
         return path
 

@@ -7,7 +7,8 @@ and its choice of model.
 
 from __future__ import annotations
 
-import os
+import dataclasses
+import logging
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 
 from mnistsum import environment
 from mnistsum.config import default_data_dir
+from mnistsum.database import StorageError
 from mnistsum.jobs import (
     TRAINING_JOB,
     JobQueue,
@@ -23,14 +25,18 @@ from mnistsum.jobs import (
     RunStore,
     TrainingPolicy,
     client_address,
+    hold_state_folder,
     preload_data,
     training_resumer,
 )
+from mnistsum.jobs.lock import browser_secret as browser_secret  # the browser key lives beside the lock
 from mnistsum.leaderboard import FILE_NAME, Leaderboard, state_dir
 from mnistsum.race import RACE_FILE, ClassRace
 
 from .handwriting import VisitorHandwriting
 from .models import ModelSlot, VisitorModels
+
+log = logging.getLogger(__name__)
 
 # What visitors and API callers can cause, and are told about rather than shown an error:
 # bad values and wrong types (ValueError, which covers CheckpointError, PolicyError and
@@ -76,22 +82,6 @@ def check_token(token: Any) -> str:
     return token
 
 
-def browser_secret(directory: Path) -> str:
-    """The key that encrypts visitor tokens in browsers, kept in the state folder: a restarted
-    server still reads the tokens it handed out, so visitors keep their starred leaderboard rows
-    and their saved models. Created once, readable by this user only."""
-    path = Path(directory) / "browser-secret"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:  # O_EXCL: of two processes starting at once, one writes it and both read the same
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(32))
-    return path.read_text().strip()
-
-
 # --- what every tab shares ------------------------------------------------------------------
 
 
@@ -110,16 +100,24 @@ class AppState:
     handwriting: VisitorHandwriting | None = None  # applies and fits visitors' stored handwriting; keeps none
     board: Leaderboard | None = None
     race: ClassRace | None = None  # the class's one fusion race, outside the queue
+    storage_error: str | None = None  # why the run database cannot be used (path and fix), if it cannot
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir)
+        hold_state_folder(self.state_dir)  # before reading a run: one server per folder (StateFolderBusy)
         if self.board is None:
             self.board = Leaderboard(self.state_dir / FILE_NAME)
         if self.queue is None:
-            store = RunStore(self.board.path)
-            self.queue = JobQueue(self.policy.workers, self.policy.max_queue, store=store)
-            self.queue.restore({TRAINING_JOB: training_resumer(self.board)})
-            if self.policy.enabled:
+            try:
+                store = RunStore(self.board.path)
+                self.queue = JobQueue(self.policy.workers, self.policy.max_queue, store=store)
+                self.queue.restore({TRAINING_JOB: training_resumer(self.board)})
+            except StorageError as err:  # the Predict tab works without it; training waits for the fix
+                log.error("%s. Until then training is off; drawing and predicting work.", err)
+                self.storage_error = str(err)
+                self.policy = dataclasses.replace(self.policy, off_reason=err.public)
+                self.queue = JobQueue(self.policy.workers, self.policy.max_queue)
+            if self.policy.enabled and not self.storage_error:
                 preload_data(default_data_dir())  # the first run after launch does not wait for MNIST
         if self.models is None:
             self.models = VisitorModels(self.slot, self.state_dir / "models", environment.MAX_MODELS.get())

@@ -234,14 +234,14 @@ def build_teach_panel(
     received: gr.State,
     n: gr.Slider,
     shown: Any,
-) -> tuple[list[Any], HandwritingStore, gr.Group]:
-    """The correction panel (shown by the caller once there is an answer), then the answer view
+) -> tuple[list[Any], HandwritingStore]:
+    """The correction panel (hidden by the page's CSS while the answer is blank), then the answer view
     `shown` (created with render=False), the visitor's stored handwriting, the round, and their
-    wiring; returns (the events that change the answer, the store, the panel)."""
+    wiring; returns (the events that change the answer, the store)."""
     private = {"api_visibility": "private", "show_progress": "hidden"}
     # One adaptation is CPU-bound for under a second: a few at once across all visitors, the rest queue.
     lesson = {**private, "concurrency_id": "teach", "concurrency_limit": TEACH_CONCURRENCY}
-    with gr.Group(elem_id="teach", visible=False) as panel:
+    with gr.Column(elem_id="teach", variant="panel"):
         gr.Markdown("**Wrong? It was:**")
         with gr.Row(elem_id="it-was"):
             buttons = [gr.Button(f"It was {d}", size="sm", min_width=44) for d in range(NUM_DIGITS)]
@@ -278,4 +278,4 @@ def build_teach_panel(
     stop.click(stop_round, None, [round_state, prompt, keep, stop], **private)
     for event in events:  # the answer first; then what it learned and what that cost
         event.then(functools.partial(details_for, handwriting), [visitor, store], details, **private)
-    return events, store, panel
+    return events, store

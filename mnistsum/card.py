@@ -2,6 +2,7 @@
 
     python -m mnistsum.evaluate --out weights/metrics.json              # MNIST test set
     python -m mnistsum.pen_eval --out weights/drawn_metrics.json        # held-out writers of every pen set
+    python -m mnistsum.pen_eval --sizes --out weights/size_metrics.json # the same writers drawn small
     python -m mnistsum.stress --count 1000 --out weights/stress.json    # redrawn MNIST digits
     python -m mnistsum.speed --out weights/speed.json                   # training and predict speed
     python -m mnistsum.card --write       # -> weights/MODEL_CARD.md and the README's headline table
@@ -148,6 +149,20 @@ def confusion_table(d: dict[str, Any]) -> list[str]:
     return lines
 
 
+def size_table(s: dict[str, Any]) -> list[str]:
+    """Held-out writers drawn at each size with the pad's one pen: small must read like large."""
+    sets = list(next(iter(s["sizes"].values()))["per_set"])
+    lines = [
+        f"| drawn with the pad's {next(iter(s['sizes'].values()))['pen']:g} px pen "
+        f"({s['digits']:,} digits, {s['writers']} writers) | all | " + " | ".join(sets) + " |",
+        "|---|---|" + "---|" * len(sets),
+    ]
+    for name, m in s["sizes"].items():
+        per = " | ".join(_pct(m["per_set"][name_]) for name_ in sets)
+        lines.append(f"| {name} | **{_pct(m['digit_accuracy'])}** | {per} |")
+    return lines
+
+
 def stress_table(s: dict[str, Any]) -> list[str]:
     lines = [f"| stress set (first {s['count']:,} test digits) | digit accuracy |", "|---|---|"]
     lines += [f"| {name} | {_pct(acc, 1)} |" for name, acc in s["accuracy"].items()]
@@ -211,12 +226,14 @@ def generate(weights_dir: Path = WEIGHTS_DIR, weights: Path = SHIPPED_WEIGHTS) -
     mnist = json.loads((weights_dir / "metrics.json").read_text())
     drawn = json.loads((weights_dir / "drawn_metrics.json").read_text())
     stress = json.loads((weights_dir / "stress.json").read_text())
+    sizes = json.loads((weights_dir / "size_metrics.json").read_text())
     _, meta = load_checkpoint(weights)
     sections = [
         ["### MNIST test set (`weights/metrics.json`)", "", *mnist_table(mnist)],
         ["### Pen drawings of held-out writers (`weights/drawn_metrics.json`)", "", *drawn_table(drawn)],
         ["Errors summed over the three pens and the sets:", "", *confusion_table(drawn)],
         ["### The 1/7 trade-off", "", *one_seven_table(mnist, drawn)],
+        ["### Held-out writers drawn small (`weights/size_metrics.json`)", "", *size_table(sizes)],
         ["### Stress sets (`weights/stress.json`)", "", *stress_table(stress)],
         ["### The recipe", "", *recipe_table(meta)],
     ]

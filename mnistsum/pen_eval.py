@@ -8,7 +8,9 @@ and reported per pen set (UNIPEN, pendigits, ...) and pooled: per digit, per wri
 drawings for all ten values of n.
 
 CLI: `python -m mnistsum.pen_eval [--weights PATH] [--writers test] [--json] [--out FILE]`
-(also `python -m mnistsum.evaluate --drawn ...`).
+(also `python -m mnistsum.evaluate --drawn ...`). With `--sizes` it measures instead how
+the digit head reads the same digits drawn small, in a corner, with the pad's one pen
+(`SIZES`): the pen does not shrink with the digit, so a small digit is a thick one.
 """
 
 from __future__ import annotations
@@ -27,6 +29,14 @@ from .model import NUM_DIGITS
 from .pen import EVAL_PEN_WIDTHS, PARTS, PenDigits, load_pen_digits, render, writer_split
 from .predictor import BlankDrawingError, Predictor
 
+# Drawings of one size and place with the pad's pen (22 px): name -> (pen px, digit's longer side px, centre or None)
+SIZES: dict[str, tuple[float, float, tuple[float, float] | None]] = {
+    "200 px, centred (as usual)": (22, 200, None),
+    "100 px, centred": (22, 100, None),
+    "70 px, top right corner": (22, 70, (235, 45)),
+    "60 px, top left corner": (22, 60, (35, 35)),
+    "40 px, top right corner": (22, 40, (250, 30)),
+}
 BLANK = -1  # the prediction recorded when a drawing is read as empty (always wrong)
 WORST = 5  # how many of the worst writers a report lists
 
@@ -205,6 +215,26 @@ def evaluate_pens(
     }
 
 
+def evaluate_sizes(
+    predictor: Predictor, digits: PenDigits, sizes: dict[str, Any] = SIZES, supersample: int = 2
+) -> dict[str, Any]:
+    """Digit accuracy of `predictor.predict` on `digits` drawn at each of `sizes` (a blank
+    reading counts as wrong), pooled and per pen set."""
+    accuracy: dict[str, Any] = {}
+    for name, (pen, box, centre) in sizes.items():
+        preds = np.full(len(digits), BLANK)
+        for i, strokes in enumerate(digits.strokes):
+            drawing = render(strokes, pen=pen, box=box, centre=centre, supersample=supersample)
+            try:
+                preds[i] = predictor.predict(drawing, 0).digit
+            except BlankDrawingError:
+                pass
+        correct = preds == digits.labels
+        per_set = {s: float(correct[digits.sets == s].mean()) for s in sorted(set(digits.sets.tolist()))}
+        accuracy[name] = {"pen": pen, "box": box, "digit_accuracy": float(correct.mean()), "per_set": per_set}
+    return {"digits": len(digits), "writers": len(set(digits.writers.tolist())), "sizes": accuracy}
+
+
 def one_seven(m: dict[str, Any]) -> tuple[int, int]:
     """(ones read as 7, sevens read as 1) in a confusion matrix: the 1/7 trade-off in two numbers."""
     return m["confusion"][1][7], m["confusion"][7][1]
@@ -277,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--writers", nargs="+", default=["test"], choices=PARTS, help="which writer split(s)")
     parser.add_argument("--pens", nargs="+", type=float, default=list(EVAL_PEN_WIDTHS), help="pen widths, px")
     parser.add_argument("--limit", type=int, help="only the first LIMIT digits of those writers (a quick look)")
+    parser.add_argument("--sizes", action="store_true", help="digits drawn small and in corners instead (SIZES)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--out", help="also write the JSON report to this file (atomically)")
     args = parser.parse_args(argv)
@@ -284,7 +315,13 @@ def main(argv: list[str] | None = None) -> int:
     digits = writer_split(load_pen_digits(args.data_dir, args.sets), args.writers)
     if args.limit is not None:  # every k-th digit, so every set is in a quick look
         digits = digits.take(np.arange(0, len(digits), -(-len(digits) // args.limit)))
-    report = {"weights": args.weights, "writer_split": args.writers, **evaluate_pens(predictor, digits, args.pens)}
+    head = {"weights": args.weights, "writer_split": args.writers}
+    if args.sizes:
+        report = {**head, **evaluate_sizes(predictor, digits)}
+        text = "\n".join(f"{name:<28} {m['digit_accuracy']:.2%}" for name, m in report["sizes"].items())
+        publish(report, text, args.out, args.json, indent=1)
+        return 0
+    report = {**head, **evaluate_pens(predictor, digits, args.pens)}
     publish(report, format_report(report), args.out, args.json, indent=1)
     return 0
 

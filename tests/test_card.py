@@ -24,6 +24,9 @@ def test_tables_show_the_measured_numbers():
         assert f"| {m['digit_accuracy']:.2%} |" in tables or f" {m['digit_accuracy']:.2%} |" in tables
     assert "contributor unipen/syn" in tables and "0 with a slash or a dot" in tables
     assert "pendigits pen 34" in tables and "The 1/7 trade-off" in tables and "MNIST test: digit 7" in tables
+    sizes = json.loads((WEIGHTS_DIR / "size_metrics.json").read_text())
+    for name, m in sizes["sizes"].items():
+        assert f"| {name} | **{m['digit_accuracy']:.2%}** |" in tables
 
 
 def test_write_card_keeps_the_prose_and_refuses_a_card_without_markers(tmp_path):

@@ -13,6 +13,7 @@ from mnistsum.pen_eval import (
     FLAGGED_ONES,
     PLAIN_ONES,
     PLAIN_SEVENS,
+    SIZES,
     evaluate_pens,
     format_report,
     main,
@@ -141,6 +142,16 @@ def test_cli_json_on_a_few_digits(pen_dir, capsys):
     report = json.loads(capsys.readouterr().out)
     assert 6 <= report["digits"] <= 12 and report["writer_split"] == ["test"] and list(report["by_pen"]) == ["22"]
     assert set(report["sets"]) == {"unipen", "pendigits"}  # every k-th digit: every set in a quick look
+
+
+def test_sizes_report_digits_drawn_small_with_the_pads_pen(pen_dir, capsys):
+    assert main(["--data-dir", str(pen_dir), "--limit", "30", "--sizes", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert list(report["sizes"]) == list(SIZES) and 15 <= report["digits"] <= 30
+    for name, m in report["sizes"].items():
+        assert m["pen"] == SIZES[name][0] and m["box"] == SIZES[name][1]
+        assert set(m["per_set"]) == {"unipen", "pendigits"} and 0 <= m["digit_accuracy"] <= 1
+    assert report["sizes"]["200 px, centred (as usual)"]["digit_accuracy"] >= 0.85
 
 
 def test_cli_goes_on_without_a_missing_set_and_says_so(pen_dir, tmp_path, capsys):

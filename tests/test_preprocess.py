@@ -143,6 +143,34 @@ def test_tiny_digit_in_a_corner_fills_the_box():
     assert not result.blank and max(ink_box(result.image)) == 20
 
 
+def test_small_digits_drawn_with_the_pads_pen_are_thinned_towards_the_large_drawing(pen_digits, monkeypatch):
+    """The pad's pen does not shrink with the digit: a digit drawn 40 px tall in a corner with
+    the 22 px pen is a blob at 20 px unless its strokes are eroded back towards MNIST's weight."""
+    import mnistsum.preprocess as module
+    from mnistsum.pen import render
+
+    strokes = pen_digits.strokes[::300]
+    large = [preprocess(render(s, pen=22, box=200)).image for s in strokes]
+    small = [render(s, pen=22, box=40, centre=(250, 30)) for s in strokes]
+    thinned = [preprocess(d) for d in small]
+    monkeypatch.setattr(module, "THICK_STROKE", float("inf"))
+    blobs = [preprocess(d) for d in small]
+    gained = [distance(b.image, big) - distance(t.image, big) for t, b, big in zip(thinned, blobs, large)]
+    assert np.mean(gained) > 0.01 and np.mean(np.array(gained) > 0) >= 0.75
+    widths = [module._stroke_width(r.stages["20x20"]) for r in thinned]
+    blob_widths = [module._stroke_width(r.stages["20x20"]) for r in blobs]
+    assert np.mean(widths) < np.mean(blob_widths) - 0.5
+    assert all(max(ink_box(r.image)) == 20 for r in thinned)
+
+
+def test_thinning_leaves_digits_drawn_large_alone(reference):
+    for width in (0.04, 0.07, 0.12):  # 11, 20 and 34 px pens on the 280 px pad, digit 200 px tall
+        drawing = draw_digit(width=width)
+        ink = preprocess(drawing).stages["ink"]
+        crop = preprocess(drawing).stages["crop"]
+        assert crop.shape == ink[np.ix_(ink.any(axis=1), ink.any(axis=0))].shape  # nothing eroded
+
+
 @pytest.mark.parametrize("name", ["white", "black", "faint noise", "specks", "mid grey"])
 def test_blank_drawings_are_flagged(name):
     rng = np.random.default_rng(0)

@@ -205,9 +205,9 @@ def test_the_panel_is_wired_to_the_drawing_the_server_has(slot: ModelSlot, tmp_p
     [page_dep] = [
         d
         for d in demo.fns.values()
-        if (t := d.targets) and t[0][1] == "change" and d.fn and "predict_page" in str(d.fn)
+        if (t := d.targets) and t[0][1] == "submit" and d.fn and "predict_for_visitor" in str(d.fn)
     ]
-    received = page_dep.outputs[2]
+    received = page_dep.inputs[0]  # the pad: its value is the drawing, decoded when a button reads it
     [store] = [b for b in demo.blocks.values() if isinstance(b, HandwritingStore)]
     assert page_dep.inputs[-1] is store and page_dep.api_visibility == "private"
     for d in range(10):
@@ -240,3 +240,11 @@ def test_launching_starts_the_warm_up_before_any_page_loads(tmp_path: Path, mnis
     finally:
         demo.close()
         state.queue.close()
+
+
+def test_a_script_cannot_push_out_a_class_handwriting(handwriting: VisitorHandwriting) -> None:
+    """The server holds no visitor's handwriting, so scripted lessons with fresh tokens push nothing out."""
+    _, _, stored, _ = correct(handwriting, page_answer, 1, flagged_one(), 0, A, "")
+    for k in range(20):  # scripted "It was 1" calls with fresh tokens
+        handwriting.teach(f"script-token-{k:06d}", "", [flagged_one()], [1])
+    assert handwriting.for_visitor(A, stored).predictor.predict(flagged_one((0.31, 0.31), 0.49), 0).digit == 1

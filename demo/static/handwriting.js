@@ -10,12 +10,12 @@ const list = root.querySelector(".hw-drawings");
 const UNREAD = root.dataset.unread;
 const PNG = /^data:image\/png;base64,[A-Za-z0-9+/=]+$/;
 
-// The one place the in-page reader (demo/static/reader.js) hears of the visitor's layer:
+// The one place the in-page reader (demo/static/reader_view.js) hears of the visitor's layer:
 // `params` is the parsed `mnistsum.handwriting.export_params` object ({weight: 10x128, bias: 10,
 // fitted_on_sha256, digits, ...}) or null. Kept on window for a reader that loads later.
 function tellReader(params) {
   window.mnistsumHandwriting = params;
-  window.mnistsumReader?.setHandwriting(params);
+  window.dispatchEvent(new CustomEvent("mnistsum:handwriting")); // demo/static/reader_view.js applies it
 }
 
 function parsed(text) {
