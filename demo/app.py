@@ -104,11 +104,11 @@ def build_app(
         banner = gr.Markdown(visible=False, elem_id="model-banner")
         with gr.Tabs():
             with gr.Tab("Predict", id="predict") as predict:
-                drawing, n, reader = build_predict_tab(app.handwriting, visitor, data_dir)
+                drawing, n, reader, handwriting = build_predict_tab(app.handwriting, visitor, data_dir)
             with gr.Tab("Train", id="train"):
                 build_train_tab(app, visitor, data_dir, nickname)
             with gr.Tab("Learn", id="learn") as learn:
-                build_learn_tab(learn, drawing, n, app, visitor, data_dir)
+                build_learn_tab(learn, drawing, n, app, visitor, handwriting, data_dir)
         # The page's reader runs this visitor's model: their own (a finished run they chose in
         # Train), adapted to their handwriting; refreshed at load and whenever they come back here.
         page_reader = {"fn": functools.partial(reader_value, app.handwriting), "inputs": visitor, "outputs": reader}

@@ -88,7 +88,10 @@ class VisitorHandwriting:
 
     def for_visitor(self, token: str | None, stored: Any = None) -> ServedModel:
         """The model this visitor's prediction uses: their model, with their stored layer applied
-        when it was fitted on it (else the page is told which model answers, and why)."""
+        when it was fitted on it (else the page is told which model answers, and why).
+
+        The one function the Predict tab, the Learn tab and the answer's "Model:" line read the
+        model through, so they can never disagree."""
         served = self.models.for_visitor(token)
         if not stored or stored == UNREAD or served.predictor is None:
             return served
@@ -100,9 +103,9 @@ class VisitorHandwriting:
             return served._replace(source=f"{served.source}; {note}")
         except (ValueError, KeyError, TypeError) as err:
             return served._replace(source=f"{served.source}; not with your handwriting ({err})")
-        return served._replace(
-            predictor=layer.apply(served.predictor), numbers=None
-        )  # the shipped numbers are not its own
+        # the shipped numbers are not its own; the source says so in the words every tab shows
+        taught = f"{served.source}, adapted to {len(layer.digits)} of your drawings"
+        return served._replace(predictor=layer.apply(served.predictor), numbers=None, source=taught)
 
     def teach(self, token: str | None, stored: Any, drawings: list[Any], digits: list[Any]) -> Handwriting:
         """The stored record plus these labelled drawings, fitted once; ValueError (with the

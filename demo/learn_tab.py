@@ -8,11 +8,10 @@ every visitor's page polls, so everyone watches the race the teacher started.
 
 from __future__ import annotations
 
-import functools
 import html
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import gradio as gr
 import numpy as np
@@ -38,6 +37,8 @@ from mnistsum.payload import png_data_url
 from mnistsum.predictor import Predictor, check_n
 from mnistsum.race import ClassRace, RaceRecord, race_configs
 
+from .handwriting import VisitorHandwriting
+from .learn_text import INSIDE_INTRO, INSPECT_HINT, JARGON, RF_QUESTION, WHY_ADD_FAILS
 from .state import REFUSALS, AppState, VisitorModels, refusal
 
 INSPECT_CONCURRENCY = 4
@@ -47,18 +48,6 @@ RACE_CHOICES = {
     "The exercise's whole network (its backbone + add) vs ours": False,
 }
 RACE_POLL_S = (1.0, 10.0)  # while a race runs (curves grow), and idle (a race someone else starts appears)
-WHY_ADD_FAILS = """**Why adding loses information.** The exercise hands its sum head `logits + one_hot(n)`:
-ten numbers, each a digit score with n's 0/1 flag added on top. Take two drawings of a 7 whose scores differ in
-two slots only: the first scores digit 2 at 0.5 and digit 4 at 0.0, the second scores them 1.5 and −1.0. With
-n = 2 for the first and n = 4 for the second, both hand the sum head the very same ten numbers (slot 2 reads 1.5,
-slot 4 reads 0.0), yet the answers are 9 and 11: no head can get both right. And since scores swing by several
-units from one drawing to the next, the +1 that marks n is buried almost everywhere. Concatenation hands over
-twenty numbers, ten digit probabilities next to ten n flags, so nothing collides and the head only has to learn
-p(sum = s) = p(digit = s − n). Both lanes see the same images in the same order with the same n: when they read
-the digit equally well, the gap in the sum is the fusion alone."""
-INSPECT_HINT = "*Draw a digit in the Predict tab, then come back: what the network was given appears here.*"
-RF_QUESTION = """The exercise's comments claimed these receptive fields; the computed ones differ from the pool on.
-**Find the rule the pool breaks**, then open the working below."""
 
 
 class Inspected(NamedTuple):
@@ -97,15 +86,27 @@ def inspect(
     return Inspected(given, _channel_tiles(maps[0], "conv1"), _channel_tiles(maps[1], "conv2"))
 
 
-def inspect_for_visitor(models: VisitorModels, image: np.ndarray | None, n: int, token: str | None) -> Inspected:
-    """`inspect` through this visitor's model; if theirs was dropped from memory, it says so, as the
-    Predict tab does, instead of silently explaining the default model."""
-    served = models.for_visitor(token)
+def inspect_for_visitor(
+    models: VisitorModels | VisitorHandwriting, image: np.ndarray | None, n: int, token: str | None, stored: Any = None
+) -> Inspected:
+    """`inspect` through this visitor's model, got by the same `for_visitor` the Predict tab calls
+    (so a taught handwriting or a trained model is what both explain), naming it as the answer
+    does; if theirs was dropped from memory, it says so instead of silently explaining another."""
+    served = models.for_visitor(token, stored) if isinstance(models, VisitorHandwriting) else models.for_visitor(token)
     out = inspect(lambda _token: served.predictor, image, n, token)
+    if out.conv1 is not None:
+        out = out._replace(given=f'{out.given}<p class="source"><em>Model: {html.escape(served.source)}</em></p>')
+    if served.notice:
+        out = out._replace(given=f"<p>⚠️ {html.escape(served.notice.replace('**', ''))}.</p>{out.given}")
+    return out
+
+
+def _wired(inspected: Inspected) -> tuple[str, dict, dict]:
+    """`Inspected` for the tab's outputs: the feature-map galleries stay hidden until there is a
+    drawing (an empty gallery is a frame with a broken-image icon)."""
     return (
-        out._replace(given=f"<p>⚠️ {html.escape(served.notice.replace('**', ''))}.</p>{out.given}")
-        if served.notice
-        else out
+        inspected.given,
+        *(gr.update(value=tiles, visible=tiles is not None) for tiles in (inspected.conv1, inspected.conv2)),
     )
 
 
@@ -115,8 +116,9 @@ def given_html(model_input: np.ndarray, heat: np.ndarray, own: FusionView, other
     digits = [str(d) for d in range(10)]
     caption = (
         f"<p>Your drawing from the Predict tab, with <strong>n = {n}</strong>. The network reads "
-        f"<strong>{digit}</strong>; saliency shows which pixels move the score of {digit} most (SmoothGrad: the input "
-        f"gradient averaged over {SMOOTHGRAD_SAMPLES} noisy copies).</p>"
+        f"<strong>{digit}</strong>; saliency shows which pixels move the score of {digit} most (SmoothGrad: how much "
+        f"each pixel changes that score, averaged over {SMOOTHGRAD_SAMPLES} slightly noisy copies of the drawing so "
+        "the map is not speckled).</p>"
     )
     pictures = "".join(
         f'<figure><figcaption>{title}</figcaption><img alt="{title}" src="{png_data_url(picture)}"></figure>'
@@ -125,7 +127,7 @@ def given_html(model_input: np.ndarray, heat: np.ndarray, own: FusionView, other
     charts = "".join(
         (
             render.bars_html(own.digit_probs, digits, ["p(digit)"] * 10, "Digit head: p(digit)"),
-            render.bars_html(own.one_hot_n, digits, ["n"] * 10, f"n = {n}, one-hot"),
+            render.bars_html(own.one_hot_n, digits, ["n"] * 10, f"n = {n}, one-hot (1 in slot n, 0 elsewhere)"),
             _fusion_bars(own, f"What this model's sum head received ({own.fusion}, n = {n})"),
             _fusion_bars(other, f"What {other.fusion} would hand over from the same logits (n = {n})"),
         )
@@ -137,9 +139,7 @@ def given_html(model_input: np.ndarray, heat: np.ndarray, own: FusionView, other
 
 
 def _fusion_bars(view: FusionView, title: str) -> str:
-    labels = [
-        label.removeprefix("logit ").removeprefix("p(").removesuffix(")").removeprefix("n=") for label in view.labels
-    ]
+    labels = [x.removeprefix("logit ").removeprefix("p(").removesuffix(")").removeprefix("n=") for x in view.labels]
     return render.bars_html(view.sum_head_input.astype(float), labels, view.groups, title)
 
 
@@ -184,10 +184,11 @@ def build_learn_tab(
     n_slider: gr.Slider,
     app: AppState,
     visitor: gr.State,
+    handwriting: gr.components.Component,
     data_dir: str | Path | None = None,
 ) -> None:
-    """Lay out the tab inside the caller's `tab` and wire it to the Predict tab's received `drawing`
-    (per session) and `n_slider`, the visitor's model and the class's race.
+    """Lay out the tab inside the caller's `tab` and wire it to the Predict tab's `drawing`, `n_slider`
+    and the visitor's model (with their `handwriting`, the page's stored record), and the class's race.
 
     What the network was given comes first and is computed each time the tab opens, from the drawing
     and the n on the Predict tab then: they live there, so they cannot change while this tab shows."""
@@ -202,8 +203,8 @@ def build_learn_tab(
     gr.Markdown("## 3. Inside the network")
     conv1, conv2 = build_inside_section()
     tab.select(
-        fn=functools.partial(inspect_for_visitor, app.models),
-        inputs=[drawing, n_slider, visitor],
+        fn=lambda *inputs: _wired(inspect_for_visitor(app.handwriting or app.models, *inputs)),
+        inputs=[drawing, n_slider, visitor, handwriting],
         outputs=[given, conv1, conv2],
         concurrency_limit=INSPECT_CONCURRENCY,
         show_progress="hidden",
@@ -271,16 +272,13 @@ def build_race_section(race: ClassRace, data_dir: str) -> dict:
 
 def build_inside_section() -> tuple[gr.Gallery, gr.Gallery]:
     """Feature maps of the current drawing, the layer tables, and the exercise's receptive fields."""
+    gr.Markdown(INSIDE_INTRO)
     conv1 = _tile_gallery("conv1 feature maps of your drawing, after ReLU")
     conv2 = _tile_gallery("conv2 feature maps of your drawing, after ReLU")
+    gr.Markdown(JARGON)
     for arch, network in NETWORKS.items():
         with gr.Accordion(f"Layer by layer: {arch}, {network.title}", open=arch == "default"):
             gr.Dataframe(_layer_frame(arch), interactive=False, wrap=True, max_height=900)
-    gr.Markdown(
-        "*RF: receptive field, the side of the input square one value can see "
-        "(r_out = r_in + (k−1)·j_in, j_out = j_in·s); "
-        "**(all)** once it covers the whole 28×28 image. MACs: multiply-accumulates for one image.*"
-    )
     rows = exercise_receptive_fields()
     with gr.Accordion("The exercise's receptive fields, checked", open=True):
         gr.Markdown(f"{RF_QUESTION}\n\n*{EXERCISE_RF_SOURCE}*")
@@ -297,4 +295,6 @@ def _layer_frame(arch: str) -> pd.DataFrame:
 
 
 def _tile_gallery(label: str) -> gr.Gallery:
-    return gr.Gallery(label=label, columns=8, height="auto", object_fit="contain", format="png", allow_preview=False)
+    return gr.Gallery(
+        label=label, visible=False, columns=8, height="auto", object_fit="contain", format="png", allow_preview=False
+    )

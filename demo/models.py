@@ -19,19 +19,13 @@ from typing import NamedTuple
 from mnistsum import environment
 from mnistsum.card import shipped_numbers
 from mnistsum.checkpoint import CheckpointError, save_checkpoint
-from mnistsum.config import REPO_ROOT, SHIPPED_WEIGHTS
+from mnistsum.config import SHIPPED_WEIGHTS
 from mnistsum.jobs import prune_oldest
 from mnistsum.leaderboard import owner_tag
 from mnistsum.predictor import Predictor
 from mnistsum.train import TrainResult, checkpoint_meta
 
 RETRAIN = "python -m mnistsum.train --preset shipped --out weights/mnistsum.pt"
-
-
-def _shown(path: Path) -> str:
-    """The path relative to the repo when it is inside it: shorter, and the same on every machine."""
-    resolved = path.resolve()
-    return str(resolved.relative_to(REPO_ROOT)) if resolved.is_relative_to(REPO_ROOT) else str(path)
 
 
 class ServedModel(NamedTuple):
@@ -54,11 +48,12 @@ class ModelSlot:
 
     def __init__(self, path: str | Path | None = None) -> None:
         weights = Path(path) if path is not None else SHIPPED_WEIGHTS
-        label = "shipped weights" if path is None else "weights"
+        # Plain words for visitors: which model, never the server's file names.
+        label = "the shipped weights" if path is None else "the weights this server was started with"
         self.numbers = shipped_numbers() if path is None else None  # measured on the shipped file only
         self._state: tuple[Predictor | None, str | None, str]
         try:
-            self._state = (Predictor.load(weights), None, f"{label} ({_shown(weights)})")
+            self._state = (Predictor.load(weights), None, label)
         except CheckpointError as err:
             fix = f"Fix: restore the file, train new weights with `{RETRAIN}`, or train a model in the Train tab."
             self._state = (None, f"{err}\n\n{fix}", "no model loaded")
@@ -131,7 +126,7 @@ class VisitorModels:
         """Load this visitor's model back from its file (after it was dropped); CheckpointError if there is none."""
         path = self.path_for(token)
         predictor = Predictor.load(path)
-        source = predictor.meta.get("source") or f"your trained model ({path.name})"
+        source = predictor.meta.get("source") or "your trained model"
         served = ServedModel(predictor, None, source)
         self._hold(token, served)
         return served

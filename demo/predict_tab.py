@@ -30,7 +30,7 @@ from mnistsum.preprocess import preprocess
 from mnistsum.render import CANVAS
 
 from .api_image import CheckedImage
-from .handwriting import VisitorHandwriting
+from .handwriting import HandwritingStore, VisitorHandwriting
 from .make_examples import PEN, example_path
 from .models import ModelSlot, VisitorModels
 from .pad import AnswerView, DrawingPad
@@ -241,7 +241,7 @@ def _programs_api(
 
 def build_predict_tab(
     models: VisitorModels | VisitorHandwriting, visitor: gr.State, data_dir: str | Path | None = None
-) -> tuple[DrawingPad, gr.Slider, PageReader]:
+) -> tuple[DrawingPad, gr.Slider, PageReader, HandwritingStore]:
     """Lay out the tab and wire it; returns the pad (its value is the drawing, decoded on the
     server only when an event reads it) and the n slider, for the Learn tab to follow, and the
     page's reader, for the app to refresh when the visitor's model changes. Predictions use the
@@ -283,4 +283,4 @@ def build_predict_tab(
     random_button.click(functools.partial(random_mnist_digit, data_dir), None, [pad, mnist_caption], **private)
     pad.input(fn=None, js=CLEAR_CAPTION_JS, outputs=mnist_caption)
     _programs_api(handwriting, pad, n, [shown, stages_view], shared)
-    return pad, n, reader
+    return pad, n, reader, store

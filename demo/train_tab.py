@@ -53,7 +53,7 @@ def _use_weights(app: AppState, token: str | None) -> str:
     except REFUSALS as err:
         return refusal(err)
     source = (
-        f"your model, trained here ({result.config.arch}/{result.config.fusion}, {result.config.epochs} epochs on "
+        f"your model, trained here in the Train tab ({result.config.arch}/{result.config.fusion}, {result.config.epochs} epochs on "
         f"{result.history[-1].train.samples:,} images, test digit accuracy {result.test_metrics.digit_accuracy:.2%})"
     )
     try:
@@ -76,7 +76,7 @@ def _reload_model(app: AppState, token: str | None) -> str:
 def _use_shipped(app: AppState, token: str | None) -> str:
     if token:
         app.models.reset(token)
-    return f"✅ Your Predict and Learn tabs use the {app.slot.source} again."
+    return f"✅ Your Predict and Learn tabs use {app.slot.source} again."
 
 
 def _save(app: AppState, token: str | None, name: str) -> str:

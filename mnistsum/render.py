@@ -132,7 +132,7 @@ PALETTE = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#0
 
 def bars_html(values: Sequence[float], labels: Sequence[str], groups: Sequence[str], title: str) -> str:
     """A labelled bar chart as HTML (values may be negative: bars grow from a zero line), one
-    colour per group with a legend. Labels stay in the order given and each bar shows its
+    colour per group with a legend and a scale (the top, zero and bottom values) at the left. Labels stay in the order given and each bar shows its
     value on hover; the chart shrinks to any width, so a phone shows every slot."""
     if not (len(values) == len(labels) == len(groups)):
         raise ValueError(f"{len(values)} values, {len(labels)} labels and {len(groups)} groups")
@@ -148,10 +148,13 @@ def bars_html(values: Sequence[float], labels: Sequence[str], groups: Sequence[s
             f"</div><em>{html.escape(label)}</em></div>"
         )
     zero = f'<div class="zero" style="top:{top / span * 100:.1f}%"></div>' if bottom < 0 else ""
+    ticks = [(top, 0.0)] + ([(0.0, top / span * 100)] if 0 < top and bottom < 0 else []) + [(bottom, 100.0)]
+    scale = "".join(f'<b style="top:{at:.1f}%">{value:.3g}</b>' for value, at in ticks)
     legend = "".join(f'<span><i style="background:{c}"></i>{html.escape(g)}</span>' for g, c in colours.items())
     return (
         f'<figure class="bars-chart"><figcaption>{html.escape(title)}</figcaption>'
-        f'<div class="bars" style="grid-template-columns:repeat({len(values)},1fr)">{zero}{"".join(cells)}</div>'
+        f'<div class="bars-body"><div class="scale" aria-hidden="true">{scale}</div>'
+        f'<div class="bars" style="grid-template-columns:repeat({len(values)},1fr)">{zero}{"".join(cells)}</div></div>'
         f'<div class="legend">{legend}</div></figure>'
     )
 

@@ -39,4 +39,5 @@ def test_load_split_reads_real_mnist(mnist_dir):
     split = load_split(mnist_dir, train=False)
     assert split.images.shape == (10_000, 28, 28) and split.images.dtype == torch.uint8
     assert torch.bincount(split.labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
-    assert "found" in data_status(mnist_dir)
+    assert "MNIST is on this server" in data_status(mnist_dir)
+    assert str(mnist_dir) not in data_status(mnist_dir) and "/" not in data_status(mnist_dir)  # no server paths

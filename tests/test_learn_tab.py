@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import torch
 from PIL import Image
@@ -58,3 +60,27 @@ def test_inspect_checks_n_like_the_predict_tab():
     for bad in (3.5, "3", True, 10, None):
         out = inspect(lambda token: predictor, _drawing(7), bad)
         assert "⚠️ n must be a whole number from 0 to 9" in out.given and out.conv1 is None, bad
+
+
+def test_learn_and_predict_read_the_same_taught_model(tmp_path, mnist_dir):
+    """After "It was 1" on a flag-footed 1 the shipped model reads as 7, Predict says 1 and so
+    must Learn: both get the model through `VisitorHandwriting.for_visitor`, which names it."""
+    from test_adapt import flagged_one
+
+    from demo.handwriting import VisitorHandwriting
+    from demo.learn_tab import inspect_for_visitor
+    from demo.predict_tab import predict_for_visitor
+    from demo.state import ModelSlot, VisitorModels
+    from mnistsum.payload import png_data_url
+
+    token = "visitor-learn-0123456789"
+    handwriting = VisitorHandwriting(VisitorModels(ModelSlot(), tmp_path / "models"))
+    similar = flagged_one((0.31, 0.31), 0.49)
+    before = inspect_for_visitor(handwriting, similar, 0, token)
+    assert "The network reads <strong>7</strong>" in before.given and "Model: the shipped weights" in before.given
+    stored = json.dumps(handwriting.teach(token, "", [flagged_one()], [1]).to_record())  # what the browser keeps
+    shown = predict_for_visitor(handwriting, png_data_url(similar), 0, token=token, stored=stored).answer
+    after = inspect_for_visitor(handwriting, similar, 0, token, stored)
+    assert shown["digit"] == 1 and "The network reads <strong>1</strong>" in after.given
+    assert shown["model"] == "the shipped weights, adapted to 1 of your drawings"
+    assert f"Model: {shown['model']}" in after.given and ".pt" not in after.given

@@ -58,6 +58,9 @@ def test_bars_html_keeps_the_order_and_grows_negative_bars_down_from_zero() -> N
     assert 'title="g b: 2"' in out and "top:0.0%;height:66.7%" in out  # 2 of the span 3, from the top
     assert "top:66.7%;height:33.3%" in out and 'class="zero" style="top:66.7%"' in out  # -1 hangs below zero
     assert out.count("<i ") == 2  # one legend entry per group
+    scale = out.split('class="scale"')[1].split("</div>")[0]  # every chart has a scale: top, zero, bottom
+    assert '<b style="top:0.0%">2</b>' in scale and '<b style="top:66.7%">0</b>' in scale
+    assert '<b style="top:100.0%">-1</b>' in scale
     with pytest.raises(ValueError, match="labels"):
         render.bars_html([1.0], ["a", "b"], ["g"], "t")
 
