@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from mnistsum import environment
+from mnistsum.jobs import note_port
+from mnistsum.payload import MAX_FILE_BYTES
 from mnistsum.predictor import check_n
 
 from .learn_tab import build_learn_tab
 from .pad import css as pad_css
+from .page_reader import reader_value, static_paths
 from .predict_tab import build_predict_tab
+from .refusals import check_input_count
 from .state import AppState, ModelSlot, browser_secret, check_token, new_token
 from .train_tab import NICKNAME_KEY, build_train_tab
 
@@ -23,13 +29,13 @@ One small network, two inputs, two answers: draw a digit, pick **n**, and it rea
 **Train** trains your own model, **Learn** looks inside.
 """
 STATIC = Path(__file__).resolve().parent / "static"
-CSS = pad_css() + (STATIC / "app.css").read_text(encoding="utf-8")
+CSS = pad_css() + "".join((STATIC / name).read_text(encoding="utf-8") for name in ("app.css", "handwriting.css"))
 HEAD = f"<script>{(STATIC / 'page.js').read_text(encoding='utf-8')}</script>"  # the n box, taps, the board's hint
 LAUNCH_DEFAULTS: dict[str, Any] = {
     "theme": gr.themes.Soft(),
     "css": CSS,
     "head": HEAD,
-    "max_file_size": "10mb",  # a drawing is a few KB; this stops oversized uploads at the door
+    "max_file_size": MAX_FILE_BYTES,  # a drawing is a few KB; this stops oversized uploads at the door
     "show_error": True,  # API callers sending a non-image or a non-number learn why, not just "Error"
     # Gradio's run history keeps every event's inputs (each drawing) in the visitor's localStorage
     # and rewrites it whole on every event: each stroke gets slower than the last, and the quota
@@ -45,6 +51,16 @@ LAUNCH_DEFAULTS: dict[str, Any] = {
 QUEUE_ENV_DEFAULTS = {"GRADIO_ANALYTICS_CACHE_FREQUENCY": "200"}
 
 
+DEFAULT_PORT = 7860
+
+
+class PortTaken(OSError):
+    """The port asked for is in use; the message names it and the fix."""
+
+
+# Uploads and served files are deleted from Gradio's cache after this long (checked as often): a
+# script's uploads then hold at most ten minutes' worth of the upload route's traffic.
+UPLOADS_KEPT_S = (600, 600)
 VISITOR_KEY = "mnistsum-visitor"  # the browser's localStorage key for the visitor token
 N_KEY = "mnistsum-n"  # ... and for n, so a reload keeps it (the drawing goes; n need not)
 
@@ -96,7 +112,8 @@ def build_app(
         app.handwriting.data_dir = str(data_dir)
     for name, value in QUEUE_ENV_DEFAULTS.items():
         os.environ.setdefault(name, value)  # read when the Blocks create their queue, just below
-    with gr.Blocks(title="mnistsum: a digit and digit + n", delete_cache=(3600, 3600)) as demo:
+    gr.set_static_paths(static_paths())  # the shipped reader file, fetched (and cached) by the page
+    with gr.Blocks(title="mnistsum: a digit and digit + n", delete_cache=UPLOADS_KEPT_S) as demo:
         stored = gr.BrowserState(None, storage_key=VISITOR_KEY, secret=browser_secret(app.state_dir))
         visitor = gr.State()
         # Kept here, outside the tabs: a BrowserState inside a tab not yet shown is read as its default.
@@ -105,18 +122,25 @@ def build_app(
         gr.Markdown(INTRO)
         banner = gr.Markdown(visible=False, elem_id="model-banner")
         with gr.Tabs():
-            with gr.Tab("Predict", id="predict"):
-                received, n = build_predict_tab(app.handwriting, visitor, data_dir)
+            with gr.Tab("Predict", id="predict") as predict:
+                drawing, n, reader, handwriting = build_predict_tab(app.handwriting, visitor, data_dir)
             with gr.Tab("Train", id="train"):
                 build_train_tab(app, visitor, data_dir, nickname)
             with gr.Tab("Learn", id="learn") as learn:
-                build_learn_tab(learn, received, n, app, visitor, data_dir)
-        demo.load(fn=visitor_token, inputs=stored, outputs=[stored, visitor], api_visibility="private")
+                build_learn_tab(learn, drawing, n, app, visitor, handwriting, data_dir)
+        # The page's reader runs this visitor's model: their own (a finished run they chose in
+        # Train), adapted to their handwriting; refreshed at load and whenever they come back here.
+        page_reader = {"fn": functools.partial(reader_value, app.handwriting), "inputs": visitor, "outputs": reader}
+        demo.load(fn=visitor_token, inputs=stored, outputs=[stored, visitor], api_visibility="private").then(
+            **page_reader, api_visibility="private", show_progress="hidden"
+        )
+        predict.select(**page_reader, api_visibility="private", show_progress="hidden")
         demo.load(fn=lambda: model_banner(app.slot), outputs=banner, api_visibility="private")
         demo.load(fn=app.handwriting.warm_up, api_visibility="private")  # once: the first correction is quick
         demo.load(fn=kept_n, inputs=stored_n, outputs=n, api_visibility="private")
         n.change(fn=None, js="(n) => n", inputs=n, outputs=stored_n)  # in the page: no request per move
     quiet(demo)
+    check_input_count(demo)  # a call with too few values is told so, and its values are not echoed
     demo.app_state = app  # for tests and scripts that drive the same services
     return demo
 
@@ -129,5 +153,26 @@ def launch(demo: gr.Blocks, **overrides: Any) -> tuple[Any, str, str | None]:
     claim another address; here it believes no one (unless the deployment sets FORWARDED_ALLOW_IPS
     itself), and `MNISTSUM_PROXY_HOPS` decides which header entry a run counts against."""
     os.environ.setdefault("FORWARDED_ALLOW_IPS", "")
+    settings = {**LAUNCH_DEFAULTS, **overrides}
+    # One port, the one asked for: Gradio would quietly move a server whose port is taken to the next one.
+    if settings.get("server_port") is None:
+        settings["server_port"] = int(os.environ.get("GRADIO_SERVER_PORT") or DEFAULT_PORT)
+    check_port(
+        settings.get("server_name") or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1", settings["server_port"]
+    )
+    note_port(demo.app_state.state_dir, settings["server_port"])
     demo.app_state.handwriting.warm_up()  # now, not at the first page load: the first lesson is quick too
-    return demo.queue().launch(**{**LAUNCH_DEFAULTS, **overrides})
+    return demo.queue().launch(**settings)
+
+
+def check_port(host: str, port: int) -> None:
+    """`PortTaken` unless `port` is free on `host`: a second server is an error, not a silent move."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Gradio binds: a port in TIME_WAIT is free
+        try:
+            probe.bind((host.strip("[]"), port))
+        except OSError as err:
+            raise PortTaken(
+                f"port {port} on {host} is taken ({err.strerror}): is another server running there? Stop it, or "
+                "choose another port (GRADIO_SERVER_PORT)"
+            ) from None

@@ -1,127 +1,126 @@
-"""Each visitor's taught handwriting, held for the Predict tab: memory only, per token, bounded.
+"""A visitor's taught handwriting, kept in their browser: the page's store and the server's side of it.
 
-`mnistsum.handwriting.Handwriting` is one person's drawings and the model adapted to them;
-this keeps one per visitor, on top of `demo.state.VisitorModels` (the model they chose).
+The record (`mnistsum.handwriting.Handwriting.to_record`: the fitted last layer and the 28x28
+drawings it was fitted on) lives in the visitor's localStorage, written by
+`demo/static/handwriting.js` whenever the server sends a new one. Each event that needs it
+sends it: a prediction applies its layer (a swap of the last layer, about a millisecond), a
+correction fits a new one from its drawings and the new one. The server checks it every time
+and forgets it once it has answered: nothing of it is kept in memory or on disk here.
 """
 
 from __future__ import annotations
 
-import collections
+import json
 import threading
+from pathlib import Path
 from typing import Any
 
-from mnistsum import environment
-from mnistsum.handwriting import KEEP, Handwriting, warm
+import gradio as gr
+
+from mnistsum.handwriting import KEEP, Handwriting, OtherWeightsError, load_params, warm
 from mnistsum.predictor import Predictor
 
-from .state import ModelSlot, ServedModel, VisitorModels
+from .models import ModelSlot, ServedModel, VisitorModels
+
+STORAGE_KEY = "mnistsum-handwriting"  # the browser's localStorage key for the record
+UNREAD = "unread"  # the store's value until the server has checked what the browser kept: "" then differs from it
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+class HandwritingStore(gr.HTML):
+    """The visitor's record as a page component: its value is the record's JSON text ("" for
+    none), set by the server; the page keeps it in localStorage, tells the in-page reader, and
+    shows "Reading with your handwriting (N drawings)" with each drawing and a remove button
+    (which fires `click` with `{"remove": index}`)."""
+
+    def __init__(self, elem_id: str = "handwriting", **kwargs: Any) -> None:
+        super().__init__(
+            value=UNREAD,  # until the server has checked the stored record: its first answer is always a change
+            html_template=(
+                f'<div class="handwriting" data-key="{STORAGE_KEY}" data-unread="{UNREAD}"><p class="hw-line" aria-live="polite"></p>'
+                '<div class="hw-drawings"></div></div>'
+            ),
+            js_on_load=(STATIC / "handwriting.js").read_text(encoding="utf-8"),
+            apply_default_css=False,
+            elem_id=elem_id,
+            **kwargs,
+        )
+
+    def api_info(self) -> dict[str, Any]:
+        return {"type": "string", "description": "the visitor's handwriting record (JSON text), '' for none"}
+
+    def example_payload(self) -> Any:
+        return ""
+
+    def example_value(self) -> Any:
+        return ""
+
+
+def record_text(held: Handwriting | None) -> str:
+    """What the store holds for `held`: its record's JSON text, "" when nothing is taught."""
+    record = held.to_record() if held is not None else None
+    return "" if record is None else json.dumps(record, separators=(",", ":"))
 
 
 class VisitorHandwriting:
-    """Each visitor's taught handwriting (`mnistsum.handwriting.Handwriting`): memory only, never
-    written anywhere, for at most `capacity` visitors, least recently used dropped first.
+    """The server's side of visitors' handwriting, on top of `models` (the model each visitor
+    chose): it applies, fits and checks records sent by the page and keeps none of them.
+    What it keeps is per model, not per visitor: the MNIST replay features, computed once."""
 
-    It sits on top of `models`: a visitor's predictions use their own model (shipped or trained)
-    adapted to their drawings, and when that model changes the drawings are learned again on
-    top of the new one. Visitors without a lesson, and API callers, get `models`' answer as is.
-    """
-
-    def __init__(
-        self,
-        models: VisitorModels,
-        capacity: int = environment.MAX_MODELS.default,
-        keep: int = KEEP,
-        data_dir: str | None = None,
-    ) -> None:
+    def __init__(self, models: VisitorModels, keep: int = KEEP, data_dir: str | None = None) -> None:
         self.models = models
-        self.capacity = capacity
         self.keep = keep
         self.data_dir = data_dir  # MNIST, for the replay and the forgetting check (default: MNISTSUM_DATA)
         self._warmed: Predictor | None = None
-        self._lock = threading.Lock()
-        self._held: collections.OrderedDict[str, Handwriting] = collections.OrderedDict()
-        self._dropped: set[str] = set()
-        self._lessons: dict[str, threading.Lock] = {}  # one adaptation at a time per visitor
 
     @property
     def default(self) -> ModelSlot:
         return self.models.default
 
-    def current(self, token: str | None) -> Handwriting | None:
-        """This visitor's handwriting on the model they use now (learned again if it changed)."""
-        if not token:
-            return None
+    def held(self, token: str | None, stored: Any, relearn: bool = True) -> Handwriting | None:
+        """The visitor's record read back on the model they use now (learned again on it if it was
+        fitted on other weights, unless not `relearn`); None for none. ValueError (one line) if it
+        fails the check."""
         served = self.models.for_visitor(token)
-        with self._lock:
-            held = self._held.get(token)
-            if held is not None:
-                self._held.move_to_end(token)
-        if held is None or served.predictor is None or held.base is served.predictor:
-            return held
-        with self._lesson(token):  # their model changed (a finished run, Reset): learn the drawings again
-            held = self._held.get(token, held).on(served.predictor)
-            self._store(token, held)
-        return held
+        if not stored or stored == UNREAD or served.predictor is None:
+            return None
+        return Handwriting.from_record(stored, served.predictor, relearn, keep=self.keep, data_dir=self.data_dir)
 
-    def for_visitor(self, token: str | None) -> ServedModel:
-        """The model this visitor's predictions use: `models`' one, adapted to their drawings.
+    def for_visitor(self, token: str | None, stored: Any = None) -> ServedModel:
+        """The model this visitor's prediction uses: their model, with their stored layer applied
+        when it was fitted on it (else the page is told which model answers, and why).
 
         The one function the Predict tab, the Learn tab and the answer's "Model:" line read the
-        model through, so they can never disagree (a change to where the adapted model comes
-        from belongs here)."""
+        model through, so they can never disagree."""
         served = self.models.for_visitor(token)
-        held = self.current(token)
-        if held is None and token in self._dropped:
-            notice = (
-                f"your handwriting was dropped from memory (this server keeps {self.capacity} visitors' at a "
-                "time): teach it again"
-            )
-            return served._replace(source=f"{served.source}; {notice}", notice=served.notice or notice)
-        if held is None or held.adapted is None or served.predictor is None:
+        if not stored or stored == UNREAD or served.predictor is None:
             return served
+        try:
+            params = json.loads(stored)["params"] if isinstance(stored, str) else stored["params"]
+            layer = load_params(params, served.predictor)
+        except OtherWeightsError:
+            note = "not with your handwriting: it was taught on other weights (teach one drawing to learn it again)"
+            return served._replace(source=f"{served.source}; {note}")
+        except (ValueError, KeyError, TypeError) as err:
+            return served._replace(source=f"{served.source}; not with your handwriting ({err})")
         # the shipped numbers are not its own; the source says so in the words every tab shows
-        taught = f"{served.source}, adapted to {len(held)} of your drawings"
-        return served._replace(predictor=held.adapted, numbers=None, source=taught)
+        taught = f"{served.source}, adapted to {len(layer.digits)} of your drawings"
+        return served._replace(predictor=layer.apply(served.predictor), numbers=None, source=taught)
 
-    def teach(self, token: str | None, drawings: list[Any], digits: list[Any]) -> Handwriting:
-        """Add these labelled drawings to the visitor's handwriting and adapt once; ValueError
-        (with the reason) for a missing token or model, or an unusable drawing or digit."""
-        if not token:
-            raise ValueError("no visitor token: reload the page")
+    def teach(self, token: str | None, stored: Any, drawings: list[Any], digits: list[Any]) -> Handwriting:
+        """The stored record plus these labelled drawings, fitted once; ValueError (with the
+        reason) for no model, an unusable drawing or digit, or a stored record that fails its check."""
         served = self.models.for_visitor(token)
         if served.predictor is None:
             raise ValueError(f"No model is loaded. {served.error}")
-        with self._lesson(token):
-            held = self._held.get(token) or Handwriting(served.predictor, keep=self.keep, data_dir=self.data_dir)
-            held = held.on(served.predictor).taught(drawings, digits)
-            self._store(token, held)
-        return held
-
-    def forget(self, token: str | None) -> None:
-        """Back to the visitor's model as it was: their drawings and the adapted model are let go."""
-        with self._lock:
-            self._held.pop(token, None)
-            self._dropped.discard(token)
+        held = self.held(token, stored) or Handwriting(served.predictor, keep=self.keep, data_dir=self.data_dir)
+        return held.taught(drawings, digits)
 
     def warm_up(self) -> None:
-        """Compute the default model's replay features in the background, once per model (a page
-        load calls it), so the first correction is answered as fast as the others."""
+        """Compute the default model's replay features in the background, once per model, so the
+        first correction is answered as fast as the others."""
         predictor = self.models.default.predictor
         if predictor is None or predictor is self._warmed:
             return
         self._warmed = predictor
         threading.Thread(target=warm, args=(predictor, self.data_dir), daemon=True, name="warm-handwriting").start()
-
-    def _lesson(self, token: str) -> threading.Lock:
-        with self._lock:
-            return self._lessons.setdefault(token, threading.Lock())
-
-    def _store(self, token: str, held: Handwriting) -> None:
-        with self._lock:
-            self._held[token] = held
-            self._held.move_to_end(token)
-            self._dropped.discard(token)
-            while len(self._held) > self.capacity:
-                gone, _ = self._held.popitem(last=False)
-                self._lessons.pop(gone, None)
-                self._dropped.add(gone)

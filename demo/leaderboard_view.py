@@ -4,14 +4,18 @@ clearing with the teacher token. Wiring only: `mnistsum.leaderboard` keeps the r
 from __future__ import annotations
 
 import html
+import os
 import tempfile
 from pathlib import Path
 
 import gradio as gr
 
+from mnistsum.checkpoint import atomic_write_text
+from mnistsum.database import StorageError
 from mnistsum.leaderboard import ClearRefused, Row, shown_columns
 from mnistsum.model import FUSIONS, NETWORKS
 
+from .refusals import refused
 from .state import AppState, refusal
 
 BOARD_POLL_S = 10.0  # other students' runs land on the leaderboard while you watch (Refresh: at once)
@@ -42,14 +46,23 @@ def leaderboard_html(rows: list[Row]) -> str:
 
 
 def _board(app: AppState, token: str | None, arch: str, fusion: str) -> str:
-    rows = app.board.rows(token, None if arch == ALL else arch, None if fusion == ALL else fusion)
+    try:
+        rows = app.board.rows(token, None if arch == ALL else arch, None if fusion == ALL else fusion)
+    except StorageError as err:  # said in the table's place, not raised at every refresh
+        return f"<p>⚠️ {html.escape(err.public)}</p>"
     return leaderboard_html(rows[:BOARD_ROWS])
 
 
 def _export_csv(app: AppState) -> str:
-    folder = Path(tempfile.mkdtemp(prefix="mnistsum-leaderboard-"))
+    """One file per server, replaced atomically by each export (a folder per call was never deleted);
+    Gradio serves a copy from its cache, which it empties itself."""
+    folder = Path(tempfile.gettempdir()) / f"mnistsum-leaderboard-{os.getpid()}"
+    folder.mkdir(exist_ok=True)
     path = folder / "leaderboard.csv"
-    path.write_text(app.board.to_csv(), encoding="utf-8")
+    try:
+        atomic_write_text(path, app.board.to_csv())
+    except StorageError as err:
+        raise refused(err.public) from err
     return str(path)
 
 

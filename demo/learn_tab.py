@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import gradio as gr
 import numpy as np
@@ -87,12 +87,12 @@ def inspect(
 
 
 def inspect_for_visitor(
-    models: VisitorModels | VisitorHandwriting, image: np.ndarray | None, n: int, token: str | None
+    models: VisitorModels | VisitorHandwriting, image: np.ndarray | None, n: int, token: str | None, stored: Any = None
 ) -> Inspected:
     """`inspect` through this visitor's model, got by the same `for_visitor` the Predict tab calls
     (so a taught handwriting or a trained model is what both explain), naming it as the answer
     does; if theirs was dropped from memory, it says so instead of silently explaining another."""
-    served = models.for_visitor(token)
+    served = models.for_visitor(token, stored) if isinstance(models, VisitorHandwriting) else models.for_visitor(token)
     out = inspect(lambda _token: served.predictor, image, n, token)
     if out.conv1 is not None:
         out = out._replace(given=f'{out.given}<p class="source"><em>Model: {html.escape(served.source)}</em></p>')
@@ -184,10 +184,11 @@ def build_learn_tab(
     n_slider: gr.Slider,
     app: AppState,
     visitor: gr.State,
+    handwriting: gr.components.Component,
     data_dir: str | Path | None = None,
 ) -> None:
-    """Lay out the tab inside the caller's `tab` and wire it to the Predict tab's received `drawing`
-    (per session) and `n_slider`, the visitor's model and the class's race.
+    """Lay out the tab inside the caller's `tab` and wire it to the Predict tab's `drawing`, `n_slider`
+    and the visitor's model (with their `handwriting`, the page's stored record), and the class's race.
 
     What the network was given comes first and is computed each time the tab opens, from the drawing
     and the n on the Predict tab then: they live there, so they cannot change while this tab shows."""
@@ -202,8 +203,8 @@ def build_learn_tab(
     gr.Markdown("## 3. Inside the network")
     conv1, conv2 = build_inside_section()
     tab.select(
-        fn=lambda image, n, token: _wired(inspect_for_visitor(app.handwriting or app.models, image, n, token)),
-        inputs=[drawing, n_slider, visitor],
+        fn=lambda *inputs: _wired(inspect_for_visitor(app.handwriting or app.models, *inputs)),
+        inputs=[drawing, n_slider, visitor, handwriting],
         outputs=[given, conv1, conv2],
         concurrency_limit=INSPECT_CONCURRENCY,
         show_progress="hidden",
@@ -265,7 +266,7 @@ def build_race_section(race: ClassRace, data_dir: str) -> dict:
         message,
         **private,
     ).then(**show, **private)
-    stop.click(lambda t: act(lambda: race.stop(t)), token, message, **private).then(**show, **private)
+    stop.click(lambda t: act(lambda: race.stop(t, class_code=t)), token, message, **private).then(**show, **private)
     return {**show, **private}
 
 

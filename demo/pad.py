@@ -2,11 +2,11 @@
 
 Why not `gr.Sketchpad`: every read of its value uploads three PNGs, and Gradio reads it for
 every event that lists it, so one stroke cost dozens of requests and seconds in the browser. This
-pad draws in the page (pointer events: mouse, pen and finger) and sends one small PNG data
-URL per finished stroke, Undo, Redo or Clear; `mnistsum.payload.decode_drawing` reads it.
-The answer view renders a prediction in the page, for any n, from the 10x19 sum table the
-server sends with it, so a step of the n slider needs no server call. Their JavaScript and
-CSS live in `demo/static/`.
+pad draws in the page (pointer events: mouse, pen and finger); the page reads each drawing
+itself (`demo.page_reader`) and keeps the pad's value, one small PNG data URL, for the events
+that need the drawing on the server (`mnistsum.payload.decode_drawing` reads it). The answer
+view renders a prediction, for any n, from the 10x19 sum table it carries, so a step of the n
+slider needs no server call. Their JavaScript and CSS live in `demo/static/`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import numpy as np
+
+from mnistsum.payload import DrawingPayloadError, decode_drawing
+
+from .refusals import refused
 
 STATIC = Path(__file__).resolve().parent / "static"
 _SVG = '<svg viewBox="0 0 24 24" width="18" height="18" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true">{}</svg>'
@@ -63,6 +68,7 @@ class DrawingPad(gr.HTML):
 
     Its value is a PNG data URL of the whole canvas (dark ink on white), or "" when
     nothing is drawn; setting it from the server (an example) puts that picture on the pad.
+    An event that reads it gets the decoded image (None when nothing is drawn).
     """
 
     def __init__(self, label: str, size: int, pen: int, eraser: int, elem_id: str, **kwargs: Any) -> None:
@@ -74,6 +80,13 @@ class DrawingPad(gr.HTML):
             elem_id=elem_id,
             **kwargs,
         )
+
+    def preprocess(self, payload: Any) -> np.ndarray | None:
+        """The data URL as the uint8 image `preprocess` reads; a clear `gr.Error` if unusable."""
+        try:
+            return decode_drawing(payload)
+        except DrawingPayloadError as err:
+            raise refused(f"Cannot read this drawing: {err}") from err
 
     def api_info(self) -> dict[str, Any]:
         return {

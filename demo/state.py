@@ -1,28 +1,23 @@
-"""What the app holds between requests: the shipped model, each visitor's own model, and the
-services every tab shares (the job queue, the leaderboard, the deployment policy).
+"""What the app holds between requests: the services every tab shares (the models it serves,
+`demo.models`; the job queue, the leaderboard, the deployment policy) and visitors' tokens.
 
 A visitor is a random token kept in the browser (see `demo.app`): it owns that browser's runs
-and its choice of model. "Use these weights" changes the model for that token only; everyone
-else keeps the shipped one (or their own). Trained models are held in memory up to a bound,
-least recently used dropped first; a dropped visitor is told, and the model's file (written
-when they chose it) loads it back.
+and its choice of model.
 """
 
 from __future__ import annotations
 
-import collections
-import os
+import dataclasses
+import logging
 import re
 import secrets
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any
 
 from mnistsum import environment
-from mnistsum.card import shipped_numbers
-from mnistsum.checkpoint import CheckpointError, save_checkpoint
-from mnistsum.config import SHIPPED_WEIGHTS, default_data_dir
+from mnistsum.config import default_data_dir
+from mnistsum.database import StorageError
 from mnistsum.jobs import (
     TRAINING_JOB,
     JobQueue,
@@ -30,16 +25,18 @@ from mnistsum.jobs import (
     RunStore,
     TrainingPolicy,
     client_address,
+    hold_state_folder,
     preload_data,
     training_resumer,
 )
-from mnistsum.leaderboard import FILE_NAME, Leaderboard, owner_tag, state_dir
-from mnistsum.predictor import Predictor
+from mnistsum.jobs.lock import browser_secret as browser_secret  # the browser key lives beside the lock
+from mnistsum.leaderboard import FILE_NAME, Leaderboard, state_dir
 from mnistsum.race import RACE_FILE, ClassRace
-from mnistsum.train import TrainResult, checkpoint_meta
 
-if TYPE_CHECKING:
-    from .handwriting import VisitorHandwriting
+from .handwriting import VisitorHandwriting
+from .models import ModelSlot, VisitorModels
+
+log = logging.getLogger(__name__)
 
 # What visitors and API callers can cause, and are told about rather than shown an error:
 # bad values and wrong types (ValueError, which covers CheckpointError, PolicyError and
@@ -54,9 +51,7 @@ def refusal(err: Exception) -> str:
     return f"⚠️ {err}"
 
 
-RETRAIN = "python -m mnistsum.train --preset shipped --out weights/mnistsum.pt"
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,128}")
-
 
 # --- visitors -------------------------------------------------------------------------------
 
@@ -87,152 +82,6 @@ def check_token(token: Any) -> str:
     return token
 
 
-def browser_secret(directory: Path) -> str:
-    """The key that encrypts visitor tokens in browsers, kept in the state folder: a restarted
-    server still reads the tokens it handed out, so visitors keep their starred leaderboard rows
-    and their saved models. Created once, readable by this user only."""
-    path = Path(directory) / "browser-secret"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:  # O_EXCL: of two processes starting at once, one writes it and both read the same
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(32))
-    return path.read_text().strip()
-
-
-# --- models ---------------------------------------------------------------------------------
-
-
-class ServedModel(NamedTuple):
-    """The model one visitor's Predict and Learn tabs use, and what to tell them about it."""
-
-    predictor: Predictor | None
-    error: str | None  # why there is no predictor, with the fix
-    source: str  # where the model came from, for the page to say
-    notice: str | None = None  # e.g. their own model was dropped from memory
-    numbers: str | None = None  # the shipped model's measured accuracy, for the page to show beside it
-
-
-class ModelSlot:
-    """The shipped model (or the weights at `path`), loaded once; what every visitor starts with.
-
-    The three fields live in one tuple replaced in a single assignment, so a swap is never
-    seen half done; a `Predictor` is immutable, so the old one stays valid for whoever
-    still holds it.
-    """
-
-    def __init__(self, path: str | Path | None = None) -> None:
-        weights = Path(path) if path is not None else SHIPPED_WEIGHTS
-        # Plain words for visitors: which model, never the server's file names.
-        label = "the shipped weights" if path is None else "the weights this server was started with"
-        self.numbers = shipped_numbers() if path is None else None  # measured on the shipped file only
-        self._state: tuple[Predictor | None, str | None, str]
-        try:
-            self._state = (Predictor.load(weights), None, label)
-        except CheckpointError as err:
-            fix = f"Fix: restore the file, train new weights with `{RETRAIN}`, or train a model in the Train tab."
-            self._state = (None, f"{err}\n\n{fix}", "no model loaded")
-
-    @property
-    def predictor(self) -> Predictor | None:
-        return self._state[0]
-
-    @property
-    def error(self) -> str | None:
-        """What is wrong and how to fix it, while there is no predictor."""
-        return self._state[1]
-
-    @property
-    def source(self) -> str:
-        """Where the served model came from, for the UI to say."""
-        return self._state[2]
-
-    def served(self) -> ServedModel:
-        predictor, error, source = self._state
-        return ServedModel(predictor, error, source, numbers=self.numbers)
-
-    def swap(self, predictor: Predictor, source: str) -> None:
-        self.numbers = None
-        self._state = (predictor, None, source)
-
-
-class VisitorModels:
-    """Each visitor's chosen model, at most `capacity` in memory, least recently used dropped first.
-
-    A chosen model is also written to `directory/<owner tag>.pt` (atomically, one file per
-    visitor, replaced by their next choice), so a dropped one can be loaded back.
-    """
-
-    def __init__(
-        self, default: ModelSlot, directory: str | Path, capacity: int = environment.MAX_MODELS.default
-    ) -> None:
-        self.default = default
-        self.directory = Path(directory)
-        self.capacity = capacity
-        self._lock = threading.Lock()
-        self._held: collections.OrderedDict[str, ServedModel] = collections.OrderedDict()
-        self._dropped: dict[str, str] = {}  # token -> the source line of the model that was dropped
-
-    def for_visitor(self, token: str | None) -> ServedModel:
-        """The model this visitor's predictions use: their own if they chose one and it is held, else the default."""
-        with self._lock:
-            if token and token in self._held:
-                self._held.move_to_end(token)
-                return self._held[token]
-            dropped = self._dropped.get(token) if token else None
-        served = self.default.served()
-        if dropped is None:
-            return served
-        notice = (
-            f"your model ({dropped}) was dropped from memory: this server holds {self.capacity} trained models "
-            "at a time. Press **Reload my model** in the Train tab to load it back from its file"
-        )
-        return served._replace(source=f"{served.source}; {notice}", notice=notice)
-
-    def use(self, token: str, result: TrainResult, source: str) -> Path:
-        """Make a finished run this visitor's model: saved to its file, then held in memory."""
-        path = self.path_for(token)
-        save_checkpoint(path, result.model, {**checkpoint_meta(result), "source": source})
-        self._hold(token, ServedModel(Predictor(result.model, checkpoint_meta(result)), None, source))
-        return path
-
-    def reload(self, token: str) -> ServedModel:
-        """Load this visitor's model back from its file (after it was dropped); CheckpointError if there is none."""
-        path = self.path_for(token)
-        predictor = Predictor.load(path)
-        source = predictor.meta.get("source") or "your trained model"
-        served = ServedModel(predictor, None, source)
-        self._hold(token, served)
-        return served
-
-    def has_own(self, token: str | None) -> bool:
-        """Whether this visitor chose a model of their own here (held, or in its file)."""
-        with self._lock:
-            held = bool(token) and token in self._held
-        return held or (bool(token) and self.path_for(token).exists())
-
-    def reset(self, token: str) -> None:
-        """Back to the default model for this visitor (the file stays)."""
-        with self._lock:
-            self._held.pop(token, None)
-            self._dropped.pop(token, None)
-
-    def path_for(self, token: str) -> Path:
-        return self.directory / f"{owner_tag(token)}.pt"
-
-    def _hold(self, token: str, served: ServedModel) -> None:
-        with self._lock:
-            self._held[token] = served
-            self._held.move_to_end(token)
-            self._dropped.pop(token, None)
-            while len(self._held) > self.capacity:
-                gone, old = self._held.popitem(last=False)
-                self._dropped[gone] = old.source
-
-
 # --- what every tab shares ------------------------------------------------------------------
 
 
@@ -248,26 +97,32 @@ class AppState:
     state_dir: Path = field(default_factory=state_dir)
     queue: JobQueue | None = None
     models: VisitorModels | None = None
-    handwriting: VisitorHandwriting | None = None  # each visitor's taught handwriting, on top of `models`
+    handwriting: VisitorHandwriting | None = None  # applies and fits visitors' stored handwriting; keeps none
     board: Leaderboard | None = None
     race: ClassRace | None = None  # the class's one fusion race, outside the queue
+    storage_error: str | None = None  # why the run database cannot be used (path and fix), if it cannot
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir)
+        hold_state_folder(self.state_dir)  # before reading a run: one server per folder (StateFolderBusy)
         if self.board is None:
             self.board = Leaderboard(self.state_dir / FILE_NAME)
         if self.queue is None:
-            store = RunStore(self.board.path)
-            self.queue = JobQueue(self.policy.workers, self.policy.max_queue, store=store)
-            self.queue.restore({TRAINING_JOB: training_resumer(self.board)})
-            if self.policy.enabled:
+            try:
+                store = RunStore(self.board.path)
+                self.queue = JobQueue(self.policy.workers, self.policy.max_queue, store=store)
+                self.queue.restore({TRAINING_JOB: training_resumer(self.board)})
+            except StorageError as err:  # the Predict tab works without it; training waits for the fix
+                log.error("%s. Until then training is off; drawing and predicting work.", err)
+                self.storage_error = str(err)
+                self.policy = dataclasses.replace(self.policy, off_reason=err.public)
+                self.queue = JobQueue(self.policy.workers, self.policy.max_queue)
+            if self.policy.enabled and not self.storage_error:
                 preload_data(default_data_dir())  # the first run after launch does not wait for MNIST
         if self.models is None:
             self.models = VisitorModels(self.slot, self.state_dir / "models", environment.MAX_MODELS.get())
         if self.handwriting is None:
-            from .handwriting import VisitorHandwriting  # it builds on VisitorModels, above
-
-            self.handwriting = VisitorHandwriting(self.models, self.models.capacity)
+            self.handwriting = VisitorHandwriting(self.models)
         if self.race is None:
             teacher = environment.TEACHER_TOKEN.get() or None
             self.race = ClassRace(self.state_dir / RACE_FILE, teacher, self.policy)

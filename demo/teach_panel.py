@@ -1,9 +1,10 @@
-"""Under the Predict tab's answer: "Wrong? It was:", a guided round, and "Forget my handwriting".
+"""Beside the Predict tab's answer: "Wrong? It was:", Undo, a guided round, and "Forget my handwriting".
 
 Wiring only. A correction hands the drawing the server already has (the tab's `received`
-state: the pad is not read again) and its digit to `demo.state.VisitorHandwriting.teach`, which
-adapts this visitor's model (`mnistsum.handwriting`); the answer is then given again by the
-adapted model. Everything stays in memory, under the visitor's token.
+state: the pad is not read again), its digit and the visitor's stored record (the page's
+`HandwritingStore`, from their browser) to `VisitorHandwriting.teach`, which fits the last layer
+once (`mnistsum.handwriting`); the answer is given again with the new layer, and the new record
+goes back to the browser. The server keeps none of it.
 """
 
 from __future__ import annotations
@@ -23,20 +24,27 @@ from mnistsum.payload import png_data_url
 from mnistsum.predictor import BlankDrawingError
 from mnistsum.preprocess import preprocess
 
-from .handwriting import VisitorHandwriting
+from .handwriting import HandwritingStore, VisitorHandwriting, record_text
 from .state import REFUSALS, refusal
 
 ROUND = tuple(d for d in range(NUM_DIGITS) for _ in range(2))  # the guided round asks for each digit twice
 TEACH_CONCURRENCY = 2
 NOTHING_DRAWN = "⚠️ Nothing is drawn: draw the digit on the pad first, then press the button."
 Answer = Callable[[Any, np.ndarray | None, int], dict[str, Any]]  # `predict_tab.page_answer`
+HIDE = {"visible": False}
 
 
 class Taught(NamedTuple):
-    """What every button of the panel returns, in the order of the events' outputs."""
+    """What every correction returns, in the order of the events' outputs."""
 
     answer: Any  # the answer view's value, or gr.skip() to leave it
     status: str
+    store: Any  # the record's JSON text for the browser ("" for none), or gr.skip()
+    undo: Any  # the Undo button: its label and whether it shows
+
+
+def refused(status: str) -> Taught:
+    return Taught(gr.skip(), status, gr.skip(), gr.skip())
 
 
 def details_html(held: Handwriting | None) -> str:
@@ -64,35 +72,114 @@ def details_html(held: Handwriting | None) -> str:
     )
 
 
+def _answered(handwriting: VisitorHandwriting, answer: Answer, held: Handwriting | None, image, n, token) -> Any:
+    text = record_text(held)
+    return answer(handwriting.for_visitor(token, text), image, n), text
+
+
 def correct(
-    handwriting: VisitorHandwriting, answer: Answer, digit: int, image: np.ndarray | None, n: int, token: str | None
+    handwriting: VisitorHandwriting,
+    answer: Answer,
+    digit: int,
+    image: np.ndarray | None,
+    n: int,
+    token: str | None,
+    stored: str | None,
 ) -> Taught:
-    """ "It was <digit>": learn this drawing as `digit`, then answer again with the adapted model."""
+    """ "It was <digit>": learn this drawing as `digit`, answer again with the new layer, and say
+    what changed, with a one-tap Undo."""
     if image is None:
-        return Taught(gr.skip(), NOTHING_DRAWN)
+        return refused(NOTHING_DRAWN)
+    served = handwriting.for_visitor(token, stored)
+    if served.predictor is None:
+        return refused(f"⚠️ No model is loaded. {served.error}")
     try:
-        held = handwriting.teach(token, [image], [digit])
+        before = served.predictor.predict(image, 0).digit
+        held = handwriting.teach(token, stored, [image], [digit])
     except BlankDrawingError:  # erased: the pad sends a white picture
-        return Taught(gr.skip(), NOTHING_DRAWN)
+        return refused(NOTHING_DRAWN)
     except REFUSALS as err:
-        return Taught(gr.skip(), refusal(err))
-    note = "" if len(held) > 1 else " If you switch models in the Train tab, your drawings are learned again on it."
-    return Taught(answer(handwriting.for_visitor(token), image, n), f"✅ {held.summary()}{note}")
+        return refused(refusal(err))
+    shown, text = _answered(handwriting, answer, held, image, n, token)
+    change = f"it read {before}, now drawings like it read {digit}" if before != digit else f"it read {digit} already"
+    status = f"✅ Taught this drawing as a **{digit}** ({change}). {held.summary()}"
+    return Taught(shown, status, text, gr.update(value=f"Undo: that was not a {digit}", visible=True))
+
+
+def remove(
+    handwriting: VisitorHandwriting,
+    answer: Answer,
+    index: int | None,
+    image: np.ndarray | None,
+    n: int,
+    token: str | None,
+    stored: str | None,
+) -> Taught:
+    """Take one taught drawing back (`index`; None: the last one taught, which Undo means)."""
+    try:
+        held = handwriting.held(token, stored)
+        if held is None or not held.digits:
+            return refused("Nothing is taught: there is nothing to undo.")
+        index = len(held) - 1 if index is None else int(index)
+        digit = held.digits[index] if 0 <= index < len(held) else None
+        held = held.without(index)
+    except REFUSALS as err:
+        return refused(refusal(err))
+    shown, text = _answered(handwriting, answer, held, image, n, token)
+    status = f"↩️ Removed: that drawing is no longer taught as a {digit}. {held.summary()}"
+    return Taught(shown if image is not None else gr.skip(), status, text, gr.update(**HIDE))
+
+
+def removed_by_click(handwriting: VisitorHandwriting, answer: Answer, image, n, token, stored, evt: gr.EventData):
+    """A drawing's × in the store's list: the page sends its index."""
+    index = getattr(evt, "_data", None) or {}
+    if not isinstance(index.get("remove"), int):
+        return refused("⚠️ Which drawing to remove was not said.")
+    return remove(handwriting, answer, index["remove"], image, n, token, stored)
 
 
 def forget(
     handwriting: VisitorHandwriting, answer: Answer, image: np.ndarray | None, n: int, token: str | None
 ) -> Taught:
-    """Back to the model the visitor had, and answer again with it."""
-    handwriting.forget(token)
+    """Back to the model the visitor had, in this browser too, and answer again with it."""
     served = handwriting.for_visitor(token)
-    return Taught(answer(served, image, n), f"✅ Forgot your drawings: back to {served.source}.")
+    status = f"✅ Forgot your handwriting, here and in this browser: back to {served.source}."
+    return Taught(answer(served, image, n), status, "", gr.update(**HIDE))
 
 
-def details_for(handwriting: VisitorHandwriting, token: str | None) -> str:
+def check_stored(handwriting: VisitorHandwriting, token: str | None, evt: gr.EventData) -> tuple[str, str]:
+    """At page load, the record the browser kept: back to the page if it passes the check, else
+    dropped (the store empties, and localStorage with it) with a one-line note."""
+    stored = (getattr(evt, "_data", None) or {}).get("stored") or ""
+    if not stored:
+        return "", ""
+    try:
+        handwriting.held(token, stored, relearn=False)
+    except ValueError as err:
+        return "", f"⚠️ Your stored handwriting was dropped: {err}"
+    return stored, ""
+
+
+def details_for(handwriting: VisitorHandwriting, token: str | None, stored: str | None) -> str:
     """The details panel after a lesson: asked for once the answer is shown, since measuring
     what it cost on MNIST reads a thousand images the first time a model is adapted."""
-    return details_html(handwriting.current(token))
+    try:
+        return details_html(handwriting.held(token, stored))
+    except ValueError:
+        return details_html(None)
+
+
+def _event_handlers(handwriting: VisitorHandwriting, answer: Answer) -> tuple[Callable, Callable]:
+    """`removed_by_click` and `check_stored` bound to the app, as functions: Gradio passes the
+    event's data only to a parameter it can see typed gr.EventData, which it cannot in a partial."""
+
+    def on_remove(image: np.ndarray | None, n: int, token: str | None, stored: str | None, evt: gr.EventData) -> Taught:
+        return removed_by_click(handwriting, answer, image, n, token, stored, evt)
+
+    def on_load(token: str | None, evt: gr.EventData) -> tuple[str, str]:
+        return check_stored(handwriting, token, evt)
+
+    return on_remove, on_load
 
 
 def round_prompt(step: int) -> str:
@@ -111,10 +198,11 @@ def keep_drawing(
     image: np.ndarray | None,
     n: int,
     token: str | None,
+    stored: str | None,
 ) -> tuple[Any, ...]:
     """Keep the drawing for the digit asked; after the last one, adapt once to all of them.
-    Returns (round state, prompt, pad, keep button, stop button, answer, status)."""
-    skip = (gr.skip(),) * 4
+    Returns (round state, prompt, pad, keep button, stop button, answer, status, store)."""
+    skip = (gr.skip(),) * 5
     if not state or "step" not in state:
         return (None, "⚠️ No round is running: press **Teach it my handwriting**.", gr.skip(), *skip)
     step = state["step"]
@@ -125,11 +213,12 @@ def keep_drawing(
         return ({"step": step + 1, "drawings": drawings}, round_prompt(step + 1), "", *skip)
     hide = gr.update(visible=False)
     try:
-        held = handwriting.teach(token, drawings, list(ROUND))
+        held = handwriting.teach(token, stored, drawings, list(ROUND))
     except REFUSALS as err:  # a blank or unreadable drawing: say which, and keep the round to redo
         return (state, f"{refusal(err)}\n\n{round_prompt(step)}", gr.skip(), *skip)
     done = f"🎉 Round done. {held.summary()} Draw any digit to try it."
-    return (None, done, "", hide, hide, answer(handwriting.for_visitor(token), None, n), done)
+    shown, text = _answered(handwriting, answer, held, None, n, token)
+    return (None, done, "", hide, hide, shown, done, text)
 
 
 def stop_round() -> tuple[None, str, Any, Any]:
@@ -141,49 +230,52 @@ def build_teach_panel(
     handwriting: VisitorHandwriting,
     answer: Answer,
     visitor: gr.State,
-    pad: gr.components.Component,
+    pad: Any,
     received: gr.State,
     n: gr.Slider,
-    shown: gr.components.Component,
-) -> list[Any]:
-    """The buttons under the answer and their wiring; returns the events that change the answer
-    (the caller re-applies the slider's n to each)."""
+    shown: Any,
+) -> tuple[list[Any], HandwritingStore]:
+    """The correction panel (hidden by the page's CSS while the answer is blank), then the answer view
+    `shown` (created with render=False), the visitor's stored handwriting, the round, and their
+    wiring; returns (the events that change the answer, the store)."""
     private = {"api_visibility": "private", "show_progress": "hidden"}
     # One adaptation is CPU-bound for under a second: a few at once across all visitors, the rest queue.
     lesson = {**private, "concurrency_id": "teach", "concurrency_limit": TEACH_CONCURRENCY}
-    with gr.Group(elem_id="teach"):
+    with gr.Column(elem_id="teach", variant="panel"):
         gr.Markdown("**Wrong? It was:**")
         with gr.Row(elem_id="it-was"):
-            buttons = [gr.Button(f"It was {d}", size="sm", min_width=60) for d in range(NUM_DIGITS)]
-        with gr.Row():
-            start = gr.Button("Teach it my handwriting", size="sm")
-            forget_button = gr.Button("Forget my handwriting", size="sm")
-        prompt = gr.Markdown(elem_id="teach-prompt")
-        with gr.Row():
-            keep = gr.Button("Keep this drawing", variant="primary", size="sm", visible=False)
-            stop = gr.Button("Stop the round", size="sm", visible=False)
+            buttons = [gr.Button(f"It was {d}", size="sm", min_width=44) for d in range(NUM_DIGITS)]
+    with gr.Row(elem_id="teach-feedback"):  # outside the panel: a note at load shows before any answer
         status = gr.Markdown(elem_id="teach-status")
+        undo = gr.Button("Undo", visible=False, size="sm", elem_id="teach-undo", scale=0, min_width=44)
+    shown.render()  # the answer, right under its correction panel
+    store = HandwritingStore()
+    with gr.Row():
+        start = gr.Button("Teach it my handwriting", size="sm")
+        forget_button = gr.Button("Forget my handwriting", size="sm")
+    prompt = gr.Markdown(elem_id="teach-prompt")
+    with gr.Row():
+        keep = gr.Button("Keep this drawing", variant="primary", size="sm", visible=False)
+        stop = gr.Button("Stop the round", size="sm", visible=False)
     with gr.Accordion("What it learned from your handwriting, and what that cost", open=False):
         details = gr.HTML(details_html(None), elem_id="teach-details")
     round_state = gr.State(None)
-    outputs = [shown, status]
+    inputs, outputs = [received, n, visitor, store], [shown, status, store, undo]
     events = [
-        button.click(functools.partial(correct, handwriting, answer, d), [received, n, visitor], outputs, **lesson)
+        button.click(functools.partial(correct, handwriting, answer, d), inputs, outputs, **lesson)
         for d, button in enumerate(buttons)
     ]
-    events.append(
-        forget_button.click(functools.partial(forget, handwriting, answer), [received, n, visitor], outputs, **lesson)
-    )
+    events.append(undo.click(functools.partial(remove, handwriting, answer, None), inputs, outputs, **lesson))
+    on_remove, on_load = _event_handlers(handwriting, answer)
+    events.append(store.click(on_remove, inputs, outputs, **lesson))
+    events.append(forget_button.click(functools.partial(forget, handwriting, answer), inputs[:3], outputs, **lesson))
+    store.submit(on_load, visitor, [store, status], **private)
     start.click(start_round, None, [round_state, prompt, pad, keep, stop], **private)
+    round_out = [round_state, prompt, pad, keep, stop, shown, status, store]
     events.append(
-        keep.click(
-            functools.partial(keep_drawing, handwriting, answer),
-            [round_state, received, n, visitor],
-            [round_state, prompt, pad, keep, stop, *outputs],
-            **lesson,
-        )
+        keep.click(functools.partial(keep_drawing, handwriting, answer), [round_state, *inputs], round_out, **lesson)
     )
     stop.click(stop_round, None, [round_state, prompt, keep, stop], **private)
     for event in events:  # the answer first; then what it learned and what that cost
-        event.then(functools.partial(details_for, handwriting), visitor, details, **private)
-    return events
+        event.then(functools.partial(details_for, handwriting), [visitor, store], details, **private)
+    return events, store

@@ -13,18 +13,25 @@ from typing import Any
 import gradio as gr
 
 from mnistsum.config import TrainConfig
+from mnistsum.database import StorageError
 from mnistsum.jobs import TRAINING_JOB, JobStatus, status_dict
 
+from .refusals import refused
 from .state import REFUSALS, AppState, check_token, new_token
 from .train_form import FIELDS, api_signature, submit
 
+MAX_RUN_ID = 2**63 - 1  # SQLite's largest integer: a bigger id is no run's
+
 
 def _run_id(value: Any) -> int | None:
-    """An API caller's run id: None, or a whole number (a ValueError otherwise, never a TypeError)."""
+    """An API caller's run id: None, or a whole number up to `MAX_RUN_ID` (a ValueError otherwise,
+    never a TypeError or an OverflowError)."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
-        raise ValueError(f"run_id must be a whole number (a run's job_id), got {value!r}")
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not whole or not 0 <= value <= MAX_RUN_ID:
+        shown = repr(value) if len(repr(value)) <= 30 else f"a number of {len(repr(value))} digits"
+        raise ValueError(f"run_id must be a whole number (a run's job_id), got {shown}; ids run from 0 to {MAX_RUN_ID}")
     return int(value)
 
 
@@ -49,7 +56,7 @@ def register_train_api(app: AppState, base: TrainConfig) -> None:
         try:
             status = submit(app, base, request, check_token(token), *values, *defaults[len(values) :])
         except REFUSALS as err:
-            raise gr.Error(str(err)) from err
+            raise refused(str(err)) from err
         return status_dict(status)
 
     signature = api_signature(base)  # what Gradio reads for the endpoint's parameters and their types
@@ -61,7 +68,7 @@ def register_train_api(app: AppState, base: TrainConfig) -> None:
         try:
             status = app.queue.stop(check_token(token), _run_id(run_id))
         except REFUSALS as err:
-            raise gr.Error(str(err)) from err
+            raise refused(str(err)) from err
         return status_dict(status if status is not None else latest_run(app, token))
 
     def train_status(token: str, run_id: int | None = None) -> dict:
@@ -73,12 +80,24 @@ def register_train_api(app: AppState, base: TrainConfig) -> None:
             run = _run_id(run_id)
             status = latest_run(app, token) if run is None else app.queue.status(token, run)
         except REFUSALS as err:
-            raise gr.Error(str(err)) from err
+            raise refused(str(err)) from err
         return status_dict(status)
 
     def leaderboard_csv() -> str:
         """The class leaderboard as CSV text, best first."""
-        return app.board.to_csv()
+        try:
+            return app.board.to_csv()
+        except StorageError as err:
+            raise refused(err.public) from err
 
-    for endpoint in (visitor_token, train_start, train_stop, train_status, leaderboard_csv):
+    def leaderboard_remove(teacher_token: str, row_id: int) -> int:
+        """Remove one leaderboard row (its `id` in the CSV) with the teacher token; returns the rows left."""
+        try:
+            if not app.board.remove(_run_id(row_id) or 0, teacher_token):
+                raise ValueError(f"there is no leaderboard row {row_id}")
+            return app.board.count()
+        except REFUSALS as err:
+            raise refused(str(err)) from err
+
+    for endpoint in (visitor_token, train_start, train_stop, train_status, leaderboard_csv, leaderboard_remove):
         gr.api(endpoint, api_name=endpoint.__name__, concurrency_limit=None)

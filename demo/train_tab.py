@@ -81,7 +81,7 @@ def _use_shipped(app: AppState, token: str | None) -> str:
 
 def _save(app: AppState, token: str | None, name: str) -> str:
     try:
-        path = save_trained(completed_result(latest_run(app, token)), name)
+        path = save_trained(completed_result(latest_run(app, token)), name, owner=token)
     except REFUSALS as err:
         return refusal(err)
     return f"✅ Saved `{path}`."

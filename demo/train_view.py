@@ -63,7 +63,8 @@ def headline(status: JobStatus | None, model_source: str) -> str:
         f"### ✅ Run #{status.job_id} finished in {status.elapsed:.0f}s\n"
         f"Test digit accuracy **{final.digit_accuracy:.2%}** · sum accuracy **{final.sum_accuracy:.2%}** "
         f"(all {final.pairs:,} (image, n) pairs) · both right {final.both_accuracy:.2%} · "
-        f"sum = digit + n {final.sum_consistency:.2%} · on the leaderboard below"
+        f"sum = digit + n {final.sum_consistency:.2%} · "
+        + (f"⚠️ {status.error}" if status.error else "on the leaderboard below")
     )
 
 

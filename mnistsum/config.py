@@ -275,13 +275,10 @@ class Setting:
             return None
         if self.type is bool and isinstance(value, bool):
             return value
-        if (
-            self.type is int
-            and isinstance(value, (int, float))
-            and not isinstance(value, bool)
-            and float(value).is_integer()
-        ):
-            return int(value)
+        if self.type is int and not isinstance(value, bool):
+            # an int as it is (float(10**400) overflows); a float only when whole
+            if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+                return int(value)
         if self.type is float and isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
         if self.type is str and isinstance(value, str):

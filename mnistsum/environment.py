@@ -115,6 +115,12 @@ STATE_DIR = _declare("MNISTSUM_STATE_DIR", Path, Path("runs"),
 TEACHER_TOKEN = _declare("MNISTSUM_TEACHER_TOKEN", plain, "",
                          "the token that clears the leaderboard (unset, nobody can) and starts or stops the class's "
                          "race (unset, anyone can, with the class code if one is set)", "unset")
+MAX_CHECKPOINTS = _declare("MNISTSUM_MAX_CHECKPOINTS", positive_int, 100,
+                          "most models **Save** keeps in the checkpoint folder (each ~1 MB; 5 per visitor)")
+MAX_ROWS_PER_ADDRESS = _declare("MNISTSUM_MAX_ROWS_PER_ADDRESS", positive_int, 200,
+                                "most leaderboard rows from one client address (its worst dropped first)")
+MAX_ROWS = _declare("MNISTSUM_MAX_ROWS", positive_int, 5000,
+                    "most leaderboard rows in all (the oldest of the lower half dropped first)")
 CHECKPOINT_DIR = _declare("MNISTSUM_CHECKPOINT_DIR", Path, Path("checkpoints"), "where **Save** writes checkpoints")
 DATA = _declare("MNISTSUM_DATA", Path, Path("data"),
                 "where MNIST is looked for (torchvision's `MNIST/raw/` layout below it), and the pen sets")

@@ -54,11 +54,17 @@ def visitor_seed(token: str, seeds: int = 1000) -> int:
     return int(owner_tag(token), 16) % seeds
 
 
-def clean_nickname(name: Any) -> str:
-    """The nickname as stored: printable characters only, trimmed, at most `NICKNAME_MAX`.
-    Not escaped: that is the display's job, and the CSV should hold what was typed."""
+def plain_nickname(name: Any) -> str:
+    """The nickname as typed, printable characters only, runs of spaces as one, trimmed: what a
+    length check measures (10 MB of spaces and an "x" is one character, and stored as one)."""
     text = "".join(ch for ch in str(name or "") if unicodedata.category(ch)[0] != "C")
-    return " ".join(text.split())[:NICKNAME_MAX] or "anonymous"
+    return " ".join(text.split())
+
+
+def clean_nickname(name: Any) -> str:
+    """The nickname as stored: `plain_nickname`, at most `NICKNAME_MAX`.
+    Not escaped: that is the display's job, and the CSV should hold what was typed."""
+    return plain_nickname(name)[:NICKNAME_MAX] or "anonymous"
 
 
 def _column(sql: str, title: str = "", shown: str = "{}") -> Any:
@@ -93,12 +99,16 @@ class Row:
 
 
 ROW_COLUMNS = tuple(f.name for f in fields(Row) if "sql" in f.metadata)
-STORED_ONLY = {"owner": "TEXT NOT NULL", "config": "TEXT NOT NULL"}  # the owner's tag; the whole config as JSON
-COLUMNS = (*ROW_COLUMNS, "config")  # the CSV's: all but the owner
+# the owner's tag; the whole config as JSON (all but the server's folders); the client address's tag
+STORED_ONLY = {"owner": "TEXT NOT NULL", "config": "TEXT NOT NULL", "address": "TEXT"}
+ADDED = {"runs.address": "TEXT"}  # files from before the address was kept get the column
+PRIVATE_SETTINGS = ("data_dir",)  # where the server keeps MNIST: no visitor's business
+COLUMNS = (*ROW_COLUMNS, "config")  # the CSV's: all but the owner's and the address's tags
 _TYPES = {f.name: f.metadata["sql"] for f in fields(Row) if "sql" in f.metadata} | STORED_ONLY
-SCHEMA = (
-    f"CREATE TABLE IF NOT EXISTS runs ({', '.join(f'{name} {sql}' for name, sql in _TYPES.items())});\n"
-    "CREATE INDEX IF NOT EXISTS runs_rank ON runs (sum_accuracy DESC, digit_accuracy DESC);"
+SCHEMA = f"CREATE TABLE IF NOT EXISTS runs ({', '.join(f'{name} {sql}' for name, sql in _TYPES.items())});\n"
+INDEXES = (
+    "CREATE INDEX IF NOT EXISTS runs_rank ON runs (sum_accuracy DESC, digit_accuracy DESC);\n"
+    "CREATE INDEX IF NOT EXISTS runs_address ON runs (address);"
 )
 _BEST_FIRST = "ORDER BY sum_accuracy DESC, digit_accuracy DESC, id ASC"
 
@@ -113,11 +123,21 @@ class Leaderboard:
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else state_dir() / FILE_NAME
-        self._db = Database(self.path, SCHEMA)
+        self._db = Database(self.path, SCHEMA, ADDED, INDEXES)
 
-    def record(self, result: TrainResult, nickname: str, token: str | None, owner: str | None = None) -> int:
+    def record(
+        self,
+        result: TrainResult,
+        nickname: str,
+        token: str | None,
+        owner: str | None = None,
+        address: str | None = None,
+    ) -> int:
         """Insert a completed run in one transaction; returns its row id. `owner`: the token's tag,
-        when only that is known (a run resumed after a restart)."""
+        when only that is known (a run resumed after a restart); `address`: the client address's
+        tag, whose rows beyond `MNISTSUM_MAX_ROWS_PER_ADDRESS` go (its worst first), and the table
+        keeps at most `MNISTSUM_MAX_ROWS` (the oldest of its lower half go): one script can neither
+        push out a class's rows nor make every refresh slow."""
         test = result.test_metrics
         if result.stopped or test is None:
             raise ValueError("only a completed run with test metrics goes on the leaderboard")
@@ -140,11 +160,13 @@ class Leaderboard:
             "parameters": sum(p.numel() for p in result.model.parameters()),
             "wall_s": round(result.seconds, 2),
             "finished_at": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
-            "config": json.dumps(cfg.to_dict(), sort_keys=True),
+            "config": json.dumps(public_config(cfg.to_dict()), sort_keys=True),
+            "address": address,
         }
         marks = ", ".join(f":{k}" for k in values)  # a column left out is refused: every one is NOT NULL
         with self._db.transaction() as conn:  # one transaction: the row is there whole or not at all
             cursor = conn.execute(f"INSERT INTO runs ({', '.join(values)}) VALUES ({marks})", values)
+            _prune(conn, address)
         return int(cursor.lastrowid)
 
     def rows(self, token: str | None = None, arch: str | None = None, fusion: str | None = None) -> list[Row]:
@@ -172,20 +194,55 @@ class Leaderboard:
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(COLUMNS)
+        config = COLUMNS.index("config")  # rows written before the server's folders were left out of it
+        found = [(*row[:config], json.dumps(public_config(json.loads(row[config])), sort_keys=True)) for row in found]
         writer.writerows([[_defused(v) for v in row] for row in found])
         return out.getvalue()
 
     def clear(self, teacher_token: str | None, environ: Mapping[str, str] | None = None) -> int:
         """Delete every row if `teacher_token` matches `$MNISTSUM_TEACHER_TOKEN`; returns how many."""
-        expected = environment.TEACHER_TOKEN.get(environ)
-        if not expected:
-            raise ClearRefused(
-                f"clearing is off: the server has no teacher token ({environment.TEACHER_TOKEN.name} is not set)"
-            )
-        if not teacher_token or not hmac.compare_digest(teacher_token.encode(), expected.encode()):
-            raise ClearRefused("wrong teacher token: the leaderboard was not cleared")
+        _check_teacher(teacher_token, "cleared", environ)
         with self._db.transaction() as conn:
             return conn.execute("DELETE FROM runs").rowcount
+
+    def remove(self, row_id: int, teacher_token: str | None, environ: Mapping[str, str] | None = None) -> bool:
+        """Delete the row `row_id` (the teacher's token, as for `clear`); False when there is none."""
+        _check_teacher(teacher_token, "changed", environ)
+        with self._db.transaction() as conn:
+            return conn.execute("DELETE FROM runs WHERE id = ?", (int(row_id),)).rowcount > 0
+
+
+def public_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A run's settings as the CSV and `/train_status` show them: without the server's own paths."""
+    return {k: v for k, v in config.items() if k not in PRIVATE_SETTINGS}
+
+
+def _check_teacher(given: str | None, what: str, environ: Mapping[str, str] | None) -> None:
+    expected = environment.TEACHER_TOKEN.get(environ)
+    if not expected:
+        raise ClearRefused(
+            f"clearing is off: the server has no teacher token ({environment.TEACHER_TOKEN.name} is not set)"
+        )
+    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise ClearRefused(f"wrong teacher token: the leaderboard was not {what}")
+
+
+def _prune(conn: Any, address: str | None) -> None:
+    """The row caps, in the inserting transaction."""
+    if address is not None:
+        conn.execute(
+            f"DELETE FROM runs WHERE address = :a AND id NOT IN "
+            f"(SELECT id FROM runs WHERE address = :a {_BEST_FIRST} LIMIT :keep)",
+            {"a": address, "keep": environment.MAX_ROWS_PER_ADDRESS.get()},
+        )
+    most = environment.MAX_ROWS.get()
+    over = int(conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]) - most
+    if over > 0:
+        conn.execute(
+            f"DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE id NOT IN "
+            f"(SELECT id FROM runs {_BEST_FIRST} LIMIT :half) ORDER BY id LIMIT :over)",
+            {"half": most // 2, "over": over},
+        )
 
 
 def _row(mine: bool, values: list[Any]) -> Row:

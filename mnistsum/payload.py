@@ -12,8 +12,10 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import os
 import re
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,6 +29,7 @@ from .predictor import Prediction
 MAX_PAYLOAD_CHARS = 2_000_000  # base64 characters, about 1.5 MB of image file
 MAX_SIDE = 4096  # pixels along either side of the decoded image
 MAX_PIXELS = 4096 * 4096
+MAX_FILE_BYTES = 5_000_000  # an image file (an upload, a fetched URL): the upload route's cap too
 IMAGE_TYPES = ("png", "jpeg", "jpg", "webp", "gif", "bmp")
 _DATA_URL = re.compile(r"data:image/(?P<kind>[a-z]+);base64,", re.IGNORECASE)
 
@@ -60,11 +63,25 @@ def decode_drawing(payload: Any) -> np.ndarray | None:
     return _read_image(data)
 
 
-def _read_image(data: bytes) -> np.ndarray:
+def read_image_file(path: str | Path) -> np.ndarray:
+    """An image file (an upload, a downloaded URL) as `decode_drawing` gives it, refused with a
+    `DrawingPayloadError` when the file or its pixel count (read from the header, before any
+    decoding) is over the caps: a 600 KB PNG can hold 13000x13000 pixels, 170 MB decoded."""
+    try:
+        size = os.path.getsize(path)
+    except OSError as err:
+        raise DrawingPayloadError(f"the image file cannot be read ({type(err).__name__})") from err
+    if size > MAX_FILE_BYTES:
+        raise DrawingPayloadError(f"the image file is {size:,} bytes; at most {MAX_FILE_BYTES:,} are accepted")
+    return _read_image(Path(path))
+
+
+def _read_image(source: bytes | Path) -> np.ndarray:
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
+            # Our own cap, below, is far under PIL's bomb limit and says what is accepted.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
                 width, height = image.size  # read from the header: nothing is decoded yet
                 if max(width, height) > MAX_SIDE or width * height > MAX_PIXELS:
                     raise DrawingPayloadError(
@@ -74,7 +91,9 @@ def _read_image(data: bytes) -> np.ndarray:
                 return _as_array(image)
     except DrawingPayloadError:
         raise
-    except (OSError, ValueError, Image.DecompressionBombWarning, Image.DecompressionBombError) as err:
+    except Image.DecompressionBombError as err:  # over twice PIL's limit: refused at open, from the header too
+        raise DrawingPayloadError(f"the drawing has too many pixels ({err}); at most {MAX_SIDE} on a side") from err
+    except (OSError, ValueError) as err:
         raise DrawingPayloadError(f"the drawing is not a readable image ({type(err).__name__}: {err})") from err
 
 

@@ -6,11 +6,16 @@
     mine = p.adapt([image_a, image_b], [1, 7])   # a new Predictor that learned these (mnistsum.adapt)
 
 A `Predictor` never changes after it is built, so the app can swap in a new one while
-requests in flight finish on the old one, and many threads can share one.
+requests in flight finish on the old one, and many threads can share one. Adapting is
+fitting the digit head's last layer (`mnistsum.lastlayer`, a floor below); the benchmark of
+it is `mnistsum.adapt`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +26,17 @@ import torch
 
 from .checkpoint import load_checkpoint
 from .config import SHIPPED_WEIGHTS
+from .data import MnistSplit
+from .lastlayer import (
+    DEFAULT_SETTINGS,
+    MAX_DRAWINGS,
+    AdaptSettings,
+    adapt_model,
+    check_digits,
+    last_layer,
+    replay_set,
+    with_last_layer,
+)
 from .model import NUM_DIGITS, NUM_SUMS, DualHeadNet, check_n, folded, image_batch
 from .preprocess import preprocess
 
@@ -109,13 +125,65 @@ class Predictor:
             stages=stages,
         )
 
-    def adapt(self, drawings: Sequence[np.ndarray], digits: Sequence[int], **options: Any) -> Predictor:
+    def adapt(
+        self,
+        drawings: Sequence[np.ndarray],
+        digits: Sequence[Any],
+        settings: AdaptSettings = DEFAULT_SETTINGS,
+        replay: MnistSplit | None | str = "default",
+    ) -> Predictor:
         """A new predictor adapted to these labelled drawings (any images `predict` takes, one
-        digit 0..9 each); this one is untouched. `mnistsum.adapt` says how, and what it keeps;
-        `options` are its `settings` and `replay`."""
-        from .adapt import adapt
+        digit 0..9 each; errors: `prepare_all`); this one is untouched. `replay` "default" reads
+        MNIST from the data folder when it is there (`lastlayer.replay_set`); None adapts without
+        replay (and its record says so)."""
+        inputs, labels = prepare_all(self, drawings, digits)
+        return self.adapt_inputs(inputs, labels, settings, replay)
 
-        return adapt(self, drawings, digits, **options)
+    def adapt_inputs(
+        self,
+        inputs: np.ndarray,
+        digits: Sequence[int],
+        settings: AdaptSettings = DEFAULT_SETTINGS,
+        replay: MnistSplit | None | str = "default",
+    ) -> Predictor:
+        """`adapt` on already-prepared (N, 28, 28) model inputs."""
+        labels = check_digits(list(digits), len(inputs))
+        if isinstance(replay, str):
+            replay = replay_set(size=settings.replay)
+        head = last_layer(adapt_model(self.model, inputs, labels, settings, replay))
+        record = {
+            "drawings": len(labels),
+            "per_digit": np.bincount(labels, minlength=NUM_DIGITS).tolist(),
+            "replay": 0 if replay is None else min(len(replay), settings.replay),
+            "settings": dataclasses.asdict(settings),
+        }
+        return self.with_last_layer(head.weight.detach(), head.bias.detach(), {"adapted": record})
+
+    def with_last_layer(self, weight: torch.Tensor, bias: torch.Tensor, meta: dict[str, Any]) -> Predictor:
+        """This predictor with the digit head's last layer replaced (stored parameters applied):
+        the rest is shared, not copied, so it costs one small layer. `meta` is added to its own."""
+        head = last_layer(self.model)
+        if tuple(weight.shape) != tuple(head.weight.shape) or tuple(bias.shape) != tuple(head.bias.shape):
+            raise ValueError(
+                f"a last layer of shape {tuple(weight.shape)} + {tuple(bias.shape)} does not fit this network's "
+                f"{tuple(head.weight.shape)} + {tuple(head.bias.shape)}"
+            )
+        weight, bias = weight.to(self.device, head.weight.dtype), bias.to(self.device, head.bias.dtype)
+        model = with_last_layer(self.model, weight, bias)
+        net = with_last_layer(self._net, weight, bias)  # the folded network's last layer is the same layer
+        return Predictor(model, {**self.meta, "base_sha256": self.weights_sha256, **meta}, net=net)
+
+    @functools.cached_property
+    def weights_sha256(self) -> str:
+        """sha256 of every parameter and buffer (names, shapes, bytes): names these exact weights,
+        wherever they came from (a file, a training run), so stored handwriting can say what it
+        was fitted on."""
+        digest = hashlib.sha256()
+        for name, tensor in sorted(self.model.state_dict().items()):
+            data = tensor.detach().cpu().contiguous()
+            digest.update(f"{name}:{data.dtype}:{tuple(data.shape)};".encode())
+            digest.update(data.numpy().tobytes() if data.dtype != torch.bfloat16 else data.float().numpy().tobytes())
+        return digest.hexdigest()
 
     @torch.inference_mode()
     def sum_table(self, source: Prediction | np.ndarray) -> np.ndarray:
@@ -130,3 +198,26 @@ class Predictor:
             digit_logits = self._net.digit_logits(image_batch(source, self.device))
         ns = torch.arange(NUM_DIGITS, device=self.device)
         return self._net.sum_logits(digit_logits.expand(NUM_DIGITS, -1), ns).softmax(1).cpu().numpy()
+
+
+def prepare_all(
+    predictor: Predictor, drawings: Sequence[np.ndarray], digits: Sequence[Any]
+) -> tuple[np.ndarray, list[int]]:
+    """Drawings as `predict` takes them, one digit each -> ((N, 28, 28) model inputs, digits).
+
+    ValueError (BlankDrawingError for an empty one) naming the first unusable drawing or digit,
+    and for no drawings or more than `MAX_DRAWINGS`."""
+    if isinstance(drawings, np.ndarray) and drawings.ndim == 2:
+        raise ValueError("drawings must be a list of images (got one image: wrap it in a list)")
+    if not 0 < len(drawings) <= MAX_DRAWINGS:
+        raise ValueError(f"adapt to 1 to {MAX_DRAWINGS} drawings, got {len(drawings)}")
+    labels = check_digits(digits, len(drawings))
+    inputs = []
+    for i, drawing in enumerate(drawings):
+        try:
+            inputs.append(predictor.prepare(drawing)[0])
+        except BlankDrawingError as err:
+            raise BlankDrawingError(f"drawing #{i} (labelled {labels[i]}): {err}") from err
+        except ValueError as err:
+            raise ValueError(f"drawing #{i} (labelled {labels[i]}): {err}") from err
+    return np.stack(inputs), labels

@@ -239,6 +239,8 @@ def _thin(crop: np.ndarray) -> np.ndarray:
     out = crop
     for step in range(steps):
         out = _erode(out, square=step % 2 == 0)
+        if not out.any():  # all eroded away; more steps change nothing (a flat block has w ~ 1e9 px)
+            break
     rows, cols = np.flatnonzero(out.any(axis=1)), np.flatnonzero(out.any(axis=0))
     if rows.size == 0:
         return crop

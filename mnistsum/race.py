@@ -284,10 +284,13 @@ class ClassRace:
             self._thread.start()
         return record
 
-    def stop(self, token: str | None = None) -> RaceRecord | None:
-        """Ask the running race to stop at the next batch (the teacher's token, when one is set)."""
+    def stop(self, token: str | None = None, class_code: str | None = None) -> RaceRecord | None:
+        """Ask the running race to stop at the next batch: what starting it takes (the teacher's token
+        when one is set, else the class code when the server has one) stops it too."""
         if not teacher_allows(self.teacher_token, token):
             raise RaceRefused("only the teacher stops the class's race: enter the teacher token")
+        if self.teacher_token is None:
+            self.policy.check_class_code(class_code)
         with self._lock:
             if self._record is not None and self._record.state == "running":
                 self._stop.set()
@@ -344,6 +347,22 @@ class ClassRace:
             except OSError:
                 log.exception("could not save the race to %s", self.path)
 
+    def _unreadable(self, err: Exception) -> RaceRecord:
+        """A saved race that cannot be read: kept aside as `<file>.bad` (nothing is deleted) and shown
+        to the class as a failed race that says so, instead of vanishing with only a log line."""
+        kept = self.path.with_name(self.path.name + ".bad")
+        try:
+            self.path.replace(kept)
+        except OSError:
+            kept = self.path
+        log.warning("the race file %s is unreadable (%s: %s); kept as %s", self.path, type(err).__name__, err, kept)
+        now = time.time()
+        error = (
+            f"the saved race ({self.path.name} in the server's state folder) could not be read "
+            f"({type(err).__name__}); it was kept as {kept.name}, and the next race starts afresh"
+        )
+        return RaceRecord(0, "failed", True, now, None, ended=now, error=error)
+
     def _load(self) -> RaceRecord | None:
         """The saved race; one that was running when the server stopped is shown as interrupted."""
         try:
@@ -351,8 +370,7 @@ class ClassRace:
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError) as err:
-            log.warning("ignoring an unreadable race file %s: %s", self.path, err)
-            return None
+            return self._unreadable(err)
         if record.active:
             record = dataclasses.replace(record, state="interrupted", ended=record.ended or time.time())
         return record

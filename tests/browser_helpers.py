@@ -22,6 +22,7 @@ def open_app(browser: Any, app_url: str, height: int = 1000, **context: Any) -> 
     page.goto(app_url)
     page.locator("#drawing canvas").first.wait_for(state="visible")
     expect(page.locator("#drawing .pad")).to_have_attribute("data-ready", "true")
+    expect(page.locator("#reader .page-reader")).not_to_have_attribute("data-state", "loading")  # page or server
     return page
 
 

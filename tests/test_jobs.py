@@ -268,7 +268,7 @@ def test_misclassified_examples_carry_the_test_image_and_labels(finished):
 
 
 def test_stop_ends_training_at_the_next_batch_and_its_weights_are_not_offered(queue):
-    job = start_training(queue, ALICE, TINY.replace(epochs=30, batch_size=16), **tiny_data())
+    job = start_training(queue, ALICE, TINY.replace(epochs=30, batch_size=32), **tiny_data())
     wait_until(lambda: queue.status(ALICE, job.job_id), lambda s: s.latest is not None and s.latest.batch is not None)
     queue.stop(ALICE)
     done = queue.wait(ALICE, job.job_id, 30)
@@ -294,7 +294,7 @@ def test_missing_data_fails_the_job_with_the_fix(queue, tmp_path):
 
 
 def test_results_are_not_offered_while_running(queue):
-    job = start_training(queue, ALICE, TINY.replace(epochs=30, batch_size=16), **tiny_data())
+    job = start_training(queue, ALICE, TINY.replace(epochs=30, batch_size=32), **tiny_data())
     with pytest.raises(ValueError, match="still running"):
         completed_result(queue.status(ALICE, job.job_id))
     with pytest.raises(ValueError, match="no trained model"):

@@ -150,6 +150,6 @@ def test_nicknames_are_trimmed_to_printable_text(typed, stored):
 def test_the_table_the_row_and_the_csv_share_one_list_of_columns(board, result):
     board.record(result, "ada", ALICE)
     table = [r[1] for r in sqlite3.connect(board.path).execute("PRAGMA table_info(runs)")]
-    assert table == [*ROW_COLUMNS, "owner", "config"]
+    assert table == [*ROW_COLUMNS, "owner", "config", "address"]
     assert ROW_COLUMNS == tuple(f for f in Row.__dataclass_fields__ if f != "mine")
     assert next(csv.reader(io.StringIO(board.to_csv()))) == list(COLUMNS) == [*ROW_COLUMNS, "config"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import torch
 from PIL import Image
@@ -72,13 +74,13 @@ def test_learn_and_predict_read_the_same_taught_model(tmp_path, mnist_dir):
     from mnistsum.payload import png_data_url
 
     token = "visitor-learn-0123456789"
-    handwriting = VisitorHandwriting(VisitorModels(ModelSlot(), tmp_path / "models"), capacity=2)
+    handwriting = VisitorHandwriting(VisitorModels(ModelSlot(), tmp_path / "models"))
     similar = flagged_one((0.31, 0.31), 0.49)
     before = inspect_for_visitor(handwriting, similar, 0, token)
     assert "The network reads <strong>7</strong>" in before.given and "Model: the shipped weights" in before.given
-    handwriting.teach(token, [flagged_one()], [1])
-    shown = predict_for_visitor(handwriting, png_data_url(similar), 0, token=token).answer
-    after = inspect_for_visitor(handwriting, similar, 0, token)
+    stored = json.dumps(handwriting.teach(token, "", [flagged_one()], [1]).to_record())  # what the browser keeps
+    shown = predict_for_visitor(handwriting, png_data_url(similar), 0, token=token, stored=stored).answer
+    after = inspect_for_visitor(handwriting, similar, 0, token, stored)
     assert shown["digit"] == 1 and "The network reads <strong>1</strong>" in after.given
     assert shown["model"] == "the shipped weights, adapted to 1 of your drawings"
     assert f"Model: {shown['model']}" in after.given and ".pt" not in after.given

@@ -16,13 +16,12 @@ from PIL import Image
 from demo.app import build_app, model_banner
 from demo.make_examples import CANVAS, draw_digit, example_path
 from demo.pad import AnswerView, DrawingPad
+from demo.pad_sources import load_example, random_mnist_digit
 from demo.predict_tab import (
     PREDICT_CONCURRENCY,
     build_predict_tab,
-    load_example,
     predict,
     predict_json,
-    random_mnist_digit,
     stages_html,
 )
 from demo.state import ModelSlot, VisitorModels
@@ -47,7 +46,7 @@ def pad_value(image: np.ndarray | None) -> str:
 
 @pytest.mark.parametrize(("digit", "n"), [(7, 3), (1, 9), (0, 0), (4, 8)])
 def test_drawn_digit_gives_the_digit_and_the_sum(slot: ModelSlot, digit: int, n: int) -> None:
-    shown, stages, received = predict(slot, pad_value(draw_digit(digit)), n)
+    shown, stages = predict(slot, pad_value(draw_digit(digit)), n)
     assert (shown["digit"], shown["n"], shown["sum"], shown["heads_agree"]) == (digit, n, digit + n, True)
     assert "shipped weights" in shown["model"] and ".pt" not in shown["model"]  # plain words, no file names
     assert sum(shown["digit_probs"]) == pytest.approx(1, abs=1e-4)
@@ -60,11 +59,10 @@ def test_drawn_digit_gives_the_digit_and_the_sum(slot: ModelSlot, digit: int, n:
     np.testing.assert_array_equal(model_input, np.round(expected * 255))
     assert shown["sum_table_html"].count("<td") == NUM_DIGITS * NUM_SUMS
     assert stages is None  # the stages panel is closed
-    np.testing.assert_array_equal(received, draw_digit(digit))  # kept for the stages panel and the Learn tab
 
 
 def test_the_open_stages_panel_follows_each_stroke(slot: ModelSlot) -> None:
-    _, stages, _ = predict(slot, pad_value(draw_digit(3)), 2, panel_open=True)
+    _, stages = predict(slot, pad_value(draw_digit(3)), 2, panel_open=True)
     assert stages == stages_html(draw_digit(3))
     picture = decode_drawing(re.search(r'src="([^"]+)"', stages).group(1))
     assert picture.ndim == 3 and picture.shape[1] > 4 * picture.shape[0]  # five stages in a row
@@ -84,7 +82,7 @@ def test_rgba_drawing_is_read_too(slot: ModelSlot) -> None:
     ids=["cleared", "erased", "grey"],
 )
 def test_nothing_drawn_blanks_the_outputs_without_an_error(slot: ModelSlot, image: np.ndarray | None) -> None:
-    shown, stages, _ = predict(slot, pad_value(image), 3, panel_open=True)
+    shown, stages = predict(slot, pad_value(image), 3, panel_open=True)
     assert shown["blank"] is True and shown["digit"] is None and shown["n"] == 3
     assert "model_input" not in shown and stages is None
 
@@ -191,24 +189,28 @@ def predict_tab_alone(slot: ModelSlot, tmp_path: Path) -> gr.Blocks:
     return demo
 
 
-def test_one_server_event_per_stroke_and_none_per_slider_step(slot: ModelSlot, tmp_path: Path) -> None:
+def test_no_server_event_per_stroke_or_slider_step(slot: ModelSlot, tmp_path: Path) -> None:
     demo = predict_tab_alone(slot, tmp_path)
     [pad] = [b for b in demo.blocks.values() if isinstance(b, DrawingPad)]
     [view] = [b for b in demo.blocks.values() if isinstance(b, AnswerView)]
     [n] = [b for b in demo.blocks.values() if isinstance(b, gr.Slider)]
-    [dep] = [d for d in demo.fns.values() if d.api_name == "predict"]
-    assert [(t[0], t[1]) for t in dep.targets] == [(pad._id, "change")]
-    assert [b._id for b in dep.inputs][:2] == [pad._id, n._id]  # the API sees (drawing, n)
-    assert dep.inputs[-1]._id == demo.visitor._id  # the visitor's token (a hidden state) picks the model
+    [api] = [d for d in demo.fns.values() if d.api_name == "predict"]
+    assert [b._id for b in api.inputs] == [pad._id, n._id]  # the API sees (drawing, n); the page never fires it
+    # the page reads each stroke itself; it fires `submit` (the server) only when it cannot
+    [dep] = [d for d in demo.fns.values() if (pad._id, "submit") in [(t[0], t[1]) for t in d.targets]]
+    assert [b._id for b in dep.inputs][:2] == [pad._id, n._id] and dep.api_visibility == "private"
+    assert dep.inputs[-2]._id == demo.visitor._id  # the visitor's token (a hidden state) picks the model
     assert dep.trigger_mode == "always_last"
     assert dep.queue is not False  # unqueued, Gradio 6.31 shows the visitor no error message
     assert dep.concurrency_limit == PREDICT_CONCURRENCY > 1
     server_events_on = {(t[0], t[1]) for d in demo.fns.values() if d.fn is not None for t in d.targets}
     assert (n._id, "change") not in server_events_on  # n is answered in the page
+    assert not {(pad._id, "change"), (pad._id, "input")} & server_events_on  # and so is each stroke
     [slider_step] = [d for d in demo.fns.values() if (n._id, "change") in [(t[0], t[1]) for t in d.targets]]
     assert slider_step.fn is None and slider_step.js and [b._id for b in slider_step.outputs] == [view._id]
-    readers = [d for d in demo.fns.values() if pad._id in [b._id for b in d.inputs]]
-    assert readers == [dep]  # nothing else reads the pad: the stages panel and Learn use the received drawing
+    # what reads the drawing on the server reads the pad when it runs (a click, the stages panel opening)
+    readers = [d for d in demo.fns.values() if d.fn is not None and pad._id in [b._id for b in d.inputs]]
+    assert {t[1] for d in readers for t in d.targets} == {"submit", "click", "then"}  # "then": after expand
     writers = [d for d in demo.fns.values() if d.fn is not None and pad._id in [b._id for b in d.outputs]]
     # the examples and the random digit put a picture on it; the guided round clears it between drawings
     assert {d.fn.func if hasattr(d.fn, "func") else d.fn for d in writers} == {
@@ -218,7 +220,16 @@ def test_one_server_event_per_stroke_and_none_per_slider_step(slot: ModelSlot, t
         keep_drawing,
     }
     [programs] = [d for d in demo.fns.values() if d.api_name == "predict_json"]
-    assert [type(b).__name__ for b in programs.inputs] == ["Image", "Slider"]
+    assert [type(b).__name__ for b in programs.inputs] == ["CheckedImage", "Slider"]  # a gr.Image, size-checked
+
+
+def test_the_pad_hands_events_the_decoded_drawing() -> None:
+    pad = DrawingPad("pad", size=280, pen=20, eraser=28, elem_id="p")
+    image = draw_digit(3)
+    np.testing.assert_array_equal(pad.preprocess(png_data_url(image)), image)
+    assert pad.preprocess("") is None
+    with pytest.raises(gr.Error, match="Cannot read this drawing: the drawing must be an image data URL"):
+        pad.preprocess("not a drawing")
 
 
 def test_random_button_is_disabled_with_a_reason_without_data(slot: ModelSlot, tmp_path: Path) -> None:

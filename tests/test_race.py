@@ -95,7 +95,9 @@ def test_a_race_interrupted_by_a_restart_says_so(tmp_path):
     path.write_text(json.dumps(record.to_dict()))
     assert ClassRace(path).latest().state == "interrupted"
     path.write_text("{not json")
-    assert ClassRace(path).latest() is None  # an unreadable file is ignored, not fatal
+    unreadable = ClassRace(path).latest()  # not fatal, and not silent: the class is told
+    assert unreadable.state == "failed" and "could not be read (JSONDecodeError)" in unreadable.error
+    assert path.with_name("race.json.bad").read_text() == "{not json"  # kept, not deleted
 
 
 def test_only_the_teacher_starts_or_stops_the_race_when_a_token_is_set(tmp_path):

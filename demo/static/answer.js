@@ -1,6 +1,7 @@
 // The answer view (demo/pad.py): renders one prediction (mnistsum.payload.answer plus the
-// page's extras) for the n in value.view_n, or value.n. The server sends the sum head for
-// every n, so a slider step re-renders here without asking the server.
+// page's extras) for the n in value.view_n, or value.n. The answer comes from the page's own
+// reader ("mnistsum:answer", demo/static/reader_view.js) or, as a fallback and after a lesson,
+// from the server; both carry the sum head for every n, so a slider step re-renders here.
 // Runs as gr.HTML's js_on_load: `element`, `props` and `watch` are in scope.
 const root = element.querySelector(".answer");
 const parts = {};
@@ -76,6 +77,94 @@ function render() {
   }
   parts.table.querySelectorAll("tbody tr").forEach((row, i) => row.classList.toggle("highlight", i === n));
 }
+
+// The page's own answers: the same value the server would send, made here.
+const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+function colour(p) {
+  const x = Math.max(0, Math.min(1, p)) * (VIRIDIS.length - 1);
+  const i = Math.min(Math.floor(x), VIRIDIS.length - 2);
+  return VIRIDIS[i].map((c, k) => Math.round(c + (VIRIDIS[i + 1][k] - c) * (x - i)));
+}
+
+// mnistsum.render.heatmap_html, for the sum table.
+function heatmap(table, n) {
+  const head = table[0].map((_, s) => `<th>${s}</th>`).join("");
+  const body = table.map((row, r) => `<tr${r === n ? ' class="highlight"' : ""}><th>n=${r}</th>` + row.map((p, s) => {
+    const [red, green, blue] = colour(p);
+    return `<td style="background:rgb(${red},${green},${blue})" title="n=${r}, sum ${s}: ${percent(p)}"></td>`;
+  }).join("") + "</tr>").join("");
+  return `<table class="heatmap"><thead><tr><th>sum</th>${head}</tr></thead><tbody>${body}</tbody></table>`;
+}
+
+const scratch = document.createElement("canvas");
+function pictureUrl(values, h, w, scale = 1) {
+  scratch.width = w * scale;
+  scratch.height = h * scale;
+  const c = scratch.getContext("2d");
+  const image = c.createImageData(w, h);
+  for (let i = 0; i < h * w; i++) {
+    const v = Math.round(Math.max(0, Math.min(1, values[i])) * 255);
+    image.data.set([v, v, v, 255], 4 * i);
+  }
+  if (scale === 1) {
+    c.putImageData(image, 0, 0);
+  } else {
+    const small = document.createElement("canvas");
+    small.width = w;
+    small.height = h;
+    small.getContext("2d").putImageData(image, 0, 0);
+    c.imageSmoothingEnabled = false;
+    c.drawImage(small, 0, 0, w * scale, h * scale);
+  }
+  return scratch.toDataURL("image/png");
+}
+
+// The preprocessing stages (the panel under the tab), while the panel is open.
+const STAGES = [["raw", "1. your drawing"], ["ink", "2. ink only"], ["crop", "3. cropped"], ["20x20", "4. scaled to 20 px"], ["28x28", "5. centred by mass"]];
+function stagesStrip(stages) {
+  const view = document.querySelector("#stages");
+  if (!view || view.offsetParent === null) return;
+  if (!stages || !stages["28x28"] || stages.ink === stages.crop) {
+    view.innerHTML = "";
+    return;
+  }
+  const tile = 140;
+  const strip = document.createElement("canvas");
+  strip.width = tile * STAGES.length;
+  strip.height = tile + 24;
+  const c = strip.getContext("2d");
+  c.fillStyle = "#fff";
+  c.fillRect(0, 0, strip.width, strip.height);
+  STAGES.forEach(([key, caption], k) => {
+    const p = stages[key];
+    const fitted = Math.min(tile / p.w, tile / p.h);
+    const picture = new Image();
+    const url = pictureUrl(key === "raw" ? p.data.map((v) => v) : p.data, p.h, p.w);
+    picture.src = url;
+    c.fillStyle = "#333";
+    c.font = "13px sans-serif";
+    c.fillText(caption, k * tile + 4, tile + 17);
+    picture.onload = () => {
+      c.imageSmoothingEnabled = p.w > tile;
+      c.drawImage(picture, k * tile + (tile - p.w * fitted) / 2, (tile - p.h * fitted) / 2, p.w * fitted, p.h * fitted);
+      view.innerHTML = `<img alt="the preprocessing stages, raw to 28x28" src="${strip.toDataURL("image/png")}">`;
+    };
+  });
+}
+
+window.addEventListener("mnistsum:answer", (event) => {
+  const a = event.detail;
+  const value = { ...a };
+  delete value.image;
+  delete value.stages;
+  if (!a.blank) {
+    value.model_input = pictureUrl(a.image, 28, 28);
+    value.sum_table_html = heatmap(a.sum_table, a.view_n);
+  }
+  props.value = value;
+  render();
+  stagesStrip(a.blank ? null : a.stages);
+});
 
 watch("value", render);
 render();

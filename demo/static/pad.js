@@ -1,9 +1,11 @@
-// The drawing pad (demo/pad.py): draws locally with pointer events and sends the drawing
-// once per finished stroke, Undo, Redo or Clear, as one PNG data URL in props.value.
+// The drawing pad (demo/pad.py): draws locally with pointer events. After each finished stroke,
+// Undo, Redo or Clear the page reads the drawing itself (window.mnistsumPage, demo/page_reader.py)
+// and nothing is sent; props.value (one PNG data URL) is kept current for what the server reads
+// on demand (teaching, Learn). Where the page cannot run the model, `submit` asks the server.
 // Runs as gr.HTML's js_on_load: `element`, `props`, `trigger` and `watch` are in scope.
 const root = element.querySelector(".pad");
 const canvas = root.querySelector("canvas");
-const ctx = canvas.getContext("2d");
+const ctx = canvas.getContext("2d", { willReadFrequently: true });
 const SIZE = canvas.width;
 const PEN = Number(root.dataset.pen);
 const ERASER = Number(root.dataset.eraser);
@@ -78,14 +80,31 @@ function refreshButtons() {
   root.classList.toggle("erasing", tool === "eraser");
 }
 
-// One value per change of the drawing: setting props.value fires the pad's `change`.
-function send() {
+// One answer per change of the drawing: read in the page when it can (no request), else by the
+// server (`submit`, the /predict endpoint). `fromServer`: the server put this picture here.
+let valueTimer = null;
+function send(fromServer = false) {
   refreshButtons();
+  const page = window.mnistsumPage;
+  if (page && page.read(inked() ? ctx.getImageData(0, 0, SIZE, SIZE) : null)) {
+    if (!fromServer) {
+      clearTimeout(valueTimer); // the PNG after the answer: it costs a few ms the answer need not wait for
+      valueTimer = setTimeout(() => setValue(inked() ? canvas.toDataURL("image/png") : ""), 0);
+      trigger("input"); // page-side listeners only (the example caption goes away)
+    }
+    return;
+  }
   const value = inked() ? canvas.toDataURL("image/png") : "";
+  if (!fromServer && value === sent) return;
+  setValue(value);
+  setTimeout(() => trigger("submit"), 0); // after the new value has reached Gradio
+  if (!fromServer) trigger("input");
+}
+
+function setValue(value) {
   if (value === sent) return;
   sent = value;
-  props.value = value; // fires `change`: the one server call of this stroke
-  trigger("input"); // page-side listeners only (the example caption goes away)
+  props.value = value; // its `change` has no server listener: nothing is sent
 }
 
 // Every new step of the drawing comes through here: a stroke (already on the canvas, drawn as
@@ -96,8 +115,7 @@ function commit(op, fromServer = false) {
   undone = [];
   if (ops.length > 200) ops = ops.slice(-200); // a long session keeps memory bounded
   if (op.kind !== "stroke") paint(op);
-  if (fromServer) refreshButtons();
-  else send();
+  send(fromServer);
 }
 
 function undo() {
@@ -201,6 +219,11 @@ watch("value", () => {
   const picture = new Image();
   picture.onload = () => commit({ kind: "picture", picture }, true);
   picture.src = value;
+});
+
+// A new model in the page (loaded, taught, switched): read the drawing again with it.
+window.addEventListener("mnistsum:reader", () => {
+  if (inked() && window.mnistsumPage && window.mnistsumPage.usable()) send(true);
 });
 
 paper();

@@ -10,6 +10,7 @@
 """
 
 from .address import client_address
+from .lock import StateFolderBusy, hold_state_folder, note_port
 from .policy import PAGE_LIMITS, ClassCodeError, PageLimits, PolicyError, TrainingPolicy
 from .progress import (
     TRAINING_JOB,
@@ -36,10 +37,13 @@ from .queue import (
     default_workers,
     threads_per_worker,
 )
-from .saving import checkpoint_dir, checkpoint_path, save_trained
+from .saving import checkpoint_dir, checkpoint_path, prune_oldest, save_trained
 from .store import RunRecord, RunStore
 
 __all__ = [
+    "StateFolderBusy",
+    "hold_state_folder",
+    "note_port",
     "PAGE_LIMITS",
     "RESTARTED",
     "TRAINING_JOB",
@@ -66,6 +70,7 @@ __all__ = [
     "leaderboard_recorder",
     "preload_data",
     "save_trained",
+    "prune_oldest",
     "start_training",
     "status_dict",
     "submit_run",

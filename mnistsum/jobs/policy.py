@@ -26,7 +26,7 @@ from typing import Any
 
 from .. import environment
 from ..config import TrainConfig
-from ..leaderboard import NICKNAME_MAX
+from ..leaderboard import NICKNAME_MAX, plain_nickname
 from .queue import default_workers
 
 TRAIN_LOCALLY = "`pip install -r requirements.txt`, then `python -m mnistsum.train --preset class` (or `python app.py`)"
@@ -44,6 +44,7 @@ class PageLimits:
     batch_sizes: tuple[int, ...] = (32, 64, 128, 256, 512, 1024)
     min_lr: float = 1e-5
     max_lr: float = 1.0
+    max_seed: int = 2**32 - 1  # what numpy and torch seed with; the page's box starts at 0
     nickname_max: int = NICKNAME_MAX
 
 
@@ -72,6 +73,7 @@ class TrainingPolicy:
     runs_per_address: int = environment.RUNS_PER_ADDRESS.default  # queued or running, from one client address
     runs_per_address_with_code: int = environment.RUNS_PER_ADDRESS_WITH_CODE.default
     proxy_hops: int = 0  # trusted reverse proxies in front: X-Forwarded-For is read only when > 0
+    off_reason: str | None = None  # training is off for this reason (e.g. the run database cannot be used)
 
     def __post_init__(self) -> None:
         for name, cap, page in (
@@ -101,6 +103,8 @@ class TrainingPolicy:
 
     def check(self, cfg: TrainConfig) -> None:
         """Raise `PolicyError` if `cfg` asks for more than this deployment (or the page) allows."""
+        if self.off_reason:
+            raise PolicyError(self.off_reason)
         if not self.enabled:
             raise PolicyError(
                 f"training is switched off on this deployment ({environment.TRAINING.name}=off), to keep it responsive "
@@ -121,8 +125,9 @@ class TrainingPolicy:
             if value is None and cap >= PAGE_LIMITS.max_images:
                 continue  # the full training set is what the page's largest subset is
             if value is None or value > cap:
-                shown = "the full training set" if value is None else f"{value:,}"
+                shown = "the full training set" if value is None else _short(value)
                 raise PolicyError(f"{what} {shown} is above {_whose(cap, page, env)}")
+        self._check_page_choices(cfg)
         lr = cfg.lr
         if not (math.isfinite(lr) and PAGE_LIMITS.min_lr <= lr <= PAGE_LIMITS.max_lr):
             raise PolicyError(
@@ -130,11 +135,31 @@ class TrainingPolicy:
                 f"({PAGE_LIMITS.min_lr:g} to {PAGE_LIMITS.max_lr:g})"
             )
 
+    def _check_page_choices(self, cfg: TrainConfig) -> None:
+        """What the form offers and an API call could otherwise step outside: the batch sizes of its
+        dropdown, the training images in its slider's steps, a seed in range, at least one epoch."""
+        if cfg.batch_size not in PAGE_LIMITS.batch_sizes:
+            raise PolicyError(
+                f"batch size {cfg.batch_size:,} is not one the Train tab offers "
+                f"({', '.join(map(str, PAGE_LIMITS.batch_sizes))})"
+            )
+        low, step = PAGE_LIMITS.min_images, PAGE_LIMITS.images_step
+        if cfg.limit is not None and (cfg.limit < low or cfg.limit % step):
+            raise PolicyError(
+                f"training images {cfg.limit:,} is not one the Train tab offers ({low:,} to "
+                f"{self.max_limit:,} in steps of {step:,})"
+            )
+        if not 0 <= cfg.seed <= PAGE_LIMITS.max_seed:
+            raise PolicyError(f"seed must be between 0 and {PAGE_LIMITS.max_seed:,}, got {_short(cfg.seed)}")
+        if cfg.epochs < 1:
+            raise PolicyError(f"epochs must be at least 1, got {cfg.epochs}")
+
     def check_nickname(self, nickname: Any) -> str:
-        """The nickname as typed, or a `PolicyError` when it is longer than the page's box takes."""
-        text = "" if nickname is None else str(nickname)
-        if len(text.strip()) > PAGE_LIMITS.nickname_max:
-            raise PolicyError(f"a nickname is at most {PAGE_LIMITS.nickname_max} characters, got {len(text.strip()):,}")
+        """The nickname as it is stored (`plain_nickname`), or a `PolicyError` when that is longer than
+        the page's box takes: what is measured is what is kept, in the runs table and the jobs table."""
+        text = plain_nickname(nickname)
+        if len(text) > PAGE_LIMITS.nickname_max:
+            raise PolicyError(f"a nickname is at most {PAGE_LIMITS.nickname_max} characters, got {len(text):,}")
         return text
 
     @property
@@ -167,6 +192,8 @@ class TrainingPolicy:
 
     def describe(self) -> str:
         """One line for the UI on what this deployment tightens; empty when it keeps the page's limits."""
+        if self.off_reason:
+            return f"Training is off: {self.off_reason}."
         if not self.enabled:
             return f"Training is switched off on this deployment ({environment.TRAINING.name}=off)."
         caps = [
@@ -179,6 +206,12 @@ class TrainingPolicy:
             if cap < page
         ]
         return f"This deployment caps training at: {', '.join(caps)}." if caps else ""
+
+
+def _short(value: int) -> str:
+    """A number as a message shows it: 10**400 is not 400 digits in a log line."""
+    text = f"{value:,}"
+    return text if len(text) <= 26 else f"a number of {len(str(abs(value)))} digits"
 
 
 def _whose(cap: int, page: int, env: str) -> str:

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..config import TrainConfig
 from ..data import DataMissingError, MnistSplit, cached_split
-from ..leaderboard import Leaderboard
+from ..leaderboard import Leaderboard, owner_tag, public_config
 from ..metrics import EvalMetrics
 from ..precision import resolve_precision
 from ..train import BatchEnd, EpochEnd, TrainEvent, TrainResult, pick_device, train
@@ -121,7 +121,7 @@ class TrainProgress:
         b = self.batch
         final = self.final_test
         return {
-            "config": self.config.to_dict(),
+            "config": public_config(self.config.to_dict()),
             "progress": {
                 "fraction": self.fraction,
                 "epoch": b.epoch if b else 0,
@@ -282,7 +282,7 @@ def submit_run(
         owner,
         cfg,
         policy,
-        on_done=leaderboard_recorder(board, nickname, owner),
+        on_done=leaderboard_recorder(board, nickname, owner, address=None if address is None else owner_tag(address)),
         class_code=class_code,
         address=address,
         settings={"nickname": nickname},
@@ -290,7 +290,7 @@ def submit_run(
 
 
 def leaderboard_recorder(
-    board: Leaderboard, nickname: str, token: str | None = None, owner: str | None = None
+    board: Leaderboard, nickname: str, token: str | None = None, owner: str | None = None, address: str | None = None
 ) -> OnDone:
     """An `on_done` for `start_training`: a completed run becomes a leaderboard row (stopped or failed ones do not).
     `owner` is the token's tag, for a run resumed after a restart (the store never kept the token)."""
@@ -298,7 +298,7 @@ def leaderboard_recorder(
     def record(status: JobStatus) -> dict[str, Any] | None:
         progress = status.latest
         if status.state == "finished" and isinstance(progress, TrainProgress) and progress.completed:
-            return {"leaderboard_id": board.record(progress.result, nickname, token, owner=owner)}
+            return {"leaderboard_id": board.record(progress.result, nickname, token, owner=owner, address=address)}
         return None
 
     return record
@@ -313,6 +313,8 @@ def training_resumer(
     def resume(record: RunRecord) -> tuple[EventFactory, OnDone]:
         cfg = TrainConfig.from_dict(record.settings["config"])
         nickname = record.settings.get("nickname", "")
-        return training_job(cfg, train_set, test_set), leaderboard_recorder(board, nickname, owner=record.owner)
+        return training_job(cfg, train_set, test_set), leaderboard_recorder(
+            board, nickname, owner=record.owner, address=record.address
+        )
 
     return resume

@@ -52,6 +52,10 @@ DEFAULT_ESTIMATE_S = 15.0  # a job's expected run time until one of its kind has
 ESTIMATE_WINDOW = 10  # finished runs averaged for the estimate
 WORKER_NICENESS = 10  # training yields the CPU to serving threads whenever both want it
 RESTARTED = "stopped by a server restart"
+RETRY_S = 5.0  # how often the workers try again to write what could not be written (a full disk)
+UNWRITTEN = (
+    "finished, but its result could not be written ({error}): the server keeps it and writes it as soon as it can"
+)
 
 
 class JobRefused(RuntimeError):
@@ -164,6 +168,8 @@ class JobQueue:
             lambda: collections.deque(maxlen=ESTIMATE_WINDOW)
         )
         self._next_id = 1 + (store.max_id() if store is not None else 0)  # ids never repeat across restarts
+        self._unwritten: dict[int, dict[str, Any]] = {}  # job id -> store changes not yet written
+        self._unrecorded: dict[int, _Job] = {}  # finished jobs whose `on_done` failed: tried again
         self._closed = False
         self._threads = [
             threading.Thread(target=self._work, name=f"mnistsum-worker-{i}", daemon=True) for i in range(workers)
@@ -383,13 +389,35 @@ class JobQueue:
         return job
 
     def _record(self, job_id: int, **changes: Any) -> None:
-        """Write a change to the store; a failure is logged (memory stays the truth while the server runs)."""
+        """Write a change to the store; a failure is logged and the change kept, to be written with the
+        next one or by `_retry` (memory stays the truth while the server runs)."""
         if self._store is None:
             return
+        changes = {**self._unwritten.pop(job_id, {}), **changes}
         try:
             self._store.update(job_id, **changes)
-        except Exception:
-            log.exception("could not record job #%s: %s", job_id, changes)
+        except Exception as err:
+            log.warning("could not record job #%s (%s: %s); trying again later", job_id, type(err).__name__, err)
+            self._unwritten[job_id] = changes
+
+    def _retry(self) -> None:
+        """Write what could not be written: the store's pending changes, then the results of finished
+        jobs whose `on_done` failed (their leaderboard rows), which then lose their warning."""
+        with self._cond:
+            for job_id in list(self._unwritten):
+                self._record(job_id)
+            waiting = list(self._unrecorded.values())
+        for job in waiting:
+            try:
+                extra = job.on_done(job.status)
+            except Exception:
+                continue  # still failing: the next try is RETRY_S away
+            result = {**(job.status.result or {}), **(extra if isinstance(extra, dict) else {})}
+            with self._cond:
+                self._unrecorded.pop(job.status.job_id, None)
+                job.status = dataclasses.replace(job.status, error=None, result=result)
+                self._record(job.status.job_id, error=None, result=result)
+                self._cond.notify_all()
 
     def _place(self, job_id: int) -> int | None:
         try:
@@ -440,11 +468,15 @@ class JobQueue:
         torch.set_num_threads(self.threads)  # this thread only; serving threads keep theirs
         lower_priority(WORKER_NICENESS)
         while True:
+            self._retry()
             with self._cond:
                 while not self._pending and not self._closed:
-                    self._cond.wait()
+                    if self._cond.wait(RETRY_S if self._unwritten or self._unrecorded else None) is False:
+                        break  # time to try the writes again
                 if self._closed:
                     return
+                if not self._pending:
+                    continue
                 job = self._jobs[self._pending.popleft()]
                 job.status = dataclasses.replace(job.status, state="running", started=time.time())
                 self._record(job.status.job_id, state="running", started=job.status.started)
@@ -465,11 +497,15 @@ class JobQueue:
         final = dataclasses.replace(job.status, **end, ended=time.time())
         summary = getattr(final.latest, "result_summary", None)
         result = summary() if callable(summary) else None
+        unrecorded = False
         if job.on_done is not None:  # before the state flips, so whoever sees "finished" finds the record
             try:
                 extra = job.on_done(final)
-            except Exception:
-                log.exception("recording job #%s failed", job.status.job_id)
+            except Exception as err:  # a full disk, a locked file: said, kept, tried again (`_retry`)
+                log.warning("could not record job #%s: %s: %s", job.status.job_id, type(err).__name__, err)
+                said = getattr(err, "public", f"{type(err).__name__}: {err}")  # a StorageError's, without paths
+                final = dataclasses.replace(final, error=UNWRITTEN.format(error=said))
+                unrecorded = True
             else:
                 if isinstance(extra, dict):
                     result = {**(result or {}), **extra}
@@ -479,6 +515,8 @@ class JobQueue:
         with self._cond:
             self._record(final.job_id, state=final.state, ended=final.ended, error=final.error, result=result)
             job.status = final
+            if unrecorded:
+                self._unrecorded[final.job_id] = job
             if final.state == "finished":
                 self._durations[final.name].append(final.elapsed)
             self._cond.notify_all()

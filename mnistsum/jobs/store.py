@@ -40,6 +40,7 @@ CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, queue_order);
 CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner, name, id);
 """
 UPDATABLE = ("state", "started", "ended", "error", "result")
+KEEP_ENDED = 5000  # ended jobs kept (the newest): a visitor's last run is found again, and the table stays small
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,11 @@ class RunStore:
         }
         with self._db.transaction() as conn:
             conn.execute(f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})", row)
+            conn.execute(  # by the primary key: cheap on every insert
+                "DELETE FROM jobs WHERE state NOT IN ('queued', 'running', 'stopping') AND id <= "
+                "(SELECT id FROM jobs ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                (KEEP_ENDED,),
+            )
 
     def update(self, job_id: int, **changes: Any) -> None:
         """Change some of `UPDATABLE` for one job, in one transaction."""
