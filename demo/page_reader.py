@@ -51,10 +51,10 @@ def _exported(predictor: Predictor) -> dict[str, Any]:
 
 def reader_value(handwriting: VisitorHandwriting, token: str | None) -> dict[str, Any]:
     """What the page runs for this visitor: {file | artefact, id, weights_sha256, model, model_numbers, ping}."""
-    served = handwriting.for_visitor(token)
-    base = handwriting.models.for_visitor(token).predictor
+    served = handwriting.models.for_visitor(token)  # their model; their handwriting is in their browser
+    base = served.predictor
     ping = str(READER)  # what the page HEADs to learn whether the server is there
-    if served.predictor is None or base is None:
+    if base is None:
         return {"error": served.error or "no model is loaded", "model": served.source, "ping": ping}
     shipped = shipped_reader()
     out: dict[str, Any] = {"model": served.source, "model_numbers": served.numbers, "ping": ping}

@@ -146,16 +146,6 @@ def reader(model: DualHeadNet, source: str, dtype: str = "float16") -> dict[str,
     }
 
 
-def handwriting_layer(model: DualHeadNet) -> dict[str, Any]:
-    """The digit head's last layer (what `mnistsum.adapt` fine-tunes), in float32, for
-    the page's `setHandwriting`: a visitor's adapted layer without a whole new export."""
-    head = model.backbone[-1]
-    return {
-        "weight": tensor_entry(head.weight.detach(), "float32"),
-        "bias": tensor_entry(head.bias.detach(), "float32"),
-    }
-
-
 def to_json(artefact: dict[str, Any]) -> str:
     """Deterministic text: the same checkpoint always gives the same bytes (the test compares them)."""
     return json.dumps(artefact, separators=(",", ":"), sort_keys=True) + "\n"
