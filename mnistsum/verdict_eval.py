@@ -13,7 +13,6 @@ Seeds are fixed, so a run on the same weights gives the same numbers.
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -21,8 +20,6 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .cli import exits_cleanly, publish
-from .config import SHIPPED_WEIGHTS, default_data_dir
 from .data import load_split
 from .pen import CANVAS, PenDigits, StrokeAugment, augment_strokes, load_pen_digits, render, writer_split
 from .predictor import BlankDrawingError, Predictor
