@@ -9,7 +9,8 @@ evidence is still there) and at the network's probabilities, and says one of `VE
   gap between them, or is far wider than any single digit;
 - "not_a_digit" with a `reason`: a "tap" (ink too small to be a digit: a dot, a dab),
   a "scribble" (lines crossed far more often than a digit's strokes cross), a "letter" (two feet
-  standing apart at the bottom, like A, H, K, M, N, X: no digit stands on two), or "unsure"
+  standing wide apart at the bottom, like A, M, W, or two feet and two heads, like H, K, N, X: no
+  digit stands on two), or "unsure"
   (the network itself spreads its belief thin);
 - "digit": anything else.
 
@@ -40,6 +41,7 @@ SCRIBBLE_CROSSINGS = 5.0  # strokes met along a line (the busiest tenth of rows 
 FEET_BAND = (0.8, 0.95)  # the rows (share of the ink's height, from the top) where feet are looked for
 FEET_GAP = 0.45  # two feet with an empty gap at least this share of the ink's width between them ...
 FEET_ROWS = 0.8  # ... in at least this share of the band's rows stand apart
+X_GAP = 0.25  # two feet and two heads (the same band at the top), each with a gap this wide: an X, H, K, N
 MIN_CONFIDENCE = 0.4  # the network's top probability below this: it does not know what this is
 
 # What travels to the page's port (names as above).
@@ -53,6 +55,7 @@ CONSTANT_NAMES = (
     "FEET_BAND",
     "FEET_GAP",
     "FEET_ROWS",
+    "X_GAP",
     "MIN_CONFIDENCE",
 )
 
@@ -81,6 +84,7 @@ class Shape:
     tall_pieces: int  # pieces, split at empty column bands, at least PAIR_HEIGHT of the height
     crossings: float  # strokes met along the busiest tenth of rows and columns
     feet: bool  # two feet apart at the bottom
+    crossed: bool  # two narrower feet and two heads (an X, H, K, N)
 
 
 def _runs(mask: np.ndarray) -> np.ndarray:
@@ -123,8 +127,8 @@ def _tall_pieces(mask: np.ndarray) -> int:
     return tall
 
 
-def _feet(mask: np.ndarray) -> bool:
-    """Two pieces of ink standing apart in the bottom band: an empty gap of at least FEET_GAP
+def _feet(mask: np.ndarray, gap: float) -> bool:
+    """Two pieces of ink standing apart in the bottom band: an empty gap of at least `gap`
     of the width between inked columns, in at least FEET_ROWS of the band's rows."""
     h, w = mask.shape
     top = int(FEET_BAND[0] * h)
@@ -132,7 +136,7 @@ def _feet(mask: np.ndarray) -> bool:
     apart = 0
     for row in band:
         cols = np.flatnonzero(row)
-        apart += cols.size > 1 and int(np.diff(cols).max()) - 1 >= FEET_GAP * w
+        apart += cols.size > 1 and int(np.diff(cols).max()) - 1 >= gap * w
     return apart >= FEET_ROWS * band.shape[0]
 
 
@@ -152,7 +156,8 @@ def shape(ink: np.ndarray) -> Shape | None:
         aspect=w / h,
         tall_pieces=_tall_pieces(mask),
         crossings=crossings,
-        feet=_feet(mask),
+        feet=_feet(mask, FEET_GAP),
+        crossed=_feet(mask, X_GAP) and _feet(mask[::-1], X_GAP),
     )
 
 
@@ -166,7 +171,7 @@ def judge(measured: Shape | None, digit_probs: np.ndarray | None = None) -> Verd
         return Verdict("two_digits", "pair")
     if measured.crossings >= SCRIBBLE_CROSSINGS:
         return Verdict("not_a_digit", "scribble")
-    if measured.feet:
+    if measured.feet or measured.crossed:
         return Verdict("not_a_digit", "letter")
     if digit_probs is not None and float(np.max(digit_probs)) < MIN_CONFIDENCE:
         return Verdict("not_a_digit", "unsure")

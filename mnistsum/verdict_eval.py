@@ -13,13 +13,17 @@ Seeds are fixed, so a run on the same weights gives the same numbers.
 
 from __future__ import annotations
 
+import argparse
 import math
+import sys
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from .cli import publish
+from .config import SHIPPED_WEIGHTS, default_data_dir
 from .data import load_split
 from .pen import CANVAS, PenDigits, StrokeAugment, augment_strokes, load_pen_digits, render, writer_split
 from .predictor import BlankDrawingError, Predictor
@@ -213,3 +217,34 @@ def measure(
     for kind, drawings in negatives(pen, images, count).items():
         out["detected"][kind] = _rejected(predictor, (d for _, d in drawings))
     return out
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The report as a few lines: what each set of drawings was told."""
+    lines = [f"part: {report['part']} ({report['pen_writers']} pen writers)", "false rejects (digits told otherwise):"]
+    lines += [f"  {name:<34} {m['rate']:.2%} of {m['drawings']:,}" for name, m in report["false_rejects"].items()]
+    lines.append("detected (told two digits / not a digit):")
+    lines += [f"  {name:<34} {m['rate']:.1%} of {m['drawings']:,}" for name, m in report["detected"].items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", default=str(SHIPPED_WEIGHTS), help="checkpoint to measure")
+    parser.add_argument("--data-dir", default=default_data_dir(), help="folder holding MNIST/raw and the pen sets")
+    parser.add_argument("--part", choices=("test", "val"), default="test", help="held-out data, or validation")
+    parser.add_argument("--count", type=int, default=300, help="drawings of each negative kind")
+    parser.add_argument("--limit", type=int, help="only the first LIMIT MNIST images and pen digits (a quick look)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--out", help="also write the JSON report to this file (atomically)")
+    args = parser.parse_args(argv)
+    report = {
+        "weights": args.weights,
+        **measure(Predictor.load(args.weights), args.data_dir, args.part, args.count, args.limit),
+    }
+    publish(report, format_report(report), args.out, args.json, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -28,9 +28,37 @@ function bars(values, highlight, label) {
   return `<div class="bars" role="img" aria-label="${escape(label)}: most likely ${highlight} at ${percent(values[highlight])}">${cells}</div>`;
 }
 
+// mnistsum/verdict.py's "two digits" / "not a digit": plain words and what to do, no confident headline.
+const NOT_ONE = {
+  pair: ["That looks like two digits", "It reads one digit at a time: clear the pad and draw just one, large."],
+  tap: ["That does not look like a digit", "That is only a dot: draw a whole digit, 0 to 9, filling most of the square."],
+  scribble: ["That does not look like a digit", "That looks like a scribble: clear the pad and draw one digit, 0 to 9."],
+  letter: ["That does not look like a digit", "That looks like a letter: it reads only the digits 0 to 9."],
+  unsure: ["That does not look like a digit", "The network cannot tell which digit this is: clear the pad and draw it again."],
+};
+
+function notOneDigit(v) {
+  const [title, hint] = NOT_ONE[v.reason] || NOT_ONE[v.verdict === "two_digits" ? "pair" : "unsure"];
+  parts.headline.innerHTML = `<h2 class="verdict">${escape(title)}</h2><p>${escape(hint)}</p>`;
+  const guess = argmax(v.digit_probs);
+  parts.digits.innerHTML = `<p class="guess">Read as one digit anyway, the network's best guess would be ${guess} ` +
+    `(${percent(v.digit_probs[guess])}): not an answer to trust here.</p>`;
+  for (const key of ["agreement", "learned", "analytic", "picture", "table"]) parts[key].innerHTML = "";
+  delete parts.picture.dataset.src;
+  delete parts.table.dataset.key;
+  placePin();
+  pin.innerHTML = `<strong>${escape(title)}</strong>`;
+}
+
 function render() {
   const v = props.value;
   root.classList.toggle("blank", !v || !v.digit_probs || v.blank);
+  const odd = Boolean(v && !v.blank && v.digit_probs && v.verdict && v.verdict !== "digit");
+  root.classList.toggle("not-digit", odd);
+  if (odd) {
+    notOneDigit(v);
+    return;
+  }
   if (!v || v.blank || !v.digit_probs) {
     parts.headline.innerHTML = `<h2>${escape(HINT.split("\n")[0])}</h2><p>${escape(HINT.split("\n").slice(1).join(" "))}</p>`;
     for (const key of ["digits", "agreement", "learned", "analytic", "picture", "table"]) parts[key].innerHTML = "";

@@ -33,7 +33,7 @@
     if (!Array.isArray(C.LUMA) || C.LUMA.length !== 3) throw new P.ReaderError("the reader file lacks LUMA");
     const V = artefact.verdict || {};
     for (const key of ["INK_LEVEL", "TAP_EXTENT", "PAIR_GAP", "PAIR_HEIGHT", "WIDE_ASPECT", "SCRIBBLE_CROSSINGS",
-      "FEET_GAP", "FEET_ROWS", "MIN_CONFIDENCE"]) {
+      "FEET_GAP", "FEET_ROWS", "X_GAP", "MIN_CONFIDENCE"]) {
       if (!Number.isFinite(V[key])) throw new P.ReaderError(`the reader file lacks the one-digit rule's constant ${key}`);
     }
     if (!Array.isArray(V.FEET_BAND) || V.FEET_BAND.length !== 2) throw new P.ReaderError("the reader file lacks FEET_BAND");

@@ -64,7 +64,8 @@
     return tall;
   }
 
-  function feet(m, V) {
+  // _feet: `flip` reads the rows bottom up (the band at the top: heads).
+  function feet(m, gap, V, flip = false) {
     const { h, w } = m;
     const top = Math.trunc(V.FEET_BAND[0] * h);
     const bottom = Math.max(Math.trunc(V.FEET_BAND[1] * h), top + 1);
@@ -75,13 +76,14 @@
       let previous = -1;
       let widest = -1;
       let count = 0;
+      const row = flip ? h - 1 - y : y;
       for (let x = 0; x < w; x++) {
-        if (!m.on[y * w + x]) continue;
+        if (!m.on[row * w + x]) continue;
         if (previous >= 0) widest = Math.max(widest, x - previous);
         previous = x;
         count++;
       }
-      if (count > 1 && widest - 1 >= V.FEET_GAP * w) apart++;
+      if (count > 1 && widest - 1 >= gap * w) apart++;
     }
     return apart >= V.FEET_ROWS * rows;
   }
@@ -102,7 +104,8 @@
       aspect: w / h,
       tall_pieces: tallPieces(m, V),
       crossings: Math.max(busiest(rowRuns), busiest(colRuns)),
-      feet: feet(m, V),
+      feet: feet(m, V.FEET_GAP, V),
+      crossed: feet(m, V.X_GAP, V) && feet(m, V.X_GAP, V, true),
     };
   }
 
@@ -111,7 +114,7 @@
     if (s === null || s.extent < V.TAP_EXTENT) return { verdict: "not_a_digit", reason: "tap" };
     if (s.tall_pieces >= 2 || s.aspect >= V.WIDE_ASPECT) return { verdict: "two_digits", reason: "pair" };
     if (s.crossings >= V.SCRIBBLE_CROSSINGS) return { verdict: "not_a_digit", reason: "scribble" };
-    if (s.feet) return { verdict: "not_a_digit", reason: "letter" };
+    if (s.feet || s.crossed) return { verdict: "not_a_digit", reason: "letter" };
     if (digitProbs && Math.max(...digitProbs) < V.MIN_CONFIDENCE) return { verdict: "not_a_digit", reason: "unsure" };
     return { verdict: "digit", reason: null };
   }
