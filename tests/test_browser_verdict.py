@@ -43,7 +43,7 @@ def test_junk_is_told_it_is_not_one_digit_and_a_two_is_a_digit(browser: Any, app
     page = open_app(browser, app_url, **SCREENS[screen])
     headline, agreement = page.locator("#headline"), page.locator("#agreement")
     try:
-        for name, (kind, strokes) in NOT_ONE.items():
+        for kind, strokes in NOT_ONE.values():
             _draw(page, strokes, touch)
             expect(headline).to_contain_text(MESSAGES[kind])
             expect(headline).not_to_contain_text("+")  # no "d + n = s" headline
