@@ -50,7 +50,7 @@ class AdaptSettings:
     distill: bool = True  # replay keeps the base model's answers (soft targets), not MNIST's labels
     anchor: float = 0.0  # L2 pull of the last layer towards the base model's
     guard: int = 2000  # MNIST training images after the replay's, read after the fit (0: no guard)
-    guard_budget: float = 0.001  # the share of their right answers the new layer may lose
+    guard_budget: float = 0.0005  # the share of their right answers the new layer may lose
     seed: int = 0
 
     def __post_init__(self) -> None:
