@@ -111,6 +111,17 @@
     }
   }
 
+  // The pad and the round's buttons in one view (on a phone and at 1366x768 alike): the page
+  // scrolls just enough, never past the pad's top, so one draws and keeps without scrolling.
+  function bringIntoView() {
+    const pad = document.querySelector("#drawing");
+    if (!pad || !view) return;
+    const top = pad.getBoundingClientRect().top;
+    const bottom = root.getBoundingClientRect().bottom;
+    if (top < 0) window.scrollBy({ top });
+    else if (bottom > window.innerHeight) window.scrollBy({ top: Math.min(top, bottom - window.innerHeight + 8) });
+  }
+
   function start() {
     round = { at: 0, kept: {}, skipped: [] };
     done = null;
@@ -119,12 +130,8 @@
     storage.set(OFFERED, "1");
     save();
     render();
-    const pad = document.querySelector("#drawing");
-    if (pad) {
-      const box = pad.getBoundingClientRect();
-      if (box.top < 0 || box.top > window.innerHeight / 2) pad.scrollIntoView({ block: "start" });
-    }
     if (window.mnistsumPad) window.mnistsumPad.clear();
+    setTimeout(bringIntoView, 0); // after the tab, if it changed, is laid out
   }
 
   function finish() {
@@ -153,6 +160,7 @@
     round.at = d;
     save();
     render();
+    bringIntoView();
   }
 
   const actions = {
@@ -253,6 +261,7 @@
   if (round) {
     view = "round";
     note = "Resumed where you left off.";
+    setTimeout(bringIntoView, 500); // once the page is laid out
   } else if (!storage.get(OFFERED) && !storage.get(HANDWRITING)) {
     view = "offer"; // a first visit: offered once, never again in this browser
     storage.set(OFFERED, "1");
