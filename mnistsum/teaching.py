@@ -31,10 +31,10 @@ from .pen import PARTS, load_pen_digits, render, writer_split
 from .predictor import BlankDrawingError, Predictor
 
 # Ask "did you mean a or b?" when the second digit's probability is at least this share of the
-# first's: with two digits sharing the mass, when the top one is at most ~83%. Chosen from a
-# sweep of `python -m mnistsum.teaching` (0.1-0.35): past 0.2 it catches fewer wrong answers,
+# first's: with two digits sharing the mass, when the top one is at most ~80%. Chosen from a
+# sweep of `python -m mnistsum.teaching` (0.1-0.35): past 0.25 it catches fewer wrong answers,
 # below it asks about more right ones; the numbers are in docs/benchmarks.md.
-CLOSE_SHARE = 0.2
+CLOSE_SHARE = 0.25
 # Pairs that writers' own habits confuse, asked about at a lower bar: a 1 written with a long
 # flag is read as a confident 7 (1 at a few percent) and a crossed 7 the other way; one tap
 # then teaches it (issue 28: a single 1 and a single 7 fix most of a writer's ones).
