@@ -94,7 +94,6 @@ class Writer:
     strokes: list[Any]
     labels: np.ndarray
     features: torch.Tensor
-    inputs: np.ndarray | None = None  # (N, 28, 28) model inputs: the forgetting report adapts on them
 
 
 def _logits(model: DualHeadNet, feats: torch.Tensor) -> torch.Tensor:
@@ -218,137 +217,6 @@ def benchmark(
     return report
 
 
-# --- the forgetting report: MNIST after any lesson of 1 to 20 drawings ----------------------------
-
-FORGETTING_NS = (1, 2, 5, 10, 20)  # drawings a visitor teaches ("It was N" one at a time, or the round)
-FORGETTING_IMAGES = 3000  # the first MNIST test (or validation) images: what issue 28 bounds
-FORGETTING_BOUND = 0.003  # the most MNIST accuracy an adaptation may cost (0.3 point)
-CONFUSED = {"1 taught as 7": (1, 7), "7 taught as 1": (7, 1)}  # a mis-click (issue 31), every time
-LESSONS = ("mixed", "one digit", *CONFUSED)
-
-
-def lesson(kind: str, labels: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(indices of the `n` drawings taught, the digits the visitor gives them) for one `kind`:
-    "mixed" (any of the writer's drawings), "one digit" (n drawings of one digit, drawn at
-    random) or a confusable digit labelled as the other every time. A writer with fewer
-    drawings of that kind than `n` teaches some of them twice (each time moved differently)."""
-    if kind == "mixed":
-        pool = np.arange(len(labels))
-    elif kind == "one digit":
-        pool = np.flatnonzero(labels == rng.choice(np.unique(labels)))
-    elif kind in CONFUSED:
-        pool = np.flatnonzero(labels == CONFUSED[kind][0])
-    else:
-        raise ValueError(f"unknown lesson {kind!r}; choose from {LESSONS}")
-    if len(pool) == 0:
-        return pool, pool
-    taught = rng.choice(pool, n, replace=len(pool) < n)
-    digits = np.full(n, CONFUSED[kind][1]) if kind in CONFUSED else labels[taught]
-    return taught, digits
-
-
-def forgetting_benchmark(
-    predictor: Predictor,
-    writers: list[Writer],
-    mnist: tuple[torch.Tensor, torch.Tensor],
-    ns: Sequence[int] = FORGETTING_NS,
-    settings: AdaptSettings = DEFAULT_SETTINGS,
-    replay: MnistSplit | None = None,
-    draws: int = 1,
-    lessons: Sequence[str] = LESSONS,
-) -> dict[str, Any]:
-    """For each n, lesson kind, writer and draw: adapt to n of the writer's drawings, then read
-    MNIST (`mnist`: features and labels of the images the bound is on) and the writer's drawings
-    that were not taught. Drops are base minus after, in accuracy (0.003 = 0.3 point)."""
-    base = predictor.model
-    mnist_feats, mnist_labels = mnist
-    mnist_base = float((_logits(base, mnist_feats).argmax(1) == mnist_labels).float().mean())
-    rows = []
-    for n in ns:
-        for kind in lessons:
-            for writer in writers:
-                for draw in range(draws):
-                    rng = _writer_seed(writer.name, n, draw, settings.seed + 1 + LESSONS.index(kind))
-                    taught, digits = lesson(kind, writer.labels, n, rng)
-                    if len(taught) == 0:
-                        continue
-                    start = time.perf_counter()
-                    adapted = predictor.adapt_inputs(writer.inputs[taught], digits.tolist(), settings, replay)
-                    seconds = time.perf_counter() - start
-                    rest = np.setdiff1d(np.arange(len(writer.labels)), taught)
-                    truth = torch.as_tensor(writer.labels[rest])
-                    before = int((_logits(base, writer.features[rest]).argmax(1) == truth).sum())
-                    after = int((_logits(adapted.model, writer.features[rest]).argmax(1) == truth).sum())
-                    mnist_after = float((_logits(adapted.model, mnist_feats).argmax(1) == mnist_labels).float().mean())
-                    rows.append(
-                        {
-                            "n": n,
-                            "lesson": kind,
-                            "writer": writer.name,
-                            "draw": draw,
-                            "others": len(rest),
-                            "before": before,
-                            "after": after,
-                            "mnist_drop": mnist_base - mnist_after,
-                            "seconds": seconds,
-                        }
-                    )
-    return {
-        "mnist_base": mnist_base,
-        "mnist_images": len(mnist_labels),
-        "bound": FORGETTING_BOUND,
-        "settings": dataclasses.asdict(settings),
-        "replay": 0 if replay is None else min(len(replay), settings.replay),
-        "summary": [_forgetting_cell(n, kind, rows) for n in ns for kind in lessons],
-        "worst_drop": max((r["mnist_drop"] for r in rows), default=float("nan")),
-        "rows": rows,
-    }
-
-
-def _forgetting_cell(n: int, kind: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """One line of the report: the adaptations of `n` drawings of one lesson kind."""
-    mine = [r for r in rows if r["n"] == n and r["lesson"] == kind]
-    drops = [r["mnist_drop"] for r in mine]
-    others = sum(r["others"] for r in mine)
-    worst = max(mine, key=lambda r: r["mnist_drop"], default=None)
-    return {
-        "n": n,
-        "lesson": kind,
-        "adaptations": len(mine),
-        "mnist_drop_mean": float(np.mean(drops)) if drops else float("nan"),
-        "mnist_drop_worst": worst["mnist_drop"] if worst else float("nan"),
-        "worst_writer": worst["writer"] if worst else None,
-        "within_bound": sum(d <= FORGETTING_BOUND + 1e-9 for d in drops),
-        "writer_before": sum(r["before"] for r in mine) / max(others, 1),
-        "writer_after": sum(r["after"] for r in mine) / max(others, 1),
-        "others": others,
-        "seconds_median": _percentile([r["seconds"] for r in mine], 50),
-    }
-
-
-def format_forgetting(report: dict[str, Any]) -> str:
-    """The forgetting report as a markdown table (what the model card shows)."""
-    f = report["forgetting"]
-    lines = [
-        f"forgetting: MNIST {report['mnist_part']} accuracy on the first {f['mnist_images']:,} images after adapting, "
-        f"against the base's {f['mnist_base']:.2%} (bound: at most {f['bound']:.1%} lost), "
-        f"{report['writers']} {report['writer_part']} writers, replay {f['replay']}",
-        "",
-        "| drawings taught | lesson | adaptations | MNIST lost: mean | worst (writer) | within 0.3 point "
-        "| the writer's other drawings, before -> after | s per adaptation, median |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for c in f["summary"]:
-        lines.append(
-            f"| {c['n']} | {c['lesson']} | {c['adaptations']} | {c['mnist_drop_mean'] * 100:+.2f} pt | "
-            f"**{c['mnist_drop_worst'] * 100:+.2f} pt** ({c['worst_writer']}) | {c['within_bound']} of {c['adaptations']} | "
-            f"{c['writer_before']:.2%} -> {c['writer_after']:.2%} ({c['others']:,}) | {c['seconds_median']:.3f} |"
-        )
-    verdict = "holds" if f["worst_drop"] <= f["bound"] + 1e-9 else "is BROKEN"
-    lines.append(f"\nworst MNIST loss over every adaptation: {f['worst_drop'] * 100:.2f} point: the bound {verdict}")
-    return "\n".join(lines)
-
-
 def load_writers(predictor: Predictor, data_dir: str, part: str, pen: float, supersample: int = 4) -> list[Writer]:
     """Every writer of the pen sets' `part` ("test" or "val"), drawn once with a `pen` px pen."""
     from .pen import load_pen_digits, render, writer_split
@@ -358,8 +226,7 @@ def load_writers(predictor: Predictor, data_dir: str, part: str, pen: float, sup
     for name in sorted(set(digits.writers.tolist())):
         mine = digits.take(np.flatnonzero(digits.writers == name))
         inputs = np.stack([predictor.prepare(render(s, pen=pen, supersample=supersample))[0] for s in mine.strokes])
-        feats = features(predictor.model, image_batch(inputs))
-        writers.append(Writer(name, mine.strokes, mine.labels, feats, inputs))
+        writers.append(Writer(name, mine.strokes, mine.labels, features(predictor.model, image_batch(inputs))))
     return writers
 
 
@@ -397,8 +264,6 @@ def format_report(report: dict[str, Any]) -> str:
                 f"k={k}, {name} ({v['writers']} writers): {v['before']:.2%} -> {v['after']:.2%} ({v['others']:,} drawings)"
             )
     lines.append(f"\nthe replay features of a model, once per model: {report['replay_features_s']:.2f} s")
-    if "forgetting" in report:
-        lines += ["", format_forgetting(report)]
     return "\n".join(lines)
 
 
@@ -412,16 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--writers", default="test", choices=("test", "val"), help="which writers (and MNIST part: test or validation)"
     )
-    parser.add_argument("--k", nargs="*", type=int, default=[1, 2], help="drawings per digit to adapt to (none: skip)")
-    parser.add_argument(
-        "--forgetting-n",
-        nargs="*",
-        type=int,
-        default=list(FORGETTING_NS),
-        help="drawings per lesson in the forgetting report (none: skip it)",
-    )
-    parser.add_argument("--lessons", nargs="+", default=list(LESSONS), choices=LESSONS, help="forgetting lessons")
-    parser.add_argument("--lesson-draws", type=int, default=1, help="random lessons per writer, n and kind")
+    parser.add_argument("--k", nargs="+", type=int, default=[1, 2], help="drawings per digit to adapt to")
     parser.add_argument("--pen", type=float, default=22, help="pen width, px on the 280 px pad")
     parser.add_argument("--draws", type=int, default=1, help="random choices of the k drawings per writer")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the target is on one)")
@@ -435,15 +291,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     settings = AdaptSettings(**{f.name: getattr(args, f.name) for f in dataclasses.fields(AdaptSettings)})
     predictor = Predictor.load(args.weights)
-    replay = replay_set(args.data_dir, settings.replay, settings.guard)
+    replay = replay_set(args.data_dir, settings.replay)
     writers = load_writers(predictor, args.data_dir, args.writers, args.pen)
     mnist = mnist_features(predictor, args.data_dir, args.writers)
     report = benchmark(predictor, writers, mnist, args.k, settings, replay, args.pen, args.draws)
-    if args.forgetting_n:
-        first = (mnist[0][:FORGETTING_IMAGES], mnist[1][:FORGETTING_IMAGES])
-        report["forgetting"] = forgetting_benchmark(
-            predictor, writers, first, args.forgetting_n, settings, replay, args.lesson_draws, args.lessons
-        )
     report = {
         "weights": args.weights,
         "writers": len(writers),

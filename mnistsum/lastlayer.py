@@ -49,8 +49,6 @@ class AdaptSettings:
     replay_weight: float = 10.0  # the replay loss's weight; the drawings' loss has weight 1
     distill: bool = True  # replay keeps the base model's answers (soft targets), not MNIST's labels
     anchor: float = 0.0  # L2 pull of the last layer towards the base model's
-    guard: int = 2000  # MNIST training images after the replay's, read after the fit (0: no guard)
-    guard_budget: float = 0.0005  # the share of their right answers the new layer may lose
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -60,7 +58,6 @@ class AdaptSettings:
             (self.lr > 0, "lr must be > 0"),
             (self.replay >= 0, "replay must be >= 0"),
             (self.replay_weight >= 0 and self.anchor >= 0, "replay_weight and anchor must be >= 0"),
-            (self.guard >= 0 and 0 <= self.guard_budget <= 1, "guard must be >= 0, guard_budget in [0, 1]"),
         ]
         for ok, message in checks:
             if not ok:
@@ -128,18 +125,15 @@ _COMPUTING = threading.Lock()
 _REPLAY: weakref.WeakKeyDictionary[nn.Module, dict[tuple[int, int], torch.Tensor]] = weakref.WeakKeyDictionary()
 
 
-def replay_set(
-    data_dir: str | None = None, size: int = AdaptSettings.replay, guard: int = AdaptSettings.guard
-) -> MnistSplit | None:
-    """The first `size` MNIST training images, then the `guard` next ones (never the validation
-    images at the end), or None when MNIST is not in `data_dir` (the adaptation then runs
-    without replay or guard and says so)."""
+def replay_set(data_dir: str | None = None, size: int = AdaptSettings.replay) -> MnistSplit | None:
+    """The first `size` MNIST training images (never the validation images at the end), or
+    None when MNIST is not in `data_dir` (the adaptation then runs without replay and says so)."""
     from .config import default_data_dir
 
     data_dir = data_dir or default_data_dir()
-    if size + guard == 0 or not has_mnist(data_dir):
+    if size == 0 or not has_mnist(data_dir):
         return None
-    return cached_split(data_dir, train=True).subset(size + guard)
+    return cached_split(data_dir, train=True).subset(size)
 
 
 def cached_features(model: DualHeadNet, images: MnistSplit) -> torch.Tensor:
@@ -219,46 +213,15 @@ def adapt_model(
     user = features(model, x)
     mixed = None
     if replay is not None and settings.replay > 0:
-        feats = cached_features(model, replay.subset(settings.replay))
+        replay = replay.subset(settings.replay)
+        feats = cached_features(model, replay)
         # the base model's own answers on them (what it learned from MNIST and the pen sets), or MNIST's labels
         with torch.no_grad():
             answers = F.linear(feats, last_layer(model).weight, last_layer(model).bias).softmax(1)
         targets = answers if settings.distill else replay.labels.to(device)
         mixed = (feats, targets)
     weight, bias = fit_last_layer(model, user, labels, mixed, settings)
-    if replay is not None and settings.guard > 0 and len(replay) > settings.replay:
-        end = settings.replay + settings.guard
-        checked = MnistSplit(replay.images[settings.replay : end], replay.labels[settings.replay : end])
-        weight, bias = guarded(model, weight, bias, checked, settings.guard_budget)
     return with_last_layer(model, weight, bias)
-
-
-GUARD_STEPS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.05)  # the blends tried, largest first
-
-
-def guarded(
-    model: DualHeadNet, weight: torch.Tensor, bias: torch.Tensor, checked: MnistSplit, budget: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The fitted layer blended with the base's, w0 + a (w - w0), with the largest `a` of
-    `GUARD_STEPS` that loses at most `budget` of the base's right answers on `checked` (MNIST
-    images the fit never saw), else the base layer itself. Logits are linear in the layer, so
-    the blend is one plain layer (what the page applies) and costs a few small products.
-
-    Why: replay alone keeps MNIST on average, but a lesson that contradicts it (a 7 taught as 1,
-    a mis-click) moved its 1/7 boundary by points; the guard makes the bound hold per call."""
-    head = last_layer(model)
-    w0, b0 = head.weight.detach(), head.bias.detach()
-    feats = cached_features(model, checked)
-    truth = checked.labels.to(feats.device)
-    base = F.linear(feats, w0, b0)
-    delta = F.linear(feats, weight - w0, bias - b0)
-    right = base.argmax(1) == truth
-    allowed = int(budget * len(truth))
-    for a in GUARD_STEPS:
-        lost = int((right & ((base + a * delta).argmax(1) != truth)).sum())
-        if lost <= allowed:
-            return w0 + a * (weight - w0), b0 + a * (bias - b0)
-    return w0.clone(), b0.clone()
 
 
 def with_last_layer(model: DualHeadNet, weight: torch.Tensor, bias: torch.Tensor) -> DualHeadNet:

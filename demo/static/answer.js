@@ -39,7 +39,8 @@ const NOT_ONE = {
 
 function notOneDigit(v) {
   const [title, hint] = NOT_ONE[v.reason] || NOT_ONE[v.verdict === "two_digits" ? "pair" : "unsure"];
-  parts.headline.innerHTML = `<h2 class="verdict">${escape(title)}</h2><p>${escape(hint)}</p>`;
+  parts.headline.innerHTML = `<h2 class="verdict">${escape(title)}</h2><p>${escape(hint)}</p>` +
+    (v.model ? `<p class="source"><em>Model: ${escape(v.model)}</em></p>` : ""); // which model said so
   const guess = argmax(v.digit_probs);
   parts.digits.innerHTML = `<p class="guess">Read as one digit anyway, the network's best guess would be ${guess} ` +
     `(${percent(v.digit_probs[guess])}): not an answer to trust here.</p>`;
