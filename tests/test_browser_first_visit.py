@@ -126,11 +126,18 @@ def it_was(page: Any, digit: int) -> Any:
 
 
 def in_first_view(page: Any, locator: Any) -> None:
-    """Inside the window with the page not scrolled: seen without scrolling."""
+    """Inside the window with the page not scrolled, and nothing over it (the round offer floats): seen
+    without scrolling."""
     assert page.evaluate("window.scrollY") == 0
     box = locator.bounding_box()
     height = page.viewport_size["height"]
     assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height, (box, height)
+    on_top = locator.evaluate(
+        """(el) => { const r = el.getBoundingClientRect();
+          const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+          return el.contains(hit) ? "" : (hit?.closest("[id]")?.id || hit?.tagName || "nothing"); }"""
+    )
+    assert on_top == "", f"covered by #{on_top}"
 
 
 def test_the_correction_panel_is_in_the_first_view_after_an_answer(page: Any) -> None:
