@@ -94,3 +94,18 @@ def test_the_app_reads_the_shipped_numbers_from_the_measured_files(tmp_path) -> 
     line = shipped_numbers()
     assert f"digit {mnist['digit_accuracy']:.2%}" in line and "held-out pen writers" in line
     assert shipped_numbers(tmp_path) is None  # no files, no invented numbers
+
+
+def test_side_by_side_table_names_each_miss_and_its_size():
+    from mnistsum.card import MEASURED, TARGETS, side_by_side_table
+
+    now = {name: json.loads((WEIGHTS_DIR / name).read_text()) for name in MEASURED}
+    previous = json.loads(json.dumps(now))
+    previous["metrics.json"]["digit_accuracy"] = 0.5
+    rows = {line.split(" | ")[0].strip("| "): line for line in side_by_side_table(previous, now, 9.0)}
+    digit = next(line for label, line in rows.items() if label.startswith("MNIST test, digit"))
+    assert "| 50.00% (" in digit  # the previous release's value, from its own files
+    gap = TARGETS["mnist_digit"] - now["metrics.json"]["digit_accuracy"]
+    assert (f"missed by {gap * 100:.2f} points" if gap > 0 else ": met") in digit
+    assert "≤ 4 MB: missed by 5.00 MB" in rows["weights file"]
+    assert all(line.split(" | ")[1] == "—" for line in side_by_side_table(None, now, 1.0)[2:])  # no previous release
