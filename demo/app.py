@@ -21,6 +21,7 @@ from .page_reader import reader_value, static_paths
 from .predict_tab import build_predict_tab
 from .refusals import check_input_count
 from .state import AppState, ModelSlot, browser_secret, check_token, new_token
+from .teach_round import build_round_link
 from .train_tab import NICKNAME_KEY, build_train_tab
 
 INTRO = """# mnistsum
@@ -29,7 +30,9 @@ One small network, two inputs, two answers: draw a digit, pick **n**, and it rea
 **Train** trains your own model, **Learn** looks inside.
 """
 STATIC = Path(__file__).resolve().parent / "static"
-CSS = pad_css() + "".join((STATIC / name).read_text(encoding="utf-8") for name in ("app.css", "handwriting.css"))
+CSS = pad_css() + "".join(
+    (STATIC / name).read_text(encoding="utf-8") for name in ("app.css", "handwriting.css", "teach_round.css")
+)
 HEAD = f"<script>{(STATIC / 'page.js').read_text(encoding='utf-8')}</script>"  # the n box, taps, the board's hint
 LAUNCH_DEFAULTS: dict[str, Any] = {
     "theme": gr.themes.Soft(),
@@ -121,13 +124,14 @@ def build_app(
         stored_n = gr.BrowserState(None, storage_key=N_KEY)
         gr.Markdown(INTRO)
         banner = gr.Markdown(visible=False, elem_id="model-banner")
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab("Predict", id="predict") as predict:
                 drawing, n, reader, handwriting = build_predict_tab(app.handwriting, visitor, data_dir)
             with gr.Tab("Train", id="train"):
                 build_train_tab(app, visitor, data_dir, nickname)
             with gr.Tab("Learn", id="learn") as learn:
                 build_learn_tab(learn, drawing, n, app, visitor, handwriting, data_dir)
+                build_round_link(tabs)  # the lesson's fine-tuning step: the round on the Predict tab
         # The page's reader runs this visitor's model: their own (a finished run they chose in
         # Train), adapted to their handwriting; refreshed at load and whenever they come back here.
         page_reader = {"fn": functools.partial(reader_value, app.handwriting), "inputs": visitor, "outputs": reader}

@@ -12,6 +12,7 @@ slider needs no server call. Their JavaScript and CSS live in `demo/static/`.
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import gradio as gr
 import numpy as np
 
 from mnistsum.payload import DrawingPayloadError, decode_drawing
+from mnistsum.teaching import CLOSE_SHARE, PAIR_SHARES
 
 from .refusals import refused
 
@@ -102,9 +104,13 @@ class DrawingPad(gr.HTML):
 
 
 def _answer_template(hint: str) -> str:
+    # the rule for "Did you mean a or b?" (mnistsum.teaching), for the page's own answers
+    pairs = json.dumps({",".join(map(str, sorted(pair))): share for pair, share in PAIR_SHARES.items()})
     return (
-        f'<div class="answer blank" data-hint="{html.escape(hint)}">'
+        f'<div class="answer blank" data-hint="{html.escape(hint)}" data-close-share="{CLOSE_SHARE}" '
+        f"data-pair-shares='{html.escape(pairs)}'>"
         '<div id="headline" data-part="headline" aria-live="polite"></div>'
+        '<div id="did-you-mean" data-part="ask"></div>'
         '<div id="digit-probs" data-part="digits"></div>'
         '<div id="agreement" data-part="agreement"></div>'
         '<div class="sum-charts"><div id="learned-sum" data-part="learned"></div>'

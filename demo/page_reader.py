@@ -25,7 +25,7 @@ from mnistsum.predictor import Predictor
 from .handwriting import VisitorHandwriting
 from .pad import STATIC
 
-SCRIPTS = ("reader_preprocess.js", "reader_net.js", "reader.js", "reader_view.js")
+SCRIPTS = ("reader_preprocess.js", "reader_verdict.js", "reader_net.js", "reader.js", "reader_view.js")
 OFFLINE_NOTE = (
     "The server cannot be reached: drawing still answers here; Train, the leaderboard, the race and Learn wait for it."
 )

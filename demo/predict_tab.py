@@ -28,6 +28,7 @@ from mnistsum.payload import DrawingPayloadError, answer, blank_answer, decode_d
 from mnistsum.predictor import BlankDrawingError, Predictor, check_n
 from mnistsum.preprocess import preprocess
 from mnistsum.render import CANVAS
+from mnistsum.teaching import close_pair
 
 from .api_image import CheckedImage
 from .handwriting import HandwritingStore, VisitorHandwriting
@@ -38,6 +39,7 @@ from .pad_sources import load_example, random_mnist_digit
 from .page_reader import PageReader, reader_value
 from .refusals import refused
 from .teach_panel import build_teach_panel
+from .teach_round import TeachRound
 
 PAD_ID = "drawing"
 # Visitors are served in parallel: one prediction is ~10 ms of CPU, so a handful of
@@ -112,6 +114,7 @@ def page_answer(slot: ModelSlot, image: np.ndarray | None, n: int) -> dict[str, 
         "model": slot.source,
         "adapted": predictor.meta.get("adapted", {}).get("drawings", 0),  # drawings taught, for the headline
         "model_numbers": slot.numbers,
+        "did_you_mean": close_pair(prediction.digit_probs),  # the page reader asks the same (answer.js)
         "model_input": png_data_url(render.to_uint8(prediction.model_input)),
         "sum_table_html": render.heatmap_html(table, SUM_ROWS, SUM_COLS, highlight_row=n, corner="sum"),
     }
@@ -166,10 +169,11 @@ def stages_html(image: np.ndarray | None) -> str | None:
     return f'<img alt="the preprocessing stages, raw to 28x28" src="{png_data_url(picture)}">'
 
 
-def _inputs(data_dir: Path) -> tuple[DrawingPad, gr.Slider, gr.Dataset, gr.Button, gr.Markdown]:
-    """The left column: the pad, n, the examples and the random MNIST digit."""
+def _inputs(data_dir: Path) -> tuple[DrawingPad, TeachRound, gr.Slider, gr.Dataset, gr.Button, gr.Markdown]:
+    """The left column: the pad, the guided round under it, n, the examples and the random MNIST digit."""
     # Round pen strokes as wide as the examples'; the eraser a little wider.
     pad = DrawingPad("Draw a digit 0–9", size=CANVAS, pen=PEN, eraser=PEN + 8, elem_id=PAD_ID)
+    round_view = TeachRound()
     n = gr.Slider(0, 9, value=3, step=1, label="n (added to the digit)", elem_id="n-slider")
     examples = gr.Dataset(
         components=[gr.Image(visible=False)],
@@ -186,7 +190,7 @@ def _inputs(data_dir: Path) -> tuple[DrawingPad, gr.Slider, gr.Dataset, gr.Butto
             "*The button needs the MNIST test set, which this server does not have "
             "(its operator sets `MNISTSUM_DATA` to a folder holding `MNIST/raw/`).*"
         )
-    return pad, n, examples, random_button, mnist_caption
+    return pad, round_view, n, examples, random_button, mnist_caption
 
 
 def _stages_panel(received: DrawingPad, shared: dict[str, Any]) -> tuple[gr.HTML, gr.State]:
@@ -254,11 +258,11 @@ def build_predict_tab(
     shared = {"concurrency_limit": PREDICT_CONCURRENCY, "concurrency_id": "predict", "show_progress": "hidden"}
     with gr.Row(equal_height=False, elem_id="predict-row"):
         with gr.Column(scale=4, min_width=300):
-            pad, n, examples, random_button, mnist_caption = _inputs(data_dir)
+            pad, round_view, n, examples, random_button, mnist_caption = _inputs(data_dir)
         with gr.Column(scale=6, min_width=300):
             reader = PageReader(reader_value(handwriting, None))
             shown = AnswerView(HINT, elem_id="answer", render=False)  # rendered under its correction panel
-            teach_events, store = build_teach_panel(handwriting, page_answer, visitor, pad, pad, n, shown)
+            teach_events, store = build_teach_panel(handwriting, page_answer, visitor, pad, n, shown, round_view)
     stages_view, panel_open = _stages_panel(pad, shared)
     # The fallback: the page fires the pad's `submit` only when it cannot read the drawing itself.
     # Queued: without the queue, Gradio 6.31 shows the visitor no error message. Private: it

@@ -1,4 +1,4 @@
-"""Beside the Predict tab's answer: "Wrong? It was:", Undo, a guided round, and "Forget my handwriting".
+"""Beside the Predict tab's answer: "Wrong? It was:", "Did you mean 1 or 7?", Undo, and "Forget my handwriting".
 
 Wiring only. A correction hands the drawing the server already has (the tab's `received`
 state: the pad is not read again), its digit and the visitor's stored record (the page's
@@ -22,12 +22,11 @@ from mnistsum.handwriting import Handwriting, forgetting, forgetting_set
 from mnistsum.model import NUM_DIGITS
 from mnistsum.payload import png_data_url
 from mnistsum.predictor import BlankDrawingError
-from mnistsum.preprocess import preprocess
 
 from .handwriting import HandwritingStore, VisitorHandwriting, record_text
 from .state import REFUSALS, refusal
+from .teach_round import START_JS, TeachRound, on_submit
 
-ROUND = tuple(d for d in range(NUM_DIGITS) for _ in range(2))  # the guided round asks for each digit twice
 TEACH_CONCURRENCY = 2
 NOTHING_DRAWN = "⚠️ Nothing is drawn: draw the digit on the pad first, then press the button."
 Answer = Callable[[Any, np.ndarray | None, int], dict[str, Any]]  # `predict_tab.page_answer`
@@ -169,9 +168,17 @@ def details_for(handwriting: VisitorHandwriting, token: str | None, stored: str 
         return details_html(None)
 
 
-def _event_handlers(handwriting: VisitorHandwriting, answer: Answer) -> tuple[Callable, Callable]:
-    """`removed_by_click` and `check_stored` bound to the app, as functions: Gradio passes the
-    event's data only to a parameter it can see typed gr.EventData, which it cannot in a partial."""
+def meant_by_click(handwriting: VisitorHandwriting, answer: Answer, image, n, token, stored, evt: gr.EventData):
+    """A tap on "Did you mean 1 or 7?" (the answer view sends `{"meant": digit}`): "It was <digit>"."""
+    meant = (getattr(evt, "_data", None) or {}).get("meant")
+    if not isinstance(meant, int) or isinstance(meant, bool) or not 0 <= meant < NUM_DIGITS:
+        return refused("⚠️ Which digit you meant was not said.")
+    return correct(handwriting, answer, meant, image, n, token, stored)
+
+
+def _event_handlers(handwriting: VisitorHandwriting, answer: Answer) -> tuple[Callable, Callable, Callable]:
+    """`removed_by_click`, `check_stored` and `meant_by_click` bound to the app, as functions: Gradio passes
+    the event's data only to a parameter it can see typed gr.EventData, which it cannot in a partial."""
 
     def on_remove(image: np.ndarray | None, n: int, token: str | None, stored: str | None, evt: gr.EventData) -> Taught:
         return removed_by_click(handwriting, answer, image, n, token, stored, evt)
@@ -179,65 +186,25 @@ def _event_handlers(handwriting: VisitorHandwriting, answer: Answer) -> tuple[Ca
     def on_load(token: str | None, evt: gr.EventData) -> tuple[str, str]:
         return check_stored(handwriting, token, evt)
 
-    return on_remove, on_load
+    def on_meant(image: np.ndarray | None, n: int, token: str | None, stored: str | None, evt: gr.EventData) -> Taught:
+        return meant_by_click(handwriting, answer, image, n, token, stored, evt)
 
-
-def round_prompt(step: int) -> str:
-    return f"✍️ Draw a **{ROUND[step]}** ({step + 1} of {len(ROUND)}), then press **Keep this drawing**."
-
-
-def start_round() -> tuple[dict[str, Any], str, str, Any, Any]:
-    """A fresh round: (its state, the prompt, an empty pad, the round's buttons shown)."""
-    return {"step": 0, "drawings": []}, round_prompt(0), "", gr.update(visible=True), gr.update(visible=True)
-
-
-def keep_drawing(
-    handwriting: VisitorHandwriting,
-    answer: Answer,
-    state: dict[str, Any] | None,
-    image: np.ndarray | None,
-    n: int,
-    token: str | None,
-    stored: str | None,
-) -> tuple[Any, ...]:
-    """Keep the drawing for the digit asked; after the last one, adapt once to all of them.
-    Returns (round state, prompt, pad, keep button, stop button, answer, status, store)."""
-    skip = (gr.skip(),) * 5
-    if not state or "step" not in state:
-        return (None, "⚠️ No round is running: press **Teach it my handwriting**.", gr.skip(), *skip)
-    step = state["step"]
-    if image is None or preprocess(image).blank:
-        return (state, f"{NOTHING_DRAWN}\n\n{round_prompt(step)}", gr.skip(), *skip)
-    drawings = [*state["drawings"], image]
-    if len(drawings) < len(ROUND):
-        return ({"step": step + 1, "drawings": drawings}, round_prompt(step + 1), "", *skip)
-    hide = gr.update(visible=False)
-    try:
-        held = handwriting.teach(token, stored, drawings, list(ROUND))
-    except REFUSALS as err:  # a blank or unreadable drawing: say which, and keep the round to redo
-        return (state, f"{refusal(err)}\n\n{round_prompt(step)}", gr.skip(), *skip)
-    done = f"🎉 Round done. {held.summary()} Draw any digit to try it."
-    shown, text = _answered(handwriting, answer, held, None, n, token)
-    return (None, done, "", hide, hide, shown, done, text)
-
-
-def stop_round() -> tuple[None, str, Any, Any]:
-    hide = gr.update(visible=False)
-    return None, "Round stopped: nothing from it was learned.", hide, hide
+    return on_remove, on_load, on_meant
 
 
 def build_teach_panel(
     handwriting: VisitorHandwriting,
     answer: Answer,
     visitor: gr.State,
-    pad: Any,
-    received: gr.State,
+    received: Any,
     n: gr.Slider,
     shown: Any,
+    round_view: TeachRound,
 ) -> tuple[list[Any], HandwritingStore]:
     """The correction panel (hidden by the page's CSS while the answer is blank), then the answer view
-    `shown` (created with render=False), the visitor's stored handwriting, the round, and their
-    wiring; returns (the events that change the answer, the store)."""
+    `shown` (created with render=False; its "Did you mean" row teaches too), the visitor's stored
+    handwriting, and their wiring, with the round's end (`round_view`, under the pad); returns
+    (the events that change the answer, the store)."""
     private = {"api_visibility": "private", "show_progress": "hidden"}
     # One adaptation is CPU-bound for under a second: a few at once across all visitors, the rest queue.
     lesson = {**private, "concurrency_id": "teach", "concurrency_limit": TEACH_CONCURRENCY}
@@ -251,31 +218,23 @@ def build_teach_panel(
     shown.render()  # the answer, right under its correction panel
     store = HandwritingStore()
     with gr.Row():
-        start = gr.Button("Teach it my handwriting", size="sm")
+        start = gr.Button("Teach it my handwriting", size="sm", elem_id="teach-start")
         forget_button = gr.Button("Forget my handwriting", size="sm")
-    prompt = gr.Markdown(elem_id="teach-prompt")
-    with gr.Row():
-        keep = gr.Button("Keep this drawing", variant="primary", size="sm", visible=False)
-        stop = gr.Button("Stop the round", size="sm", visible=False)
     with gr.Accordion("What it learned from your handwriting, and what that cost", open=False):
         details = gr.HTML(details_html(None), elem_id="teach-details")
-    round_state = gr.State(None)
     inputs, outputs = [received, n, visitor, store], [shown, status, store, undo]
     events = [
         button.click(functools.partial(correct, handwriting, answer, d), inputs, outputs, **lesson)
         for d, button in enumerate(buttons)
     ]
     events.append(undo.click(functools.partial(remove, handwriting, answer, None), inputs, outputs, **lesson))
-    on_remove, on_load = _event_handlers(handwriting, answer)
+    on_remove, on_load, on_meant = _event_handlers(handwriting, answer)
     events.append(store.click(on_remove, inputs, outputs, **lesson))
+    events.append(shown.click(on_meant, inputs, outputs, **lesson))  # "Did you mean 1 or 7?"
     events.append(forget_button.click(functools.partial(forget, handwriting, answer), inputs[:3], outputs, **lesson))
     store.submit(on_load, visitor, [store, status], **private)
-    start.click(start_round, None, [round_state, prompt, pad, keep, stop], **private)
-    round_out = [round_state, prompt, pad, keep, stop, shown, status, store]
-    events.append(
-        keep.click(functools.partial(keep_drawing, handwriting, answer), [round_state, *inputs], round_out, **lesson)
-    )
-    stop.click(stop_round, None, [round_state, prompt, keep, stop], **private)
+    start.click(fn=None, js=START_JS)  # the round runs in the page until it ends
+    events.append(round_view.submit(on_submit(handwriting, answer), inputs, [*outputs, round_view], **lesson))
     for event in events:  # the answer first; then what it learned and what that cost
         event.then(functools.partial(details_for, handwriting), [visitor, store], details, **private)
     return events, store

@@ -5,6 +5,7 @@
     python -m mnistsum.pen_eval --sizes --out weights/size_metrics.json # the same writers drawn small
     python -m mnistsum.stress --count 1000 --out weights/stress.json    # redrawn MNIST digits
     python -m mnistsum.speed --out weights/speed.json                   # training and predict speed
+    python -m mnistsum.verdict_eval --out weights/verdict_metrics.json  # "not one digit": rejects and catches
     python -m mnistsum.card --write       # -> weights/MODEL_CARD.md and the README's headline table
 
 `--write` replaces what lies between the markers in the card and in README.md; the prose
@@ -273,6 +274,18 @@ def stress_table(s: dict[str, Any]) -> list[str]:
     return lines
 
 
+def verdict_table(v: dict[str, Any]) -> list[str]:
+    """The one-digit rule: digits it turns away (false rejects) and what it catches."""
+    lines = ['| drawings | told "two digits" / "not a digit" | what it should be |', "|---|---|---|"]
+    for name, m in v["false_rejects"].items():
+        lines.append(f"| digits: {name} ({m['drawings']:,}) | {_pct(m['rate'])} | false rejects: ≈ 0 (MNIST ≤ 0.2%) |")
+    for name, m in v["detected"].items():
+        lines.append(
+            f"| not one digit: {name.replace('_', ' ')} ({m['drawings']:,}) | **{_pct(m['rate'], 1)}** | caught |"
+        )
+    return lines
+
+
 def recipe_table(meta: dict[str, Any]) -> list[str]:
     config = meta.get("config", {})
     lines = [
@@ -331,6 +344,7 @@ def generate(weights_dir: Path = WEIGHTS_DIR, weights: Path = SHIPPED_WEIGHTS) -
     drawn = json.loads((weights_dir / "drawn_metrics.json").read_text())
     stress = json.loads((weights_dir / "stress.json").read_text())
     sizes = json.loads((weights_dir / "size_metrics.json").read_text())
+    verdicts = weights_dir / "verdict_metrics.json"
     _, meta = load_checkpoint(weights)
     now = {name: json.loads((weights_dir / name).read_text()) for name in MEASURED}
     previous_dir = weights_dir / "previous"
@@ -351,6 +365,17 @@ def generate(weights_dir: Path = WEIGHTS_DIR, weights: Path = SHIPPED_WEIGHTS) -
         ["### The 1/7 trade-off", "", *one_seven_table(mnist, drawn)],
         ["### Held-out writers drawn small (`weights/size_metrics.json`)", "", *size_table(sizes)],
         ["### Stress sets (`weights/stress.json`)", "", *stress_table(stress)],
+        *(
+            [
+                [
+                    "### Not one digit (`weights/verdict_metrics.json`)",
+                    "",
+                    *verdict_table(json.loads(verdicts.read_text())),
+                ]
+            ]
+            if verdicts.is_file()
+            else []
+        ),
         ["### The recipe", "", *recipe_table(meta)],
     ]
     return "\n\n".join("\n".join(section) for section in sections)

@@ -6,7 +6,8 @@
 The page (`demo/static/reader*.js`) preprocesses a drawing and runs the network in plain
 JavaScript, so a stroke costs the server nothing. What it needs travels here, each fact read
 from its one home: the layers with BatchNorm folded into the convolutions (`model.folded`),
-the sum head, MNIST's normalisation, and every constant of `mnistsum.preprocess`. Tensors are
+the sum head, MNIST's normalisation, and every constant of `mnistsum.preprocess` and
+`mnistsum.verdict` (the one-digit rule). Tensors are
 little-endian float16 in base64 (half the bytes of float32; the parity test shows the answers
 do not move), each with a checksum, and the file names the SHA-256 of the checkpoint it came
 from, so a stale or damaged file is refused instead of read.
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import preprocess
+from . import preprocess, verdict
 from .checkpoint import atomic_write_text, load_checkpoint
 from .cli import exits_cleanly
 from .config import SHIPPED_WEIGHTS
@@ -141,6 +142,7 @@ def reader(model: DualHeadNet, source: str, dtype: str = "float16") -> dict[str,
         "fusion": model.fusion,
         "normalize": {"mean": MNIST_MEAN, "std": MNIST_STD},
         "preprocess": preprocess_constants(),
+        "verdict": verdict.constants(),
         "digit": _layers(net.backbone, dtype),
         "sum_head": _layers(net.sum_head, dtype),
     }

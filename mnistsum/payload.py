@@ -121,6 +121,8 @@ def blank_answer(n: int) -> dict[str, Any]:
     """What a prediction says when nothing was drawn: no digit, no guess."""
     return {
         "blank": True,
+        "verdict": None,
+        "reason": None,
         "n": n,
         "digit": None,
         "sum": None,
@@ -133,13 +135,16 @@ def blank_answer(n: int) -> dict[str, Any]:
 
 def answer(prediction: Prediction, sum_table: np.ndarray | None = None) -> dict[str, Any]:
     """One prediction as plain JSON: the digit, the learned sum, both sum distributions over
-    0..18 (the learned head's, and the digit head's shifted by n), and whether they agree.
+    0..18 (the learned head's, and the digit head's shifted by n), and whether they agree;
+    `verdict` says whether the drawing is one digit at all (the digit is the network's guess either way).
 
     With `sum_table` (the learned sum for every n, `Predictor.sum_table`) it also carries
     that 10x19 table, which is all a page needs to show any other n without asking again.
     """
     out = {
         "blank": False,
+        "verdict": prediction.verdict.kind,  # "digit", "two_digits" or "not_a_digit" (mnistsum.verdict)
+        "reason": prediction.verdict.reason,  # why, when not a digit: pair, tap, scribble, letter, unsure
         "n": prediction.n,
         "digit": prediction.digit,
         "sum": prediction.sum,

@@ -3,6 +3,7 @@
     p = Predictor.load()            # the shipped weights
     r = p.predict(image, n=3)       # any-size uint8 drawing, n in 0..9
     r.digit, r.sum, r.digit_probs, r.sum_probs, r.model_input
+    r.verdict.kind                  # "digit", "two_digits" or "not_a_digit" (r.verdict.reason says why)
     mine = p.adapt([image_a, image_b], [1, 7])   # a new Predictor that learned these (mnistsum.adapt)
 
 A `Predictor` never changes after it is built, so the app can swap in a new one while
@@ -39,6 +40,7 @@ from .lastlayer import (
 )
 from .model import NUM_DIGITS, NUM_SUMS, DualHeadNet, check_n, folded, image_batch
 from .preprocess import preprocess
+from .verdict import DIGIT, Verdict, verdict
 
 
 class BlankDrawingError(ValueError):
@@ -54,6 +56,7 @@ class Prediction:
     analytic_sum_probs: np.ndarray  # (19,), p(sum = s) = p_digit(s - n), for comparison
     model_input: np.ndarray  # (28, 28) float in [0, 1]: what the network saw
     stages: dict[str, np.ndarray]  # preprocessing stages, raw -> 28x28
+    verdict: Verdict = DIGIT  # one digit, two digits or not a digit (`mnistsum.verdict`)
 
     @property
     def digit(self) -> int:
@@ -123,6 +126,7 @@ class Predictor:
             analytic_sum_probs=analytic_sum(digit_probs, n),
             model_input=model_input,
             stages=stages,
+            verdict=verdict(stages["ink"], digit_probs),
         )
 
     def adapt(

@@ -16,6 +16,7 @@ from PIL import Image
 from mnistsum.data import load_split
 from mnistsum.pen import load_pen_digits, render
 from mnistsum.render import CANVAS, as_drawing
+from mnistsum.verdict_eval import negatives
 
 SEED = 27
 
@@ -78,3 +79,10 @@ def corpus(mnist_dir: Path, pen_dir: Path, pen_per_set: int = 800, mnist: int = 
     """(name, uint8 CANVAS x CANVAS drawing, dark ink on white) for every drawing, in a fixed order."""
     rng = np.random.default_rng(SEED)
     return _pen_drawings(pen_dir, pen_per_set, rng) + _mnist_drawings(mnist_dir, mnist, rng) + _odd_cases(pen_dir)
+
+
+def negative_corpus(mnist_dir: Path, pen_dir: Path, count: int = 40) -> list[tuple[str, np.ndarray]]:
+    """What is not one digit (mnistsum.verdict_eval's negatives): pairs, taps, scribbles, letters."""
+    digits = load_pen_digits(pen_dir)
+    images = load_split(mnist_dir, train=False).images.numpy()
+    return [item for kind in negatives(digits, images, count, seed=SEED).values() for item in kind]

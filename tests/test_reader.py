@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
-from reader_corpus import corpus
+from reader_corpus import corpus, negative_corpus
 
 from mnistsum import Predictor
 from mnistsum.config import SHIPPED_WEIGHTS
@@ -24,7 +24,7 @@ from mnistsum.export import READER, file_digest, main, reader, to_json
 from mnistsum.predictor import BlankDrawingError
 
 STATIC = Path(__file__).resolve().parent.parent / "demo" / "static"
-SCRIPTS = ("reader_preprocess.js", "reader_net.js", "reader.js")
+SCRIPTS = ("reader_preprocess.js", "reader_verdict.js", "reader_net.js", "reader.js")
 
 
 def test_the_shipped_reader_is_the_export_of_the_shipped_checkpoint(tmp_path: Path) -> None:
@@ -100,10 +100,30 @@ READ_ALL = """async ([artefact, drawings, n]) => {
     const raw = new Uint8Array(image.buffer, image.byteOffset, image.byteLength);
     let text = "";
     for (let i = 0; i < raw.length; i++) text += String.fromCharCode(raw[i]);
-    out.push([answer.digit, answer.sum, btoa(text)]);
+    out.push([answer.digit, answer.sum, btoa(text), answer.verdict, answer.reason]);
   }
   return { out, ms: (performance.now() - start) / drawings.length };
 }"""
+
+
+def _read_in_page(browser: Any, drawings: list[tuple[str, np.ndarray]], n: int) -> dict[str, Any]:
+    page = browser.new_page()
+    try:
+        load_reader(page)
+        return page.evaluate(READ_ALL, [READER.read_text(), [_png(d) for _, d in drawings], n])
+    finally:
+        page.close()
+
+
+def _reference(shipped: Predictor, drawing: np.ndarray, n: int) -> tuple[Any, Any, np.ndarray, Any, Any]:
+    """What `Predictor.predict` says of the drawing as the pad's PNG decodes it (RGBA)."""
+    rgba = np.dstack([drawing] * 3 + [np.full_like(drawing, 255)])
+    try:
+        expected = shipped.predict(rgba, n)
+    except BlankDrawingError:
+        return None, None, np.zeros((28, 28), np.float32), None, None
+    verdict = expected.verdict
+    return expected.digit, expected.sum, expected.model_input, verdict.kind, verdict.reason
 
 
 def test_the_page_reads_the_corpus_as_the_predictor_does(
@@ -112,22 +132,14 @@ def test_the_page_reads_the_corpus_as_the_predictor_does(
     drawings = corpus(mnist_dir, pen_dir)
     assert len(drawings) >= 2000
     n = 4
-    page = browser.new_page()
-    try:
-        load_reader(page)
-        result = page.evaluate(READ_ALL, [READER.read_text(), [_png(d) for _, d in drawings], n])
-    finally:
-        page.close()
-    same, pixels, close, worst = 0, 0, 0, []
-    for (name, drawing), (digit, total, image64) in zip(drawings, result["out"]):
+    result = _read_in_page(browser, drawings, n)
+    same, pixels, close, worst, verdicts = 0, 0, 0, [], []
+    for (name, drawing), (digit, total, image64, kind, reason) in zip(drawings, result["out"]):
         page_image = np.frombuffer(base64.b64decode(image64), np.float32).reshape(28, 28)
-        rgba = np.dstack([drawing] * 3 + [np.full_like(drawing, 255)])  # what the pad's PNG decodes to
-        try:
-            expected = shipped.predict(rgba, n)
-            ref_digit, ref_sum, ref_image = expected.digit, expected.sum, expected.model_input
-        except BlankDrawingError:
-            ref_digit, ref_sum, ref_image = None, None, np.zeros((28, 28), np.float32)
+        ref_digit, ref_sum, ref_image, ref_kind, ref_reason = _reference(shipped, drawing, n)
         same += (digit, total) == (ref_digit, ref_sum)
+        if (kind, reason) != (ref_kind, ref_reason):
+            verdicts.append((name, ref_kind, ref_reason, kind, reason))
         off = np.abs(page_image - ref_image) > 0.05
         pixels += off.size
         close += off.size - int(off.sum())
@@ -137,6 +149,18 @@ def test_the_page_reads_the_corpus_as_the_predictor_does(
     print(f"pixels within 0.05: {close / pixels:.4%}; worst: {worst[:5]}")
     assert same >= 0.999 * len(drawings), worst[:10]
     assert close >= 0.99 * pixels, worst[:10]
+    assert not verdicts, verdicts[:10]  # the page says "one digit / two digits / not a digit" as Python does
+
+
+def test_the_page_gives_the_predictors_verdict_on_what_is_not_one_digit(
+    browser: Any, shipped: Predictor, mnist_dir: Path, pen_dir: Path
+) -> None:
+    drawings = negative_corpus(mnist_dir, pen_dir)
+    result = _read_in_page(browser, drawings, 0)
+    pairs = [(name, _reference(shipped, d, 0)[3:], tuple(out[3:])) for (name, d), out in zip(drawings, result["out"])]
+    differ = [p for p in pairs if p[1] != p[2]]
+    assert not differ, differ[:10]
+    assert sum(page[0] != "digit" for _, _, page in pairs) >= len(pairs) // 2  # most of them are caught
 
 
 def test_a_damaged_reader_is_refused_with_the_reason(browser: Any) -> None:

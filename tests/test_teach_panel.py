@@ -22,18 +22,14 @@ from demo.predict_tab import page_answer, predict_for_visitor, predict_json
 from demo.state import AppState, ModelSlot, VisitorModels
 from demo.teach_panel import (
     NOTHING_DRAWN,
-    ROUND,
     TEACH_CONCURRENCY,
     check_stored,
     correct,
     details_for,
     details_html,
     forget,
-    keep_drawing,
     remove,
     removed_by_click,
-    start_round,
-    stop_round,
 )
 from mnistsum import lastlayer
 from mnistsum.checkpoint import save_checkpoint
@@ -169,28 +165,6 @@ def test_a_new_model_of_the_visitor_learns_the_stored_drawings_again(handwriting
     assert (
         params["digits"] == [1, 7] and params["fitted_on_sha256"] == handwriting.for_visitor(A).predictor.weights_sha256
     )
-
-
-def test_the_guided_round_asks_each_digit_twice_and_adapts_once(handwriting: VisitorHandwriting, monkeypatch) -> None:
-    lessons = []
-    teach = handwriting.teach
-    monkeypatch.setattr(handwriting, "teach", lambda *a: lessons.append(a[3]) or teach(*a))
-    state, prompt, pad, keep, stop = start_round()
-    assert "Draw a **0** (1 of 20)" in prompt and pad == "" and keep["visible"] and stop["visible"]
-    assert ROUND == tuple(d for d in range(10) for _ in range(2))
-    for blank in (None, np.full((280, 280), 255, np.uint8)):  # nothing drawn, or erased: asked again
-        out = keep_drawing(handwriting, page_answer, state, blank, 0, A, "")
-        assert out[0] is state and NOTHING_DRAWN in out[1] and "Draw a **0** (1 of 20)" in out[1]
-    for step, digit in enumerate(ROUND):
-        assert f"Draw a **{digit}** ({step + 1} of 20)" in out[1] or step == 0
-        out = keep_drawing(handwriting, page_answer, state, draw_digit(digit, pen=18 + 4 * (step % 2)), 0, A, "")
-        state = out[0]
-        assert lessons == [] or step == len(ROUND) - 1
-    assert state is None and "Round done" in out[1] and "Adapted to 20 of your drawings" in out[6]
-    assert lessons == [list(ROUND)]  # one adaptation, at the end
-    assert out[3]["visible"] is False and details_for(handwriting, A, out[7]).count("<img") == 20
-    assert stop_round()[0] is None and "nothing from it was learned" in stop_round()[1]
-    assert "No round is running" in keep_drawing(handwriting, page_answer, None, draw_digit(1), 0, A, "")[1]
 
 
 def test_details_without_a_lesson(handwriting: VisitorHandwriting) -> None:

@@ -2,7 +2,7 @@
 // page's extras) for the n in value.view_n, or value.n. The answer comes from the page's own
 // reader ("mnistsum:answer", demo/static/reader_view.js) or, as a fallback and after a lesson,
 // from the server; both carry the sum head for every n, so a slider step re-renders here.
-// Runs as gr.HTML's js_on_load: `element`, `props` and `watch` are in scope.
+// Runs as gr.HTML's js_on_load: `element`, `props`, `trigger` and `watch` are in scope.
 const root = element.querySelector(".answer");
 const parts = {};
 root.querySelectorAll("[data-part]").forEach((node) => { parts[node.dataset.part] = node; });
@@ -28,12 +28,80 @@ function bars(values, highlight, label) {
   return `<div class="bars" role="img" aria-label="${escape(label)}: most likely ${highlight} at ${percent(values[highlight])}">${cells}</div>`;
 }
 
+// mnistsum/verdict.py's "two digits" / "not a digit": plain words and what to do, no confident headline.
+const NOT_ONE = {
+  pair: ["That looks like two digits", "It reads one digit at a time: clear the pad and draw just one, large."],
+  tap: ["That does not look like a digit", "That is only a dot: draw a whole digit, 0 to 9, filling most of the square."],
+  scribble: ["That does not look like a digit", "That looks like a scribble: clear the pad and draw one digit, 0 to 9."],
+  letter: ["That does not look like a digit", "That looks like a letter: it reads only the digits 0 to 9."],
+  unsure: ["That does not look like a digit", "The network cannot tell which digit this is: clear the pad and draw it again."],
+};
+
+function notOneDigit(v) {
+  const [title, hint] = NOT_ONE[v.reason] || NOT_ONE[v.verdict === "two_digits" ? "pair" : "unsure"];
+  parts.headline.innerHTML = `<h2 class="verdict">${escape(title)}</h2><p>${escape(hint)}</p>` +
+    (v.model ? `<p class="source"><em>Model: ${escape(v.model)}</em></p>` : ""); // which model said so
+  const guess = argmax(v.digit_probs);
+  parts.digits.innerHTML = `<p class="guess">Read as one digit anyway, the network's best guess would be ${guess} ` +
+    `(${percent(v.digit_probs[guess])}): not an answer to trust here.</p>`;
+  for (const key of ["agreement", "learned", "analytic", "picture", "table", "ask"]) parts[key].innerHTML = "";
+  delete parts.picture.dataset.src;
+  delete parts.table.dataset.key;
+  placePin();
+  pin.innerHTML = `<strong>${escape(title)}</strong>`;
+}
+// "Did you mean 1 or 7?": mnistsum.teaching.close_pair, with its shares from the template. The
+// server's answers carry it (did_you_mean); the page's own answers are asked here.
+const CLOSE_SHARE = Number(root.dataset.closeShare);
+const PAIR_SHARES = JSON.parse(root.dataset.pairShares || "{}");
+function closePair(probs) {
+  if (!Array.isArray(probs) || probs.length !== 10) return null;
+  const order = probs.map((p, d) => [p, d]).sort((a, b) => b[0] - a[0] || b[1] - a[1]);
+  const [[p1, first], [p2, second]] = order;
+  const pair = [Math.min(first, second), Math.max(first, second)];
+  const share = PAIR_SHARES[pair.join(",")] ?? CLOSE_SHARE;
+  return p1 > 0 && p2 >= share * p1 ? pair : null;
+}
+window.mnistsumClosePair = closePair; // for the parity test (tests/test_browser_round.py)
+// Junk ("not a digit", "two digits": the answer's verdict) gets no question about which digit.
+const oneDigit = (v) => !v.not_one_digit && (!v.verdict || v.verdict === "digit");
+function ask(v) {
+  const pair = v.did_you_mean !== undefined ? v.did_you_mean : closePair(v.digit_probs);
+  if (!pair || !oneDigit(v)) return "";
+  const [a, b] = pair.map(Number);
+  const tap = (d) => `<button type="button" data-meant="${d}" aria-label="I meant ${d}: teach it this drawing as ${d}">${d}</button>`;
+  return `<span>Did you mean</span> ${tap(a)} <span>or</span> ${tap(b)}<span>?</span>`;
+}
+// A tap teaches this drawing as that digit ("It was N", with its Undo): the server hears {meant}.
+// A finger acts on pointer-up, as the pad's tools do; the click that may follow is skipped.
+let pressedAt = -Infinity;
+function meant(event) {
+  const button = event.target.closest("button[data-meant]");
+  if (!button) return;
+  if (event.type === "pointerup") {
+    if (event.pointerType === "mouse") return;
+    pressedAt = event.timeStamp;
+  } else if (event.timeStamp - pressedAt < 1000) {
+    pressedAt = -Infinity;
+    return;
+  }
+  trigger("click", { meant: Number(button.dataset.meant) });
+}
+parts.ask.addEventListener("pointerup", meant);
+parts.ask.addEventListener("click", meant);
+
 function render() {
   const v = props.value;
   root.classList.toggle("blank", !v || !v.digit_probs || v.blank);
+  const odd = Boolean(v && !v.blank && v.digit_probs && v.verdict && v.verdict !== "digit");
+  root.classList.toggle("not-digit", odd);
+  if (odd) {
+    notOneDigit(v);
+    return;
+  }
   if (!v || v.blank || !v.digit_probs) {
     parts.headline.innerHTML = `<h2>${escape(HINT.split("\n")[0])}</h2><p>${escape(HINT.split("\n").slice(1).join(" "))}</p>`;
-    for (const key of ["digits", "agreement", "learned", "analytic", "picture", "table"]) parts[key].innerHTML = "";
+    for (const key of ["ask", "digits", "agreement", "learned", "analytic", "picture", "table"]) parts[key].innerHTML = "";
     delete parts.picture.dataset.src;
     delete parts.table.dataset.key;
     pin.innerHTML = "";
@@ -53,6 +121,8 @@ function render() {
     (v.adapted ? `<p class="adapted">✍️ adapted to ${Number(v.adapted)} of your drawings</p>` : "") +
     (v.model ? `<p class="source"><em>Model: ${escape(v.model)}</em>` +
       (v.model_numbers ? `<br><span class="numbers">${escape(v.model_numbers)}</span>` : "") + `</p>` : "");
+  const question = ask(v);
+  if (parts.ask.innerHTML !== question) parts.ask.innerHTML = question;
   placePin();
   pin.innerHTML = `<strong>${answer}</strong> <span>digit ${digit} at ${percent(v.digit_probs[digit])}</span>`;
   const top = v.digit_probs.map((p, d) => [p, d]).sort((a, b) => b[0] - a[0]).slice(0, 3);

@@ -233,3 +233,6 @@ root.dataset.ready = "true";
 // the first stroke would fetch it too: fetch it with the page instead.
 const mono = getComputedStyle(document.body).getPropertyValue("--font-mono");
 if (mono && document.fonts) document.fonts.load(`1em ${mono}`).catch(() => {});
+// For the guided round (demo/static/teach_round.js): the drawing as the server reads it ("" when
+// nothing is drawn), and Clear, between one digit and the next.
+window.mnistsumPad = { drawing: () => (inked() ? canvas.toDataURL("image/png") : ""), clear };

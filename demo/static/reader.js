@@ -1,10 +1,11 @@
 // The page's reader: window.mnistsumReader reads a drawing the way mnistsum.Predictor.predict
-// does (reader_preprocess.js, then reader_net.js over weights exported by mnistsum/export.py).
+// does (reader_preprocess.js, reader_verdict.js, then reader_net.js over weights exported by mnistsum/export.py).
 //
 //   const r = window.mnistsumReader;
 //   r.setModel(artefact)          // the parsed JSON of weights/reader.json (or a visitor's export);
 //                                 // throws r.ReaderError saying what is wrong, keeping the old model
-//   r.predict(imageData, n)       // ImageData (any size, either polarity) -> the answer: blank, n, digit,
+//   r.predict(imageData, n)       // ImageData (any size, either polarity) -> the answer: blank, verdict
+//                                 // ("digit", "two_digits" or "not_a_digit", mnistsum/verdict.py), reason, n, digit,
 //                                 // sum, heads_agree, digit_probs, sum_probs, analytic_sum_probs,
 //                                 // sum_table (10x19), image (28x28 Float32Array), stages
 //   r.setHandwriting({weight, bias} | null)  // replace the digit head's last layer (Linear 128 -> 10,
@@ -30,6 +31,12 @@
       if (!Number.isFinite(C[key])) throw new P.ReaderError(`the reader file lacks the preprocessing constant ${key}`);
     }
     if (!Array.isArray(C.LUMA) || C.LUMA.length !== 3) throw new P.ReaderError("the reader file lacks LUMA");
+    const V = artefact.verdict || {};
+    for (const key of ["INK_LEVEL", "TAP_EXTENT", "PAIR_GAP", "PAIR_HEIGHT", "WIDE_ASPECT", "SCRIBBLE_CROSSINGS",
+      "FEET_GAP", "FEET_ROWS", "X_GAP", "MIN_CONFIDENCE"]) {
+      if (!Number.isFinite(V[key])) throw new P.ReaderError(`the reader file lacks the one-digit rule's constant ${key}`);
+    }
+    if (!Array.isArray(V.FEET_BAND) || V.FEET_BAND.length !== 2) throw new P.ReaderError("the reader file lacks FEET_BAND");
     if (!["concat", "add"].includes(artefact.fusion)) throw new P.ReaderError(`unknown fusion ${artefact.fusion}`);
     const digit = P.layers(artefact.digit, "digit network", 1, C.FRAME);
     const last = digit[digit.length - 1];
@@ -37,7 +44,7 @@
     const sum = P.layers(artefact.sum_head, "sum head", artefact.fusion === "concat" ? 2 * DIGITS : DIGITS, null);
     const norm = artefact.normalize || {};
     if (!(norm.std > 0) || !Number.isFinite(norm.mean)) throw new P.ReaderError("the reader file lacks the normalisation");
-    return { C, digit, body: digit.slice(0, -1), own: last, sum, fusion: artefact.fusion, norm, source: artefact.source_sha256, arch: artefact.arch };
+    return { C, V, digit, body: digit.slice(0, -1), own: last, sum, fusion: artefact.fusion, norm, source: artefact.source_sha256, arch: artefact.arch };
   }
 
   function setModel(artefact) {
@@ -90,17 +97,18 @@
     if (!Number.isInteger(n) || n < 0 || n > 9) throw new P.ReaderError(`n must be a whole number from 0 to 9, got ${n}`);
     const prepared = P.preprocess(imageData, model.C);
     if (prepared.blank) {
-      return { blank: true, n, digit: null, sum: null, heads_agree: null, digit_probs: [], sum_probs: [], analytic_sum_probs: [], stages: prepared.stages };
+      return { blank: true, verdict: null, reason: null, n, digit: null, sum: null, heads_agree: null, digit_probs: [], sum_probs: [], analytic_sum_probs: [], stages: prepared.stages };
     }
     const logits = digitLogits(prepared.image.data);
     const digitProbs = P.softmax(logits);
     const table = Array.from({ length: DIGITS }, (_, k) => sumProbs(logits, k));
     const digit = argmax(digitProbs);
     const sum = argmax(table[n]);
+    const { verdict, reason } = P.verdict(prepared.stages.ink, digitProbs, model.C, model.V);
     const analytic = new Array(table[n].length).fill(0);
     digitProbs.forEach((p, d) => { analytic[d + n] = p; });
     return {
-      blank: false, n, digit, sum, heads_agree: sum === digit + n,
+      blank: false, verdict, reason, n, digit, sum, heads_agree: sum === digit + n,
       digit_probs: digitProbs, sum_probs: table[n], analytic_sum_probs: analytic, sum_table: table,
       image: prepared.image.data, stages: prepared.stages,
     };

@@ -398,6 +398,9 @@
     return out;
   }
 
+  parts.inkBox = inkBox; // the one-digit rule (reader_verdict.js) measures the same box
+  parts.crop = crop;
+
   // preprocess: ImageData-like {width, height, data (RGBA bytes)} -> {image, blank, stages}.
   parts.preprocess = function preprocess(image, C) {
     const raw = grayscale(image, C);
