@@ -22,6 +22,7 @@ from typing import Any
 
 from .checkpoint import atomic_write_text, load_checkpoint
 from .config import REPO_ROOT, SHIPPED_WEIGHTS
+from .levers import levers_table
 from .model import NUM_DIGITS
 from .pen_eval import CROSSED_SEVENS, FLAGGED_ONES, PLAIN_ONES, PLAIN_SEVENS
 
@@ -121,7 +122,11 @@ def _side_by_side_rows(files: dict[str, Any], weights_mb: float | None) -> list[
     latency = next(iter(speed.get("predict_latency", {}).values()), None)
     if latency is not None:
         rows.append(
-            ("`Predictor.predict`, median (one thread)", f"{latency['median_ms']:.1f} ms", latency["median_ms"])
+            (
+                "`Predictor.predict`, median (one drawing)",
+                f"{latency['median_ms']:.1f} ms ({speed.get('hardware', 'CPU')})",
+                latency["median_ms"],
+            )
         )
     if weights_mb is not None:
         rows.append(("weights file", f"{weights_mb:.1f} MB", weights_mb))
@@ -345,6 +350,7 @@ def generate(weights_dir: Path = WEIGHTS_DIR, weights: Path = SHIPPED_WEIGHTS) -
     stress = json.loads((weights_dir / "stress.json").read_text())
     sizes = json.loads((weights_dir / "size_metrics.json").read_text())
     verdicts = weights_dir / "verdict_metrics.json"
+    levers = weights_dir / "levers.json"
     _, meta = load_checkpoint(weights)
     now = {name: json.loads((weights_dir / name).read_text()) for name in MEASURED}
     previous_dir = weights_dir / "previous"
@@ -374,6 +380,17 @@ def generate(weights_dir: Path = WEIGHTS_DIR, weights: Path = SHIPPED_WEIGHTS) -
                 ]
             ]
             if verdicts.is_file()
+            else []
+        ),
+        *(
+            [
+                [
+                    "### Levers tried, on validation data (`weights/levers.json`)",
+                    "",
+                    *levers_table(json.loads(levers.read_text())),
+                ]
+            ]
+            if levers.is_file()
             else []
         ),
         ["### The recipe", "", *recipe_table(meta)],
