@@ -38,6 +38,9 @@ SHORT: dict[str, Any] = {
     "pen_writers": "train",
     "precision": "fp32",  # the same arithmetic on every CPU: bf16 exists only on some
     "eval_every_epoch": False,
+    # ~90 steps: an average that keeps 0.999 of itself per step would still be 90% the
+    # random initial weights (and read 9%); 0.95 averages about the last 20 steps.
+    "ema_decay": 0.95,
 }
 VAL_PEN_DIGITS = 600  # validation writers' digits scored (every k-th), at each of the three pens
 # How far a retrain on another machine may land from the stored numbers, in points: two runs on
