@@ -94,3 +94,21 @@ def test_the_app_reads_the_shipped_numbers_from_the_measured_files(tmp_path) -> 
     line = shipped_numbers()
     assert f"digit {mnist['digit_accuracy']:.2%}" in line and "held-out pen writers" in line
     assert shipped_numbers(tmp_path) is None  # no files, no invented numbers
+
+
+def test_the_forgetting_table_is_the_measured_file_with_todays_settings():
+    """The card's "MNIST kept" table reads weights/adapt_metrics.json, measured with the settings
+    `Predictor.adapt` uses now (rerun `python -m mnistsum.adapt --out weights/adapt_metrics.json`
+    when they change), and says the mis-clicks are not bounded."""
+    import dataclasses
+
+    from mnistsum.adapt import DEFAULT_SETTINGS, LESSONS
+
+    measured = json.loads((WEIGHTS_DIR / "adapt_metrics.json").read_text())
+    assert measured["forgetting"]["settings"] == dataclasses.asdict(DEFAULT_SETTINGS)
+    tables = generate()
+    assert "Adapting to one writer: MNIST kept" in tables and "the bound is not claimed for them" in tables
+    for cell in measured["forgetting"]["summary"]:
+        assert f"| {cell['n']} | {cell['lesson']} | {cell['adaptations']} |" in tables
+        assert f"{cell['taught_kept']} of {cell['taught']}" in tables
+    assert {c["lesson"] for c in measured["forgetting"]["summary"]} == set(LESSONS)
