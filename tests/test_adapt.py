@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw
 from demo.make_examples import draw_digit
 from mnistsum import BlankDrawingError, Predictor
 from mnistsum.adapt import (
-    FORGETTING_IMAGES,
+    BOUND_IMAGES,
     LESSONS,
     MAX_DRAWINGS,
     OWN_LABELS,
@@ -230,7 +230,7 @@ def test_mnist_is_kept_within_the_bound_after_1_10_and_20_drawings_and_every_one
     reads as its digit after the fit (a correction takes). Mis-clicks are not bounded: the
     report keeps them as their own rows."""
     replay = replay_set(str(mnist_dir))
-    first = mnist_test.subset(FORGETTING_IMAGES)
+    first = mnist_test.subset(BOUND_IMAGES)
     before = head_accuracy(base.model, base.model, first)
     assert before >= 0.98
     for name, inputs, labels in held_out_writers:
