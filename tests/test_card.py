@@ -134,3 +134,21 @@ def test_levers_table_has_a_row_for_every_measured_lever():
     for row in report["rows"]:
         assert f"{row['tries']}" in table and f"| {row['mnist_val']:.2%} | {row['pen_val']:.2%} |" in table
     assert "### Levers tried" in generate()
+
+
+def test_the_forgetting_table_is_the_measured_file_with_todays_settings():
+    """The card's "MNIST kept" table reads weights/adapt_metrics.json, measured with the settings
+    `Predictor.adapt` uses now (rerun `python -m mnistsum.adapt --out weights/adapt_metrics.json`
+    when they change), and says the mis-clicks are not bounded."""
+    import dataclasses
+
+    from mnistsum.adapt import DEFAULT_SETTINGS, LESSONS
+
+    measured = json.loads((WEIGHTS_DIR / "adapt_metrics.json").read_text())
+    assert measured["forgetting"]["settings"] == dataclasses.asdict(DEFAULT_SETTINGS)
+    tables = generate()
+    assert "Adapting to one writer: MNIST kept" in tables and "the bound is not claimed for them" in tables
+    for cell in measured["forgetting"]["summary"]:
+        assert f"| {cell['n']} | {cell['lesson']} | {cell['adaptations']} |" in tables
+        assert f"{cell['taught_kept']} of {cell['taught']}" in tables
+    assert {c["lesson"] for c in measured["forgetting"]["summary"]} == set(LESSONS)
