@@ -17,6 +17,7 @@ generator seeded by the settings, and the steps are full-batch.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import threading
 import weakref
@@ -45,8 +46,10 @@ class AdaptSettings:
     max_shift_px: float = 1.5  # of 28
     steps: int = 60  # full-batch steps of Adam on the last layer
     lr: float = 0.01
-    replay: int = 512  # MNIST training images whose features are mixed in (0: none)
-    replay_weight: float = 10.0  # the replay loss's weight; the drawings' loss has weight 1
+    replay: int = 2048  # MNIST training images whose features are mixed in (0: none)
+    replay_weight: float = 60.0  # the replay loss's weight; the drawings' loss has weight 1
+    retry_steps: int = 200  # steps of each retry when a taught drawing does not read as taught
+    yields: int = 1  # retries that divide the replay weight by 3
     distill: bool = True  # replay keeps the base model's answers (soft targets), not MNIST's labels
     anchor: float = 0.0  # L2 pull of the last layer towards the base model's
     seed: int = 0
@@ -54,7 +57,7 @@ class AdaptSettings:
     def __post_init__(self) -> None:
         checks = [
             (self.views >= 0, "views must be >= 0"),
-            (self.steps >= 0, "steps must be >= 0"),
+            (self.steps >= 0 and self.retry_steps >= 0 and self.yields >= 0, "steps and yields must be >= 0"),
             (self.lr > 0, "lr must be > 0"),
             (self.replay >= 0, "replay must be >= 0"),
             (self.replay_weight >= 0 and self.anchor >= 0, "replay_weight and anchor must be >= 0"),
@@ -172,8 +175,10 @@ def fit_last_layer(
     labels: torch.Tensor,
     replay: tuple[torch.Tensor, torch.Tensor] | None,
     settings: AdaptSettings,
+    stress: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The last layer's new (weight, bias), fine-tuned on `user` features and the replay's."""
+    """The last layer's new (weight, bias), fine-tuned on `user` features and the replay's;
+    `stress` weighs each user feature (default: all alike)."""
     head = last_layer(model)
     w0, b0 = head.weight.detach().clone(), head.bias.detach().clone()
     weight, bias = w0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
@@ -182,7 +187,8 @@ def fit_last_layer(
     moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in (weight, bias)]
     with torch.enable_grad():
         for step in range(1, settings.steps + 1):
-            loss = F.cross_entropy(F.linear(user, weight, bias), labels)
+            loss = F.cross_entropy(F.linear(user, weight, bias), labels, reduction="none")
+            loss = loss.mean() if stress is None else (loss * stress).sum() / stress.sum()
             if replay is not None and settings.replay_weight > 0:
                 loss = loss + settings.replay_weight * F.cross_entropy(F.linear(replay[0], weight, bias), replay[1])
             if settings.anchor > 0:
@@ -220,8 +226,32 @@ def adapt_model(
             answers = F.linear(feats, last_layer(model).weight, last_layer(model).bias).softmax(1)
         targets = answers if settings.distill else replay.labels.to(device)
         mixed = (feats, targets)
-    weight, bias = fit_last_layer(model, user, labels, mixed, settings)
+    count = len(labels) // (settings.views + 1)
+    stress = None
+    for tried in ladder(settings, mixed is not None):
+        weight, bias = fit_last_layer(model, user, labels, mixed, tried, stress)
+        wrong = F.linear(user[:count], weight, bias).argmax(1) != labels[:count]
+        if not bool(wrong.any()):
+            break
+        # the drawings that did not take (and their copies) weigh 10 times more in the next fit
+        stress = 1 + 9 * torch.cat([wrong, wrong.repeat_interleave(settings.views)]).float()
     return with_last_layer(model, weight, bias)
+
+
+def ladder(settings: AdaptSettings, replayed: bool = True) -> list[AdaptSettings]:
+    """The fits `adapt_model` tries, in order, until every taught drawing reads as its digit:
+    `settings`; the same weight for `retry_steps`; then the replay weight divided by 3,
+    `yields` times (from the first retry on, the drawings that did not take weigh 10 times more).
+
+    Why: a strong replay (weight 60) keeps MNIST within 0.3 point after any lesson of a
+    writer's own drawings, but a few drawings that look like another digit's MNIST examples
+    (one writer's sevens read as 2) need more steps or a weaker pull before they take; the
+    correction wins over MNIST only for those lessons (issue 28: a correction takes)."""
+    if not replayed or settings.replay_weight == 0:
+        return [settings, dataclasses.replace(settings, steps=settings.retry_steps)]
+    weights = [settings.replay_weight / 3**i for i in range(settings.yields + 1)]
+    retries = [dataclasses.replace(settings, steps=settings.retry_steps, replay_weight=w) for w in weights]
+    return [settings, *retries]
 
 
 def with_last_layer(model: DualHeadNet, weight: torch.Tensor, bias: torch.Tensor) -> DualHeadNet:

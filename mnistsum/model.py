@@ -79,6 +79,12 @@ def wide_backbone() -> nn.Sequential:
     return _pooled_cnn([[24], [48, 48], [96, 128]])
 
 
+def wider_backbone() -> nn.Sequential:
+    """`wide` with more channels at 28x28 and 14x14 and two full-width convs at 7x7: about
+    1.6x its compute, a capacity step measured for the shipped weights (weights/MODEL_CARD.md)."""
+    return _pooled_cnn([[32], [64, 64], [128, 128]])
+
+
 def exercise_backbone() -> nn.Sequential:
     """The exercise's network: conv 1->16->32->64 (3x3, no padding), max-pool, conv 64->128, fc 10368->64->10."""
     return nn.Sequential(
@@ -111,6 +117,7 @@ class Network:
 NETWORKS: dict[str, Network] = {
     "default": Network(default_backbone, "concat", "ours", "a small BatchNorm CNN, fast on a laptop CPU"),
     "wide": Network(wide_backbone, "concat", "ours, wider (the shipped weights)", "`default` with more channels"),
+    "wider": Network(wider_backbone, "concat", "ours, wider still", "`wide` with more channels (1.6x its compute)"),
     "exercise": Network(exercise_backbone, "add", "the exercise's network", "the course exercise's CNN, as it was"),
 }
 # Names used before; checkpoints and metadata that carry them still load.

@@ -151,6 +151,21 @@ def _optimizer(cfg: TrainConfig, model: DualHeadNet) -> torch.optim.Optimizer:
     return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
+def _scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer, total_steps: int) -> Any:
+    """The learning-rate schedule, stepped once per batch (None: the rate stays `cfg.lr`)."""
+    if cfg.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=total_steps)
+    if cfg.schedule == "cooldown":
+        # Hold the rate (the averaged high-rate iterates explore), then anneal it to zero over
+        # the last `cooldown` share of the steps, which settles the weights into a minimum.
+        hold = round(total_steps * (1.0 - cfg.cooldown))
+        span = max(1, total_steps - hold)
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: min(1.0, max(0.0, (total_steps - step) / span))
+        )
+    return None
+
+
 def train(
     cfg: TrainConfig,
     train_set: MnistSplit | None = None,
@@ -174,11 +189,7 @@ def train(
     model = DualHeadNet(cfg.arch, cfg.fusion).to(device, memory_format=torch.channels_last)
     optimizer = _optimizer(cfg, model)
     num_batches = -(-len(train_set) // cfg.batch_size)
-    scheduler = (
-        torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * num_batches)
-        if cfg.schedule == "onecycle"
-        else None
-    )
+    scheduler = _scheduler(cfg, optimizer, cfg.epochs * num_batches)
     # Separate generators: the data order and n draws depend on the seed alone, not on the
     # model or augmentation, so two runs with one seed see exactly the same (image, n) stream.
     data_gen = torch.Generator().manual_seed(cfg.seed)

@@ -83,6 +83,25 @@ def mnist_train(mnist_dir: Path) -> MnistSplit:
     return load_split(mnist_dir, train=True)
 
 
+@pytest.fixture(scope="module")
+def slot() -> Any:
+    """The app's model slot with the shipped weights (demo.state.ModelSlot), one per test module."""
+    from demo.state import ModelSlot
+
+    slot = ModelSlot()
+    assert slot.predictor is not None, slot.error
+    return slot
+
+
+@pytest.fixture
+def handwriting(slot: Any, tmp_path: Path) -> Any:
+    """A fresh visitor handwriting store (demo.handwriting.VisitorHandwriting) on `slot`."""
+    from demo.handwriting import VisitorHandwriting
+    from demo.state import VisitorModels
+
+    return VisitorHandwriting(VisitorModels(slot, tmp_path / "models"))
+
+
 @pytest.fixture(scope="session")
 def shipped() -> Predictor:
     """The shipped weights, loaded once for every test that reads them."""

@@ -94,3 +94,61 @@ def test_the_app_reads_the_shipped_numbers_from_the_measured_files(tmp_path) -> 
     line = shipped_numbers()
     assert f"digit {mnist['digit_accuracy']:.2%}" in line and "held-out pen writers" in line
     assert shipped_numbers(tmp_path) is None  # no files, no invented numbers
+
+
+def test_side_by_side_table_names_each_miss_and_its_size():
+    from mnistsum.card import MEASURED, TARGETS, side_by_side_table
+
+    now = {name: json.loads((WEIGHTS_DIR / name).read_text()) for name in MEASURED}
+    previous = json.loads(json.dumps(now))
+    previous["metrics.json"]["digit_accuracy"] = 0.5
+    rows = {line.split(" | ")[0].strip("| "): line for line in side_by_side_table(previous, now, 9.0)}
+    digit = next(line for label, line in rows.items() if label.startswith("MNIST test, digit"))
+    assert "| 50.00% (" in digit  # the previous release's value, from its own files
+    gap = TARGETS["mnist_digit"] - now["metrics.json"]["digit_accuracy"]
+    assert (f"missed by {gap * 100:.2f} points" if gap > 0 else ": met") in digit
+    assert "≤ 4 MB: missed by 5.00 MB" in rows["weights file"]
+    assert all(line.split(" | ")[1] == "—" for line in side_by_side_table(None, now, 1.0)[2:])  # no previous release
+
+
+def test_levers_are_validation_twins_of_the_shipped_preset():
+    """Each lever is the shipped preset with only its own changes, trained without the
+    validation writers and MNIST's held-out images (so choosing on its row is honest)."""
+    from mnistsum.config import TrainConfig
+    from mnistsum.levers import LEVERS, twin_config
+
+    shipped = TrainConfig.preset("shipped").to_dict()
+    for lever in LEVERS.values():
+        cfg = twin_config(lever, "/data").to_dict()
+        assert cfg["pen_writers"] == "train" and cfg["val_size"] == 5000
+        changed = {k for k in cfg if cfg[k] != shipped[k]} - {"pen_writers", "val_size", "data_dir"}
+        assert changed == set(lever.changes)
+
+
+def test_levers_table_has_a_row_for_every_measured_lever():
+    from mnistsum.levers import levers_table
+
+    report = json.loads((WEIGHTS_DIR / "levers.json").read_text())
+    table = "\n".join(levers_table(report))
+    assert len(report["rows"]) >= 4
+    for row in report["rows"]:
+        assert f"{row['tries']}" in table and f"| {row['mnist_val']:.2%} | {row['pen_val']:.2%} |" in table
+    assert "### Levers tried" in generate()
+
+
+def test_the_forgetting_table_is_the_measured_file_with_todays_settings():
+    """The card's "MNIST kept" table reads weights/adapt_metrics.json, measured with the settings
+    `Predictor.adapt` uses now (rerun `python -m mnistsum.adapt --out weights/adapt_metrics.json`
+    when they change), and says the mis-clicks are not bounded."""
+    import dataclasses
+
+    from mnistsum.adapt import DEFAULT_SETTINGS, LESSONS
+
+    measured = json.loads((WEIGHTS_DIR / "adapt_metrics.json").read_text())
+    assert measured["forgetting"]["settings"] == dataclasses.asdict(DEFAULT_SETTINGS)
+    tables = generate()
+    assert "Adapting to one writer: MNIST kept" in tables and "the bound is not claimed for them" in tables
+    for cell in measured["forgetting"]["summary"]:
+        assert f"| {cell['n']} | {cell['lesson']} | {cell['adaptations']} |" in tables
+        assert f"{cell['taught_kept']} of {cell['taught']}" in tables
+    assert {c["lesson"] for c in measured["forgetting"]["summary"]} == set(LESSONS)

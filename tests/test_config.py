@@ -37,6 +37,7 @@ def test_every_field_can_be_set_from_the_command_line():
         "data_dir": "/elsewhere",
         "device": "cpu",
         "ema_decay": "0.5",
+        "cooldown": "0.5",
         "aug_scale_min": "0.9",
         "aug_scale_max": "1.2",
         "aug_thickness_min": "-0.5",

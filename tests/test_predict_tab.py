@@ -31,13 +31,6 @@ from mnistsum.payload import decode_drawing, png_data_url
 from mnistsum.predictor import Predictor
 
 
-@pytest.fixture(scope="module")
-def slot() -> ModelSlot:
-    slot = ModelSlot()
-    assert slot.predictor is not None, slot.error
-    return slot
-
-
 def pad_value(image: np.ndarray | None) -> str:
     """What the pad sends: a PNG data URL of the canvas, or "" when nothing is drawn."""
     return "" if image is None else png_data_url(image)

@@ -33,11 +33,10 @@ def test_weights_were_made_by_the_shipped_preset(shipped):
 
 
 def test_floors_on_the_mnist_test_set(metrics):
-    # Just under what the shipped weights measure (weights/metrics.json). The targets are
-    # digit >= 99.6%, sum >= 99.55%, consistency >= 99.95%; the weights trained with both pen
-    # sets miss the first two (weights/MODEL_CARD.md says by how much and why).
-    assert metrics.digit_accuracy >= 0.9925
-    assert metrics.sum_accuracy >= 0.9925
+    # Just under what the shipped weights measure (weights/metrics.json). The targets
+    # (mnistsum.card.TARGETS) are higher; the card's side-by-side table names each miss.
+    assert metrics.digit_accuracy >= 0.9945
+    assert metrics.sum_accuracy >= 0.9945
     assert metrics.sum_consistency >= 0.9994
     assert abs(metrics.sum_accuracy - metrics.digit_accuracy) <= 0.001
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import gradio as gr
 import numpy as np
-import pytest
 import torch
 from conftest import free_port
 from test_adapt import flagged_one
@@ -36,18 +35,6 @@ from mnistsum.checkpoint import save_checkpoint
 from mnistsum.payload import png_data_url
 
 A, B = "visitor-a-0123456789", "visitor-b-0123456789"
-
-
-@pytest.fixture(scope="module")
-def slot() -> ModelSlot:
-    slot = ModelSlot()
-    assert slot.predictor is not None, slot.error
-    return slot
-
-
-@pytest.fixture
-def handwriting(slot: ModelSlot, tmp_path: Path) -> VisitorHandwriting:
-    return VisitorHandwriting(VisitorModels(slot, tmp_path / "models"))
 
 
 def digit_for(handwriting: VisitorHandwriting, image: np.ndarray, token: str | None, stored: str | None = None) -> int:

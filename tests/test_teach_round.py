@@ -4,7 +4,6 @@ what the page sends, one fit for the whole round, before and after, and the one-
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,23 +13,11 @@ from test_teach_panel import A, Event
 from demo.handwriting import VisitorHandwriting
 from demo.make_examples import draw_digit
 from demo.predict_tab import page_answer
-from demo.state import ModelSlot, VisitorModels
+from demo.state import ModelSlot
 from demo.teach_panel import meant_by_click
 from demo.teach_round import finish_round
 from mnistsum.payload import png_data_url
 from mnistsum.teaching import CLOSE_SHARE, PAIR_SHARES, RoundResult, UnusableDrawing, close_pair, read_round
-
-
-@pytest.fixture(scope="module")
-def slot() -> ModelSlot:
-    slot = ModelSlot()
-    assert slot.predictor is not None, slot.error
-    return slot
-
-
-@pytest.fixture
-def handwriting(slot: ModelSlot, tmp_path: Path) -> VisitorHandwriting:
-    return VisitorHandwriting(VisitorModels(slot, tmp_path / "models"))
 
 
 def probs(**mass: float) -> list[float]:

@@ -182,3 +182,20 @@ def test_pen_digits_are_mixed_in(pen_dir, tmp_path, monkeypatch):
     first = next(e for e in train(cfg, train_set=synthetic_split(500)) if isinstance(e, BatchEnd))
     pen_train = len(writer_split(load_pen_digits(pen_dir), "train"))
     assert first.num_batches == -(-(500 + pen_train) // 1000)
+
+
+def test_cooldown_holds_the_rate_then_takes_it_to_zero():
+    cfg = TINY.replace(schedule="cooldown", cooldown=0.25, lr=2.0)
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr)
+    scheduler = train_module._scheduler(cfg, optimizer, 20)
+    rates = []
+    for _ in range(20):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert rates[:16] == [2.0] * 16  # held for the first 75% of the steps
+    assert all(a > b for a, b in zip(rates[15:], rates[16:])) and 0 < rates[-1] < 2.0 / 4  # then linearly down
+    assert train_module._scheduler(TINY.replace(schedule="constant"), optimizer, 20) is None
+    with pytest.raises(ValueError, match="cooldown"):
+        TINY.replace(cooldown=0.0)
