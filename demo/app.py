@@ -122,7 +122,7 @@ def build_app(
         # Kept here, outside the tabs: a BrowserState inside a tab not yet shown is read as its default.
         nickname = gr.BrowserState("", storage_key=NICKNAME_KEY, secret=browser_secret(app.state_dir))
         stored_n = gr.BrowserState(None, storage_key=N_KEY)
-        gr.Markdown(INTRO)
+        gr.Markdown(INTRO, elem_id="intro")
         banner = gr.Markdown(visible=False, elem_id="model-banner")
         with gr.Tabs() as tabs:
             with gr.Tab("Predict", id="predict") as predict:

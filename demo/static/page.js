@@ -1,6 +1,7 @@
 // Page-wide helpers (demo/app.py puts this in the page's <head>): the n box keeps to 0-9 and
-// says so, a tap on a sum-table square shows its value, and the leaderboard says when it
-// scrolls. Document-level listeners only, so they work on whatever Gradio renders later.
+// says so, a tap on a sum-table square shows its value, a tap Chromium drops after a stroke still
+// clicks, and the leaderboard says when it scrolls. Document-level listeners only, so they work
+// on whatever Gradio renders later.
 (() => {
   const N_MIN = 0;
   const N_MAX = 9;
@@ -52,6 +53,32 @@
     }
     shown.textContent = cell.title;
   });
+
+  // Chromium drops the click of the first tap after a fast stroke on the pad (its tap suppression after
+  // a fling, which touch-action: none does not stop; Chrome on Android too): "It was 1" or a tab tapped
+  // right after drawing did nothing. A short touch press that stayed in place on a button or tab, with
+  // no click after it, is clicked here. The pad's own tools act on pointer-up already (pad.js).
+  const TAP_SLOP_PX = 10;
+  const TAP_MAX_MS = 600;
+  const CLICK_WAIT_MS = 300;
+  let press = null;
+  document.addEventListener("pointerdown", (event) => {
+    press = event.pointerType === "touch" ? { id: event.pointerId, x: event.clientX, y: event.clientY, at: event.timeStamp } : null;
+  }, true);
+  document.addEventListener("pointerup", (event) => {
+    if (!press || event.pointerId !== press.id) return;
+    const tap = Math.hypot(event.clientX - press.x, event.clientY - press.y) <= TAP_SLOP_PX && event.timeStamp - press.at <= TAP_MAX_MS;
+    press = null;
+    const target = event.target instanceof Element && event.target.closest("button, [role=tab]");
+    if (!tap || !target || target.disabled || target.closest("#drawing .pad-tools")) return;
+    let clicked = false;
+    const seen = () => { clicked = true; };
+    target.addEventListener("click", seen, { capture: true, once: true });
+    setTimeout(() => {
+      target.removeEventListener("click", seen, true);
+      if (!clicked && target.isConnected && !target.disabled) target.click();
+    }, CLICK_WAIT_MS);
+  }, true);
 
   // The leaderboard scrolls sideways when its columns do not fit: say so under it.
   setInterval(() => {
