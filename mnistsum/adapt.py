@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .cli import exits_cleanly, publish
+from .cli import exits_cleanly, publish, shown_path
 from .data import MnistSplit
 from .lastlayer import (
     DEFAULT_SETTINGS,
@@ -500,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
             predictor, writers, first, args.forgetting_n, settings, replay, args.lesson_draws, args.lessons
         )
     report = {
-        "weights": args.weights,
+        "weights": shown_path(args.weights),
         "writers": len(writers),
         "writer_part": args.writers,
         "mnist_part": "test" if args.writers == "test" else "validation",

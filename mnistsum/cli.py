@@ -11,9 +11,11 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from .checkpoint import CheckpointError, atomic_write_text
+from .config import REPO_ROOT
 from .data import DataFormatError, DataMissingError
 from .precision import PrecisionError
 
@@ -37,6 +39,13 @@ def exits_cleanly(main: Main) -> Main:
             return 130
 
     return wrapper
+
+
+def shown_path(path: str | Path) -> str:
+    """A path as a report records it: relative to the repository when it lies inside it, so a
+    committed report (weights/*.json) names no folder of the machine that measured it."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(REPO_ROOT)) if resolved.is_relative_to(REPO_ROOT) else str(path)
 
 
 def publish(report: dict[str, Any], text: str, out: str | None, as_json: bool, indent: int = 2) -> None:

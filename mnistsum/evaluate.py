@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoint import load_checkpoint
-from .cli import exits_cleanly, publish
+from .cli import exits_cleanly, publish, shown_path
 from .config import SHIPPED_WEIGHTS, default_data_dir
 from .data import MnistSplit, load_split
 from .metrics import EvalMetrics, Misclassified
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     model, _ = load_checkpoint(args.weights)
     test_set = load_split(args.data_dir, train=False, download=args.download)
     metrics = evaluate(model, test_set)
-    report = {"weights": args.weights, "arch": model.arch, "fusion": model.fusion, **metrics.to_dict()}
+    report = {"weights": shown_path(args.weights), "arch": model.arch, "fusion": model.fusion, **metrics.to_dict()}
     publish(report, format_report(metrics), args.out, args.json)
     return 0
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .cli import exits_cleanly, publish
+from .cli import exits_cleanly, publish, shown_path
 from .config import SHIPPED_WEIGHTS, default_data_dir
 from .model import NUM_DIGITS
 from .pen import EVAL_PEN_WIDTHS, PARTS, PenDigits, load_pen_digits, render, writer_split
@@ -315,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     digits = writer_split(load_pen_digits(args.data_dir, args.sets), args.writers)
     if args.limit is not None:  # every k-th digit, so every set is in a quick look
         digits = digits.take(np.arange(0, len(digits), -(-len(digits) // args.limit)))
-    head = {"weights": args.weights, "writer_split": args.writers}
+    head = {"weights": shown_path(args.weights), "writer_split": args.writers}
     if args.sizes:
         report = {**head, **evaluate_sizes(predictor, digits)}
         text = "\n".join(f"{name:<28} {m['digit_accuracy']:.2%}" for name, m in report["sizes"].items())

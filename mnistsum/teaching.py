@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .cli import exits_cleanly, publish
+from .cli import exits_cleanly, publish, shown_path
 from .config import SHIPPED_WEIGHTS, default_data_dir
 from .model import NUM_DIGITS
 from .payload import DrawingPayloadError, decode_drawing
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     digits = writer_split(load_pen_digits(args.data_dir), args.writers)
     digits = digits.take(np.arange(0, len(digits), -(-len(digits) // args.limit)))
     report = {
-        "weights": args.weights,
+        "weights": shown_path(args.weights),
         "writers": args.writers,
         "close_share": CLOSE_SHARE,
         "pair_shares": {"-".join(map(str, sorted(p))): s for p, s in PAIR_SHARES.items()},

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .cli import exits_cleanly, publish
+from .cli import exits_cleanly, publish, shown_path
 from .config import TrainConfig, default_data_dir
 from .data import hold_out, load_split
 from .evaluate import evaluate
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     if why:
         print(f"error: {args.weights} cannot be validated: {why}.", file=sys.stderr)
         return 2
-    report = {"weights": args.weights, **validate(predictor, args.data_dir, args.val_size, args.limit)}
+    report = {"weights": shown_path(args.weights), **validate(predictor, args.data_dir, args.val_size, args.limit)}
     publish(report, format_report(report), args.out, args.json)
     return 0
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .cli import publish
+from .cli import publish, shown_path
 from .config import SHIPPED_WEIGHTS, default_data_dir
 from .data import load_split
 from .pen import CANVAS, PenDigits, StrokeAugment, augment_strokes, load_pen_digits, render, writer_split
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="also write the JSON report to this file (atomically)")
     args = parser.parse_args(argv)
     report = {
-        "weights": args.weights,
+        "weights": shown_path(args.weights),
         **measure(Predictor.load(args.weights), args.data_dir, args.part, args.count, args.limit),
     }
     publish(report, format_report(report), args.out, args.json, indent=1)

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from mnistsum.checkpoint import load_checkpoint, save_checkpoint
-from mnistsum.config import SHIPPED_WEIGHTS, TrainConfig
+from mnistsum.config import REPO_ROOT, SHIPPED_WEIGHTS, TrainConfig
 from mnistsum.metrics import EvalMetrics
 from mnistsum.train import checkpoint_meta, run
 
@@ -39,7 +39,9 @@ def test_a_saved_run_loads_with_its_recipe_and_numbers(short_run, tmp_path):
 
 def test_evaluate_cli_json(shipped_evaluation):
     metrics = shipped_evaluation
-    assert (metrics["weights"], metrics["arch"], metrics["fusion"]) == (str(SHIPPED_WEIGHTS), "wide", "concat")
+    # the report names the weights relative to the repository: no folder of the measuring machine
+    assert (metrics["weights"], metrics["arch"], metrics["fusion"]) == ("weights/mnistsum.pt", "wide", "concat")
+    assert SHIPPED_WEIGHTS.relative_to(REPO_ROOT).as_posix() == metrics["weights"]
     read_back = json.loads(json.dumps(EvalMetrics.from_dict(metrics).to_dict()))
     assert read_back == {k: v for k, v in metrics.items() if k not in ("weights", "arch", "fusion")}
     assert len(metrics["per_n_sum_accuracy"]) == 10
