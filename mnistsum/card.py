@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,9 @@ from .model import NUM_DIGITS
 from .pen_eval import CROSSED_SEVENS, FLAGGED_ONES, PLAIN_ONES, PLAIN_SEVENS
 
 WEIGHTS_DIR = REPO_ROOT / "weights"
-# The last release's measured files, kept for the side-by-side table: before measuring new
-# weights, `cp weights/{metrics,drawn_metrics,stress,speed}.json weights/previous/`.
-PREVIOUS_DIR = WEIGHTS_DIR / "previous"
+# The folder (in weights/) of the last release's measured files, for the side-by-side table:
+# before measuring new weights, `cp weights/{metrics,drawn_metrics,stress,speed}.json weights/previous/`.
+PREVIOUS = "previous"
 MEASURED = ("metrics.json", "drawn_metrics.json", "stress.json", "speed.json")
 # What the shipped weights aim for (issue 29); the tables say met, or missed and by how much.
 TARGETS = {
@@ -369,19 +370,19 @@ def readme_block(weights_dir: Path = WEIGHTS_DIR) -> str:
     return "\n".join(headline_table(mnist, drawn, speed))
 
 
+def _optional(title: str, path: Path, table: Callable[[dict[str, Any]], list[str]]) -> list[list[str]]:
+    """The section `table` makes of the file at `path`, or none when a release lacks that file."""
+    return [[f"### {title} (`weights/{path.name}`)", "", *table(_read(path))]] if path.is_file() else []
+
+
 def generate(weights_dir: Path = WEIGHTS_DIR, weights: Path = SHIPPED_WEIGHTS) -> str:
-    mnist = json.loads((weights_dir / "metrics.json").read_text())
-    drawn = json.loads((weights_dir / "drawn_metrics.json").read_text())
-    stress = json.loads((weights_dir / "stress.json").read_text())
-    sizes = json.loads((weights_dir / "size_metrics.json").read_text())
-    verdicts = weights_dir / "verdict_metrics.json"
-    levers = weights_dir / "levers.json"
-    adapted = weights_dir / "adapt_metrics.json"
+    now = {name: _read(weights_dir / name) for name in MEASURED}
+    mnist, drawn, stress = now["metrics.json"], now["drawn_metrics.json"], now["stress.json"]
+    sizes = _read(weights_dir / "size_metrics.json")
     _, meta = load_checkpoint(weights)
-    now = {name: json.loads((weights_dir / name).read_text()) for name in MEASURED}
-    previous_dir = weights_dir / "previous"
+    previous_dir = weights_dir / PREVIOUS
     previous = (
-        {name: json.loads((previous_dir / name).read_text()) for name in MEASURED}
+        {name: _read(previous_dir / name) for name in MEASURED}
         if all((previous_dir / name).exists() for name in MEASURED)
         else None
     )
@@ -397,39 +398,9 @@ def generate(weights_dir: Path = WEIGHTS_DIR, weights: Path = SHIPPED_WEIGHTS) -
         ["### The 1/7 trade-off", "", *one_seven_table(mnist, drawn)],
         ["### Held-out writers drawn small (`weights/size_metrics.json`)", "", *size_table(sizes)],
         ["### Stress sets (`weights/stress.json`)", "", *stress_table(stress)],
-        *(
-            [
-                [
-                    "### Not one digit (`weights/verdict_metrics.json`)",
-                    "",
-                    *verdict_table(json.loads(verdicts.read_text())),
-                ]
-            ]
-            if verdicts.is_file()
-            else []
-        ),
-        *(
-            [
-                [
-                    "### Levers tried, on validation data (`weights/levers.json`)",
-                    "",
-                    *levers_table(json.loads(levers.read_text())),
-                ]
-            ]
-            if levers.is_file()
-            else []
-        ),
-        *(
-            [
-                [
-                    "### Adapting to one writer: MNIST kept (`weights/adapt_metrics.json`)",
-                    "",
-                    *forgetting_section(_read(adapted)),
-                ]
-            ]
-            if adapted.is_file()
-            else []
-        ),
+        *_optional("Not one digit", weights_dir / "verdict_metrics.json", verdict_table),
+        *_optional("Levers tried, on validation data", weights_dir / "levers.json", levers_table),
+        *_optional("Adapting to one writer: MNIST kept", weights_dir / "adapt_metrics.json", forgetting_section),
         ["### The recipe", "", *recipe_table(meta)],
     ]
     return "\n\n".join("\n".join(section) for section in sections)

@@ -214,6 +214,7 @@ def adapt_model(
     device = next(model.parameters()).device
     x = image_batch(images, device)
     labels = torch.as_tensor(check_digits(list(digits), len(x)), device=device)
+    count = len(x)  # the drawings themselves: what must read as taught
     x = views(x, settings)  # the drawings first, then each drawing's copies together
     labels = torch.cat([labels, labels.repeat_interleave(settings.views)])
     user = features(model, x)
@@ -226,7 +227,6 @@ def adapt_model(
             answers = F.linear(feats, last_layer(model).weight, last_layer(model).bias).softmax(1)
         targets = answers if settings.distill else replay.labels.to(device)
         mixed = (feats, targets)
-    count = len(labels) // (settings.views + 1)
     stress = None
     for tried in ladder(settings, mixed is not None):
         weight, bias = fit_last_layer(model, user, labels, mixed, tried, stress)
