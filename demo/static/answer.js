@@ -73,17 +73,19 @@ function ask(v) {
   return `<span>Did you mean</span> ${tap(a)} <span>or</span> ${tap(b)}<span>?</span>`;
 }
 // A tap teaches this drawing as that digit ("It was N", with its Undo): the server hears {meant}.
-// A finger acts on pointer-up, as the pad's tools do; the click that may follow is skipped.
+// A finger acts on pointer-up, as the pad's tools do; the click that may follow it is skipped
+// wherever it lands. A mouse click is never skipped.
 let pressedAt = -Infinity;
 function meant(event) {
   const button = event.target.closest("button[data-meant]");
+  if (event.type === "click" && event.pointerType !== "mouse" && event.timeStamp - pressedAt < 1000) {
+    pressedAt = -Infinity;
+    return;
+  }
   if (!button) return;
   if (event.type === "pointerup") {
     if (event.pointerType === "mouse") return;
     pressedAt = event.timeStamp;
-  } else if (event.timeStamp - pressedAt < 1000) {
-    pressedAt = -Infinity;
-    return;
   }
   trigger("click", { meant: Number(button.dataset.meant) });
 }

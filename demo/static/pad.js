@@ -176,7 +176,7 @@ canvas.addEventListener("pointercancel", finish);
 
 // A finger or pen acts on pointer-up: right after a stroke Chromium sometimes swallows the
 // tap's click (seen with touch input), and a tool that ignores a tap feels broken. The click
-// that may follow is then skipped; mouse and keyboard act on click as usual.
+// that may follow is then skipped; mouse and keyboard act on click as usual (a mouse click is never skipped).
 function onPress(button, action) {
   let pressedAt = -Infinity;
   button.addEventListener("pointerup", (event) => {
@@ -185,7 +185,7 @@ function onPress(button, action) {
     action();
   });
   button.addEventListener("click", (event) => {
-    if (event.timeStamp - pressedAt < 1000) { pressedAt = -Infinity; return; }
+    if (event.pointerType !== "mouse" && event.timeStamp - pressedAt < 1000) { pressedAt = -Infinity; return; }
     action();
   });
 }
