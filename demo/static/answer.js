@@ -73,24 +73,8 @@ function ask(v) {
   return `<span>Did you mean</span> ${tap(a)} <span>or</span> ${tap(b)}<span>?</span>`;
 }
 // A tap teaches this drawing as that digit ("It was N", with its Undo): the server hears {meant}.
-// A finger acts on pointer-up, as the pad's tools do; the click that may follow it is skipped
-// wherever it lands. A mouse click is never skipped.
-let pressedAt = -Infinity;
-function meant(event) {
-  const button = event.target.closest("button[data-meant]");
-  if (event.type === "click" && event.pointerType !== "mouse" && event.timeStamp - pressedAt < 1000) {
-    pressedAt = -Infinity;
-    return;
-  }
-  if (!button) return;
-  if (event.type === "pointerup") {
-    if (event.pointerType === "mouse") return;
-    pressedAt = event.timeStamp;
-  }
-  trigger("click", { meant: Number(button.dataset.meant) });
-}
-parts.ask.addEventListener("pointerup", meant);
-parts.ask.addEventListener("click", meant);
+// A finger acts on pointer-up, as the pad's tools do (page.js, window.mnistsumOnPress).
+window.mnistsumOnPress(parts.ask, "button[data-meant]", (button) => trigger("click", { meant: Number(button.dataset.meant) }));
 
 function render() {
   const v = props.value;

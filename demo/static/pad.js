@@ -174,26 +174,15 @@ function finish(event) {
 canvas.addEventListener("pointerup", finish);
 canvas.addEventListener("pointercancel", finish);
 
-// A finger or pen acts on pointer-up: right after a stroke Chromium sometimes swallows the
-// tap's click (seen with touch input), and a tool that ignores a tap feels broken. The click
-// that may follow is then skipped; mouse and keyboard act on click as usual (a mouse click is never skipped).
-function onPress(button, action) {
-  let pressedAt = -Infinity;
-  button.addEventListener("pointerup", (event) => {
-    if (event.pointerType === "mouse" || button.disabled) return;
-    pressedAt = event.timeStamp;
-    action();
-  });
-  button.addEventListener("click", (event) => {
-    if (event.pointerType !== "mouse" && event.timeStamp - pressedAt < 1000) { pressedAt = -Infinity; return; }
-    action();
-  });
-}
-onPress(buttons.brush, () => { tool = "brush"; refreshButtons(); });
-onPress(buttons.eraser, () => { tool = "eraser"; refreshButtons(); });
-onPress(buttons.undo, undo);
-onPress(buttons.redo, redo);
-onPress(buttons.clear, clear);
+// The tools act on a finger's pointer-up, on a mouse's click (page.js, window.mnistsumOnPress).
+const tools = {
+  brush() { tool = "brush"; refreshButtons(); },
+  eraser() { tool = "eraser"; refreshButtons(); },
+  undo,
+  redo,
+  clear,
+};
+window.mnistsumOnPress(root, "button[data-action]", (button) => tools[button.dataset.action]());
 
 root.addEventListener("keydown", (event) => {
   if (!(event.ctrlKey || event.metaKey)) return;

@@ -1,6 +1,7 @@
-// Page-wide helpers (demo/app.py puts this in the page's <head>): the n box keeps to 0-9 and
-// says so, a tap on a sum-table square shows its value, a tap Chromium drops after a stroke still
-// clicks, and the leaderboard says when it scrolls. Document-level listeners only, so they work
+// Page-wide helpers (demo/app.py puts this in the page's <head>, so it runs before any component's
+// script): the n box keeps to 0-9 and says so, a tap on a sum-table square shows its value, one
+// rule for buttons pressed by a finger, a tap Chromium drops after a stroke still clicks, and the
+// leaderboard says when it scrolls. Document-level listeners only, so they work
 // on whatever Gradio renders later.
 (() => {
   const N_MIN = 0;
@@ -53,6 +54,31 @@
     }
     shown.textContent = cell.title;
   });
+
+  // Buttons a finger presses right after drawing (the pad's tools, the round, "Did you mean"): a
+  // touch or pen acts on pointer-up, since Chromium may swallow the tap's click right after a
+  // stroke; the click that may follow that tap is skipped wherever it lands (the view may have
+  // re-rendered under the finger), and so is this file's stand-in click below. A mouse click is
+  // never skipped: on a touch laptop it is the visitor's next press. `act(button, event)`.
+  const PRESS_CLICK_MS = 1000;
+  window.mnistsumOnPress = (container, selector, act) => {
+    let pressedAt = -Infinity;
+    function handle(event) {
+      if (event.type === "click" && event.pointerType !== "mouse" && event.timeStamp - pressedAt < PRESS_CLICK_MS) {
+        pressedAt = -Infinity;
+        return;
+      }
+      const button = event.target instanceof Element ? event.target.closest(selector) : null;
+      if (!button || !container.contains(button) || button.disabled) return;
+      if (event.type === "pointerup") {
+        if (event.pointerType === "mouse") return;
+        pressedAt = event.timeStamp;
+      }
+      act(button, event);
+    }
+    container.addEventListener("pointerup", handle);
+    container.addEventListener("click", handle);
+  };
 
   // Chromium drops the click of the first tap after a fast stroke on the pad (its tap suppression after
   // a fling, which touch-action: none does not stop; Chrome on Android too): "It was 1" or a tab tapped

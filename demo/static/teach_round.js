@@ -207,26 +207,12 @@
     },
   };
 
-  // A finger or pen acts on pointer-up (as the pad's tools do: right after a stroke Chromium
-  // may swallow the tap's click); the click that may follow it is then skipped, wherever it
-  // lands (the round may have re-rendered under the finger). A mouse click is never skipped.
-  let pressedAt = -Infinity;
-  function act(event) {
-    const button = event.target.closest("button[data-do]");
-    if (event.type === "click" && event.pointerType !== "mouse" && event.timeStamp - pressedAt < 1000) {
-      pressedAt = -Infinity;
-      return;
-    }
-    if (!button || !root.contains(button)) return;
-    if (event.type === "pointerup") {
-      if (event.pointerType === "mouse") return;
-      pressedAt = event.timeStamp;
-    }
+  // A finger or pen acts on pointer-up, a mouse on click (page.js, window.mnistsumOnPress).
+  const ROUND_ONLY = ["goto", "keep", "skip", "finish", "stop"];
+  window.mnistsumOnPress(root, "button[data-do]", (button) => {
     const action = actions[button.dataset.do];
-    if (action && (round || !["goto", "keep", "skip", "finish", "stop"].includes(button.dataset.do))) action(button);
-  }
-  root.addEventListener("pointerup", act);
-  root.addEventListener("click", act);
+    if (action && (round || !ROUND_ONLY.includes(button.dataset.do))) action(button);
+  });
 
   // The server's answer at the end of a round.
   watch("value", () => {
