@@ -242,9 +242,11 @@ def test_n_outside_0_to_9_is_refused_and_the_slider_agrees(page: Any) -> None:
 
 
 def test_n_is_kept_across_a_reload(page: Any) -> None:
+    kept = "() => localStorage.getItem('mnistsum-n')"  # encrypted by gr.BrowserState: compared, not read
+    before = page.evaluate(kept)
     set_n(page, 6)
     expect(page.locator("#n-slider input[type=range]")).to_have_value("6")
-    page.wait_for_timeout(300)  # the page stores n on its change event
+    page.wait_for_function(f"(before) => ({kept})() !== before", arg=before)  # stored on n's change
     page.reload()
     expect(page.locator("#drawing .pad")).to_have_attribute("data-ready", "true")
     expect(page.locator("#n-slider input[type=range]")).to_have_value("6")
@@ -264,8 +266,9 @@ def test_after_start_the_run_is_in_view_and_the_leaderboard_fits_or_says_it_scro
     expect(page.locator("#train-headline")).to_contain_text("finished", timeout=180_000)
     board = page.locator("#leaderboard")
     expect(board.locator("tr.mine").first).to_be_attached()
-    page.wait_for_timeout(1200)  # the page looks at the board's width once a second
     fits = board.locator("table").evaluate("(t) => t.scrollWidth <= t.clientWidth + 1")
+    scrolls = re.compile(r"(^|\s)scrolls(\s|$)")  # the page looks at the board's width once a second
+    expect(board).not_to_have_class(scrolls) if fits else expect(board).to_have_class(scrolls)
     hint = board.evaluate("(b) => getComputedStyle(b, '::after').content")
     if fits:
         assert hint in ("none", "normal"), hint
