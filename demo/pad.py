@@ -109,6 +109,7 @@ def _answer_template(hint: str) -> str:
     return (
         f'<div class="answer blank" data-hint="{html.escape(hint)}" data-close-share="{CLOSE_SHARE}" '
         f"data-pair-shares='{html.escape(pairs)}'>"
+        '<div id="round-offer" aria-live="polite"></div>'  # the first-visit offer (teach_round.js)
         '<div id="headline" data-part="headline" aria-live="polite"></div>'
         '<div id="did-you-mean" data-part="ask"></div>'
         '<div id="digit-probs" data-part="digits"></div>'

@@ -126,8 +126,7 @@ def it_was(page: Any, digit: int) -> Any:
 
 
 def in_first_view(page: Any, locator: Any) -> None:
-    """Inside the window with the page not scrolled, and nothing over it (the round offer floats): seen
-    without scrolling."""
+    """Inside the window with the page not scrolled, and nothing over it: seen without scrolling."""
     assert page.evaluate("window.scrollY") == 0
     box = locator.bounding_box()
     height = page.viewport_size["height"]

@@ -21,6 +21,11 @@ def round_view(page: Any) -> Any:
     return page.locator("#teach-round")
 
 
+def offer(page: Any) -> Any:
+    """The first-visit offer, at the top of the answer view."""
+    return page.locator("#round-offer")
+
+
 def keep(page: Any, digit: int, strokes: Any = None) -> None:
     """Draw `digit` (the example's strokes) and keep it: the pad and Keep are in one view."""
     expect(round_view(page)).to_contain_text(f"draw a {digit}")
@@ -35,11 +40,22 @@ def keep(page: Any, digit: int, strokes: Any = None) -> None:
 def test_the_offer_shows_once_and_a_round_resumes_after_a_reload(browser: Any, app_url: str) -> None:
     page = open_app(browser, app_url, **WIDE)
     try:
-        expect(round_view(page)).to_contain_text("New here? Teach it your handwriting")
-        round_view(page).get_by_role("button", name="No thanks").click()
-        expect(round_view(page)).not_to_contain_text("New here?")
+        expect(offer(page)).to_contain_text("New here? Teach it your handwriting")
+        stroke(page, *STROKES[7])  # a visitor who draws first: the offer covers none of the answer
+        answers(page, "7 + 3 = 10")
+        shown = offer(page).bounding_box()
+        for part in ("#teach", "#headline", "#digit-probs", "#agreement", "#learned-sum", "#analytic-sum"):
+            box = page.locator(part).bounding_box()
+            apart = box["y"] >= shown["y"] + shown["height"] or box["x"] >= shown["x"] + shown["width"]
+            apart = apart or shown["y"] >= box["y"] + box["height"] or shown["x"] >= box["x"] + box["width"]
+            assert apart, (part, box, shown)
+        clear(page)
+        offer(page).get_by_role("button", name="No thanks").click()
+        expect(offer(page)).to_be_empty()
         reload(page)
-        expect(page.locator("#teach-round .teach-round")).to_be_empty()  # skipped: not offered again
+        expect(page.locator("#answer .answer")).to_be_attached()
+        expect(offer(page)).to_be_empty()  # skipped: not offered again
+        expect(page.locator("#teach-round .teach-round")).to_be_empty()
         page.get_by_role("button", name="Teach it my handwriting", exact=True).click()
         for digit in (0, 1):
             keep(page, digit)
@@ -64,8 +80,8 @@ def test_a_mouse_click_right_after_a_tap_is_not_swallowed(browser: Any, app_url:
     swallowed this way, 0.7 s after the offer was tapped)."""
     page = open_app(browser, app_url, **WIDE, has_touch=True)
     try:
-        offer = round_view(page).get_by_role("button", name="Teach it my hand", exact=True)
-        offer.dispatch_event("pointerup", {"pointerType": "touch", "bubbles": True})  # a tap whose click went elsewhere
+        start = offer(page).get_by_role("button", name="Teach it my hand", exact=True)
+        start.dispatch_event("pointerup", {"pointerType": "touch", "bubbles": True})  # a tap whose click went elsewhere
         expect(round_view(page)).to_contain_text("draw a 0")
         round_view(page).get_by_role("button", name="Skip this digit").click()  # the mouse, at once
         expect(round_view(page)).to_contain_text("draw a 1")
@@ -79,7 +95,8 @@ def test_a_round_teaches_kept_across_reload_done_once_and_gone_after_forget(brow
         stroke(page, SIMILAR_ONE)
         answers(page, "7 + 3 = 10")  # the shipped answer
         clear(page)
-        page.get_by_role("button", name="Teach it my hand", exact=True).click()  # the first-visit offer
+        offer(page).get_by_role("button", name="Teach it my hand", exact=True).click()  # the first-visit offer
+        expect(offer(page)).to_be_empty()
         keep(page, 0)
         keep(page, 1, [SIMILAR_ONE])  # this visitor's 1
         round_view(page).get_by_role("button", name="Finish now (2)").click()
@@ -106,7 +123,7 @@ def test_a_round_teaches_kept_across_reload_done_once_and_gone_after_forget(brow
 def test_did_you_mean_teaches_in_one_tap_and_is_undone(browser: Any, app_url: str) -> None:
     page = open_app(browser, app_url, **PHONE)
     try:
-        round_view(page).get_by_role("button", name="Teach it my hand", exact=True).tap()  # the offer, on a phone
+        offer(page).get_by_role("button", name="Teach it my hand", exact=True).tap()  # the offer, on a phone
         for button in round_view(page).get_by_role("button").all():
             box = button.bounding_box()
             assert box["height"] >= 44 and box["width"] >= 44, (button.inner_text(), box)

@@ -76,13 +76,28 @@
       `aria-pressed="${d === round.at}" aria-label="${d}: ${words}">${d}${mark}</button>`;
   }
 
+  // The first-visit offer sits at the top of the answer view (demo/pad.py, #round-offer): in the
+  // page's flow beside the pad on a wide screen, after n and the examples on a phone; it covers
+  // nothing. Until the answer view is on the page, it waits.
+  const OFFER = `<p>✍️ <strong>New here?</strong> Teach it your handwriting in about 30 seconds: ` +
+    `draw each digit once.</p><div class="round-actions">` +
+    `<button type="button" class="primary" data-do="start">Teach it my hand</button>` +
+    `<button type="button" data-do="dismiss">No thanks</button></div>`;
+  let offerHost = null;
+  function showOffer() {
+    if (!offerHost || !offerHost.isConnected) {
+      offerHost = document.getElementById("round-offer");
+      if (offerHost) window.mnistsumOnPress(offerHost, "button[data-do]", press);
+    }
+    if (offerHost) offerHost.innerHTML = view === "offer" ? OFFER : "";
+    else if (view === "offer") setTimeout(showOffer, 100);
+  }
+
   function render() {
+    showOffer();
     root.dataset.view = view || "";
     if (view === "offer") {
-      root.innerHTML = `<p>✍️ <strong>New here?</strong> Teach it your handwriting in about 30 seconds: ` +
-        `draw each digit once.</p><div class="round-actions">` +
-        `<button type="button" class="primary" data-do="start">Teach it my hand</button>` +
-        `<button type="button" data-do="dismiss">No thanks</button></div>`;
+      root.innerHTML = "";
     } else if (view === "round") {
       const count = keptDigits().length;
       const step = round.kept[round.at] ? `draw your <strong>${round.at}</strong> again` :
@@ -209,10 +224,11 @@
 
   // A finger or pen acts on pointer-up, a mouse on click (page.js, window.mnistsumOnPress).
   const ROUND_ONLY = ["goto", "keep", "skip", "finish", "stop"];
-  window.mnistsumOnPress(root, "button[data-do]", (button) => {
+  function press(button) {
     const action = actions[button.dataset.do];
     if (action && (round || !ROUND_ONLY.includes(button.dataset.do))) action(button);
-  });
+  }
+  window.mnistsumOnPress(root, "button[data-do]", press);
 
   // The server's answer at the end of a round.
   watch("value", () => {
