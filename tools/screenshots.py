@@ -42,7 +42,7 @@ def main() -> int:
         try:
             desktop = browser.new_context(viewport={"width": 1280, "height": 1000})
             page = open_page(desktop, url)
-            # the first-visit offer floats over the charts in a full-page shot: answered, as a visitor would
+            # the first-visit offer sits above the answer: answered first, as a visitor would
             page.get_by_role("button", name="No thanks").click()
             draw(page, 7, 3)
             page.screenshot(path=str(DOCS / "screenshot.png"), full_page=True)
