@@ -162,6 +162,8 @@ def test_a_mis_taught_drawing_is_undone_in_one_tap(page: Any) -> None:
     expect(page.locator("#teach-status")).to_contain_text("Taught this drawing as a 1 (it read 7")
     undo = page.get_by_role("button", name="Undo: that was not a 1")
     in_first_view(page, undo)  # what changed and its Undo are in view where the eye is
+    one_line = "(b) => b.scrollWidth <= b.clientWidth + 1 && b.clientHeight <= 60"  # its words fit, in one line
+    assert undo.evaluate(one_line), undo.bounding_box()
     press(page, undo)
     answers(page, f"7 + {START_N} = {7 + START_N}")  # one tap restores the answer
     expect(page.locator("#teach-status")).to_contain_text("no longer taught as a 1")
