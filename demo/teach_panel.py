@@ -100,6 +100,7 @@ def correct(
     except REFUSALS as err:
         return refused(refusal(err))
     shown, text = _answered(handwriting, answer, held, image, n, token)
+    shown = {**shown, "corrected": True}  # the visitor said what this drawing is: no "Did you mean" about it
     change = f"it read {before}, now drawings like it read {digit}" if before != digit else f"it read {digit} already"
     status = f"✅ Taught this drawing as a **{digit}** ({change}). {held.summary()}"
     return Taught(shown, status, text, gr.update(value=f"Undo: that was not a {digit}", visible=True))

@@ -89,6 +89,28 @@ def test_a_mouse_click_right_after_a_tap_is_not_swallowed(browser: Any, app_url:
         page.context.close()
 
 
+def test_a_drawing_just_taught_is_not_asked_about_until_it_changes(browser: Any, app_url: str) -> None:
+    """ "It was 3" on a 2: the adapted layer reads it 3 with 2 close behind, but the visitor has just
+    said what it is, so no "Did you mean 2 or 3?" about it; the same 2 drawn again may be asked."""
+    page = open_app(browser, app_url, **WIDE)
+    ask = page.locator("#did-you-mean")
+    try:
+        offer(page).get_by_role("button", name="No thanks").click()
+        stroke(page, *STROKES[2])
+        answers(page, "2 + 3 = 5")
+        page.get_by_role("button", name="It was 3", exact=True).click()
+        answers(page, "3 + 3 = 6")
+        expect(page.locator("#handwriting")).to_contain_text("(1 drawing)")  # the page reads it again with the layer
+        answers(page, "3 + 3 = 6")
+        expect(ask).to_be_empty()
+        clear(page)
+        stroke(page, *STROKES[2])  # a new drawing: the question is back
+        answers(page, "3 + 3 = 6")
+        expect(ask).to_contain_text("Did you mean")
+    finally:
+        page.context.close()
+
+
 def test_a_round_teaches_kept_across_reload_done_once_and_gone_after_forget(browser: Any, app_url: str) -> None:
     page = open_app(browser, app_url, **WIDE)
     try:

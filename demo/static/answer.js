@@ -65,9 +65,13 @@ function closePair(probs) {
 window.mnistsumClosePair = closePair; // for the parity test (tests/test_browser_round.py)
 // Junk ("not a digit", "two digits": the answer's verdict) gets no question about which digit.
 const oneDigit = (v) => !v.not_one_digit && (!v.verdict || v.verdict === "digit");
+// Nor does a drawing the visitor has just taught: the server's answer after "It was N" says
+// `corrected`, and the page's reading of that same drawing with the new layer (`again`) keeps
+// the silence until the drawing changes.
+let settled = false;
 function ask(v) {
   const pair = v.did_you_mean !== undefined ? v.did_you_mean : closePair(v.digit_probs);
-  if (!pair || !oneDigit(v)) return "";
+  if (!pair || !oneDigit(v) || settled) return "";
   const [a, b] = pair.map(Number);
   const tap = (d) => `<button type="button" data-meant="${d}" aria-label="I meant ${d}: teach it this drawing as ${d}">${d}</button>`;
   return `<span>Did you mean</span> ${tap(a)} <span>or</span> ${tap(b)}<span>?</span>`;
@@ -78,6 +82,7 @@ window.mnistsumOnPress(parts.ask, "button[data-meant]", (button) => trigger("cli
 
 function render() {
   const v = props.value;
+  if (v && !v.page) settled = Boolean(v.corrected); // the server's answer: a correction, or a new drawing
   root.classList.toggle("blank", !v || !v.digit_probs || v.blank);
   const odd = Boolean(v && !v.blank && v.digit_probs && v.verdict && v.verdict !== "digit");
   root.classList.toggle("not-digit", odd);
@@ -210,7 +215,8 @@ function stagesStrip(stages) {
 
 window.addEventListener("mnistsum:answer", (event) => {
   const a = event.detail;
-  const value = { ...a };
+  if (!a.again) settled = false; // a new drawing: it may be asked about
+  const value = { ...a, page: true };
   delete value.image;
   delete value.stages;
   if (!a.blank) {

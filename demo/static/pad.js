@@ -83,10 +83,10 @@ function refreshButtons() {
 // One answer per change of the drawing: read in the page when it can (no request), else by the
 // server (`submit`, the /predict endpoint). `fromServer`: the server put this picture here.
 let valueTimer = null;
-function send(fromServer = false) {
+function send(fromServer = false, again = false) {
   refreshButtons();
   const page = window.mnistsumPage;
-  if (page && page.read(inked() ? ctx.getImageData(0, 0, SIZE, SIZE) : null)) {
+  if (page && page.read(inked() ? ctx.getImageData(0, 0, SIZE, SIZE) : null, again)) {
     if (!fromServer) {
       clearTimeout(valueTimer); // the PNG after the answer: it costs a few ms the answer need not wait for
       valueTimer = setTimeout(() => setValue(inked() ? canvas.toDataURL("image/png") : ""), 0);
@@ -212,7 +212,7 @@ watch("value", () => {
 
 // A new model in the page (loaded, taught, switched): read the drawing again with it.
 window.addEventListener("mnistsum:reader", () => {
-  if (inked() && window.mnistsumPage && window.mnistsumPage.usable()) send(true);
+  if (inked() && window.mnistsumPage && window.mnistsumPage.usable()) send(true, true);
 });
 
 paper();

@@ -111,8 +111,9 @@
 
   window.mnistsumPage = {
     usable: () => failure === null && loaded !== null && R.ready(),
-    // imageData null: nothing drawn. Returns false when the page cannot answer (the caller asks the server).
-    read(imageData) {
+    // imageData null: nothing drawn; `again`: the same drawing, read again with a new model or layer.
+    // Returns false when the page cannot answer (the caller asks the server).
+    read(imageData, again = false) {
       if (!this.usable()) return false;
       const n = currentN();
       let answer;
@@ -123,7 +124,7 @@
         show();
         return false;
       }
-      window.dispatchEvent(new CustomEvent("mnistsum:answer", { detail: { ...answer, ...meta, view_n: n } }));
+      window.dispatchEvent(new CustomEvent("mnistsum:answer", { detail: { ...answer, ...meta, view_n: n, again } }));
       return true;
     },
   };
