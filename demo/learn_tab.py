@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from mnistsum import render
-from mnistsum.config import default_data_dir
+from mnistsum.config import PRESETS, default_data_dir
 from mnistsum.data import data_status
 from mnistsum.explain import (
     EXERCISE_RF_SOURCE,
@@ -276,8 +276,8 @@ def build_inside_section() -> tuple[gr.Gallery, gr.Gallery]:
     conv1 = _tile_gallery("conv1 feature maps of your drawing, after ReLU")
     conv2 = _tile_gallery("conv2 feature maps of your drawing, after ReLU")
     gr.Markdown(JARGON)
-    for arch, network in NETWORKS.items():
-        with gr.Accordion(f"Layer by layer: {arch}, {network.title}", open=arch == "default"):
+    for arch, network in NETWORKS.items():  # the shipped network's open: the feature maps above are its
+        with gr.Accordion(f"Layer by layer: {arch}, {network.title}", open=arch == PRESETS["shipped"]["arch"]):
             gr.Dataframe(_layer_frame(arch), interactive=False, wrap=True, max_height=900)
     rows = exercise_receptive_fields()
     with gr.Accordion("The exercise's receptive fields, checked", open=True):

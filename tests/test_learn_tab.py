@@ -84,3 +84,24 @@ def test_learn_and_predict_read_the_same_taught_model(tmp_path, mnist_dir):
     assert shown["digit"] == 1 and "The network reads <strong>1</strong>" in after.given
     assert shown["model"] == "the shipped weights, adapted to 1 of your drawings"
     assert f"Model: {shown['model']}" in after.given and ".pt" not in after.given
+
+
+def test_the_layer_table_open_is_the_shipped_networks(tmp_path):
+    """The feature maps above the tables are the shipped network's: its table is the one open."""
+    import gradio as gr
+
+    from demo.app import build_app
+    from demo.state import AppState
+    from mnistsum.checkpoint import load_checkpoint
+    from mnistsum.config import SHIPPED_WEIGHTS
+    from mnistsum.model import NETWORKS
+
+    state = AppState(state_dir=tmp_path)
+    demo = build_app(state=state, data_dir=tmp_path)
+    try:
+        tables = [b for b in demo.blocks.values() if isinstance(b, gr.Accordion) and b.label.startswith("Layer by")]
+        arch = load_checkpoint(SHIPPED_WEIGHTS)[0].arch
+        assert len(tables) == len(NETWORKS)
+        assert [t.label for t in tables if t.open] == [f"Layer by layer: {arch}, {NETWORKS[arch].title}"]
+    finally:
+        state.queue.close()
